@@ -1,0 +1,30 @@
+# Two commands on a fresh machine (Python 3.11+ and make):
+#   make book   install into .venv if needed, execute every notebook (default profile), render HTML
+#   make test   same install, then the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= quick
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: book test install clean bench
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/learning-rules build --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf _build .venv

@@ -1,0 +1,92 @@
+r"""Backpropagation: the exact teaching signal ``delta_l = dE/dz_l``, and the layer gradients.
+
+Batch-first form of the chain rule (CONTRIBUTING notation; ``W_{l+1}`` is ``(n_{l+1}, n_l)``):
+
+.. math:: \delta_L = e, \qquad \delta_l = (\delta_{l+1} W_{l+1}) \odot f_l'(z_l)
+
+(for softmax the Hadamard product is replaced by its Jacobian, ``Activation.backward``).
+
+Source: Rumelhart, Hinton & Williams (1986); Demirbilek (2021) Appendix A (one hidden layer, BCE).
+Explained in: book/credit/backprop.md
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.mlp import MLP, Cache
+
+__all__ = ["Backprop", "backprop_deltas", "bias_gradient", "hidden_delta", "weight_gradient",
+           "weight_gradients"]
+
+
+def hidden_delta(act, z_l: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    r"""Teaching signal of a hidden layer from the signal arriving at its output.
+
+    .. math:: \delta_l = s \odot f_l'(z_l), \qquad s = \partial E/\partial h_l \text{ (or its stand-in)}
+
+    ``z_l`` and ``signal`` are (batch, n_l). BP, FA and DFA differ only in how ``s`` is formed.
+    """
+    return act.backward(z_l, signal)
+
+
+def backprop_deltas(mlp: MLP, cache: Cache, e: np.ndarray) -> list[np.ndarray]:
+    r"""All teaching signals by backpropagation.
+
+    .. math:: \delta_L = e, \qquad \delta_l = (\delta_{l+1} W_{l+1}) \odot f_l'(z_l)
+
+    Parameters
+    ----------
+    mlp : MLP
+    cache : Cache  -- from ``mlp.forward(X)``
+    e : (batch, n_L) -- output error ``dE_i/dz_L``
+
+    Returns
+    -------
+    deltas : list, ``deltas[l-1]`` = :math:`\delta_l`, shape (batch, n_l)
+    """
+    W, acts, z = mlp.weights, mlp.acts, cache.z
+    L = len(W)
+    deltas: list[np.ndarray] = [None] * L  # type: ignore[list-item]
+    deltas[L - 1] = e
+    for i in range(L - 2, -1, -1):  # python index i is layer l = i + 1
+        deltas[i] = hidden_delta(acts[i], z[i + 1], deltas[i + 1] @ W[i + 1])
+    return deltas
+
+
+def weight_gradient(delta: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
+    r"""Gradient of the batch-mean loss with respect to ``W_l`` (given ``delta_l = dE_i/dz_l``).
+
+    .. math:: \nabla_{W_l} \bar E = \frac{1}{B} \delta_l^\top h_{l-1}
+
+    delta : (B, n_l); h_prev : (B, n_{l-1}) -> (n_l, n_{l-1})
+    """
+    return delta.T @ h_prev / delta.shape[0]
+
+
+def bias_gradient(delta: np.ndarray) -> np.ndarray:
+    r"""Gradient of the batch-mean loss with respect to ``b_l``: :math:`\frac1B \sum_i \delta_{l,i}`, (n_l,)."""
+    return np.mean(delta, axis=0)
+
+
+def weight_gradients(cache: Cache, deltas: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`weight_gradient` for every layer (``cache.h[l-1]`` is the input of layer ``l``)."""
+    return [weight_gradient(d, cache.h[i]) for i, d in enumerate(deltas)]
+
+
+class Backprop:
+    """Credit assignment by backpropagation (no state: the forward weights carry the signal back)."""
+
+    name = "backprop"
+
+    def init_state(self, mlp: MLP, rng: np.random.Generator | None = None,
+                   feedback_init: str = "uniform", scale: float | None = None) -> dict:
+        """Backprop needs no feedback matrices; returns an empty dict."""
+        return {}
+
+    def deltas(self, mlp: MLP, cache: Cache, e: np.ndarray, state: dict) -> list[np.ndarray]:
+        """See :func:`backprop_deltas`."""
+        return backprop_deltas(mlp, cache, e)
+
+    def __repr__(self) -> str:
+        return "Backprop()"

@@ -1,0 +1,39 @@
+"""Shared test configuration.
+
+The data layer looks in ``LEARNING_RULES_DATA`` first. CI points it at ``../shared/datasets``; when it
+is unset and that folder sits beside the checkout, the tests use it too, so ``make test`` behaves the
+same locally and in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+if not os.environ.get("LEARNING_RULES_DATA") and SHARED_DATA.is_dir():
+    os.environ["LEARNING_RULES_DATA"] = str(SHARED_DATA)
+
+# Matplotlib must never try to open a window in tests.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _data_dirs() -> list[Path]:
+    raw = os.environ.get("LEARNING_RULES_DATA", "")
+    return [Path(p) for p in raw.split(os.pathsep) if p]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The directory of verified dataset copies; skips (with the reason) when it is absent."""
+    for d in _data_dirs():
+        if (d / "mnist").is_dir():
+            return d
+    pytest.skip(
+        "real dataset copies not found: set LEARNING_RULES_DATA to the folder holding mnist/, "
+        "fashion-mnist/, california-housing/, wine-quality/ (CI uses ../shared/datasets)"
+    )
