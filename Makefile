@@ -7,6 +7,16 @@ PY     := $(VENV)/bin/python
 PROFILE ?= quick
 STAMP  := $(VENV)/.installed-stamp
 
+# Where the data layer looks first. Left alone when set; otherwise the verified copies beside this
+# checkout (../shared/datasets, as CI lays it out) when they exist. Without either, datasets are
+# downloaded into the user cache with checksum verification.
+SHARED_DATA := $(abspath $(wildcard ../shared/datasets))
+ifeq ($(origin LEARNING_RULES_DATA), undefined)
+ifneq ($(SHARED_DATA),)
+export LEARNING_RULES_DATA := $(SHARED_DATA)
+endif
+endif
+
 .PHONY: book test install clean bench
 
 $(STAMP): pyproject.toml

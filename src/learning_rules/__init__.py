@@ -8,7 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["LearningRuleClassifier", "LearningRuleRegressor", "__version__"]
+from ._progress import progress
+
+__all__ = ["LearningRuleClassifier", "LearningRuleRegressor", "__version__", "progress"]
 
 
 def __getattr__(name: str):

@@ -183,6 +183,15 @@ class Network:
             if set_epoch is not None:
                 set_epoch(self.epochs_done)
             order = rng.permutation(n) if shuffle else np.arange(n)
+            if bs == 1 and self._fast_reason() is None:
+                # Same samples, same order, same arithmetic: the compiled loop (tests prove equality).
+                from . import fast
+
+                losses.append(float(np.mean(fast.fit_steps(self, X, Y, order))))
+                self.epochs_done += 1
+                if callback is not None and callback(self, self.epochs_done - 1, losses[-1]) is True:
+                    break
+                continue
             total = 0.0
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
@@ -212,11 +221,33 @@ class Network:
             raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         return self._run_epochs(X, Y, num_epochs, batch_size, rng, shuffle, callback)
 
-    def fit_steps(self, X, y, indices) -> np.ndarray:
+    def _fast_reason(self) -> str | None:
+        """Why the compiled single-sample loop cannot run this network (``None`` if it can)."""
+        from . import fast
+
+        return fast.unsupported_reason(self)
+
+    def fit_steps(self, X, y, indices, backend: str = "auto") -> np.ndarray:
         """Single-sample steps on ``X[indices[0]]``, ``X[indices[1]]``, ... (the papers' protocol).
 
         Returns the per-step losses (before each update), shape ``(len(indices),)``.
+
+        ``backend``: ``"auto"`` runs the compiled loop of :mod:`learning_rules.fast` when it
+        supports this network (proven equal to the reference to 1e-12 by the tests) and the NumPy
+        reference otherwise; ``"numpy"`` forces the reference; ``"fast"`` requires the compiled loop
+        and raises ``ValueError`` saying why when it does not apply.
         """
+        if backend not in ("auto", "numpy", "fast"):
+            raise ValueError(f"backend must be 'auto', 'numpy' or 'fast', got {backend!r}")
+        if backend != "numpy":
+            reason = self._fast_reason()
+            if reason is None:
+                from . import fast
+
+                return fast.fit_steps(self, X, y, indices)
+            if backend == "fast":
+                raise ValueError(f"the compiled fast path does not apply: {reason}; "
+                                 "use backend='numpy' (or 'auto') for the NumPy reference")
         X, Y = self._check_xy(X, y)
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):

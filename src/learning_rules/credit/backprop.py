@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.mlp import MLP, Cache
+from ..updates.gradient import bias_gradient, weight_gradient  # one definition, shared
 
 __all__ = ["Backprop", "backprop_deltas", "bias_gradient", "hidden_delta", "weight_gradient",
            "weight_gradients"]
@@ -52,21 +53,6 @@ def backprop_deltas(mlp: MLP, cache: Cache, e: np.ndarray) -> list[np.ndarray]:
     for i in range(L - 2, -1, -1):  # python index i is layer l = i + 1
         deltas[i] = hidden_delta(acts[i], z[i + 1], deltas[i + 1] @ W[i + 1])
     return deltas
-
-
-def weight_gradient(delta: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
-    r"""Gradient of the batch-mean loss with respect to ``W_l`` (given ``delta_l = dE_i/dz_l``).
-
-    .. math:: \nabla_{W_l} \bar E = \frac{1}{B} \delta_l^\top h_{l-1}
-
-    delta : (B, n_l); h_prev : (B, n_{l-1}) -> (n_l, n_{l-1})
-    """
-    return delta.T @ h_prev / delta.shape[0]
-
-
-def bias_gradient(delta: np.ndarray) -> np.ndarray:
-    r"""Gradient of the batch-mean loss with respect to ``b_l``: :math:`\frac1B \sum_i \delta_{l,i}`, (n_l,)."""
-    return np.mean(delta, axis=0)
 
 
 def weight_gradients(cache: Cache, deltas: list[np.ndarray]) -> list[np.ndarray]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .errors import ENV_CACHE, ENV_DATA, ENV_OFFLINE, ChecksumError, DatasetNotFoundError
 from .registry import DataFile, DatasetInfo, FileForm
+from .._progress import quiet
 
 CACHE_APP = "learning-rules"
 
@@ -181,7 +182,7 @@ def download(info: DatasetInfo, file: DataFile) -> tuple[Path | None, list[str]]
     for url in file.urls:
         try:
             path = pooch.retrieve(url, known_hash=known, fname=form.name, path=target,
-                                  progressbar=True)
+                                  progressbar=not quiet())
         except ValueError as exc:  # pooch: "... hash of downloaded file ... does not match ..."
             if "hash" in str(exc).lower():
                 raise ChecksumError(url, known.split(":")[0], known.split(":")[1],

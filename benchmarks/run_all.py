@@ -1,0 +1,27 @@
+"""Run every benchmark (``make bench``): single-sample training, then the mini-batch step.
+
+Pass ``--quick`` for a short smoke run. Numbers are printed, never asserted (CONTRIBUTING:
+speed is measured in benchmarks/, not in tests).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_minibatch  # noqa: E402
+import bench_single_sample  # noqa: E402
+
+
+def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quick = ["--quick"] if "--quick" in argv else []
+    bench_single_sample.main(quick)
+    print()
+    bench_minibatch.main(quick)
+
+
+if __name__ == "__main__":
+    main()

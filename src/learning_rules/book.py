@@ -1,0 +1,840 @@
+"""The book's build pipeline: stage, execute (papermill, parallel, cached), check, render.
+
+``learning-rules build --profile quick`` (what ``make book`` runs) does four things:
+
+1. **Stage** the book into ``_build/stage/``: ``_config.yml``, ``_toc.yml``, ``references.bib``,
+   files the pages include (``CONTRIBUTING.md``) and every non-notebook file under ``book/``. Files
+   are copied only when their bytes changed, so Sphinx's incremental build stays incremental.
+2. **Execute** every notebook of ``_toc.yml`` with papermill, with the parameters that
+   ``book/profiles/<profile>.yml`` gives it plus ``profile`` (so captions can name it), several
+   notebooks at a time in a process pool. Parameters are validated against the notebook's
+   ``parameters`` cell *before* anything runs. An executed notebook is kept as
+   ``_build/executed/<key>.ipynb`` where ``key`` hashes the notebook file, its parameters, the
+   package source (:func:`learning_rules.store.package_hash`) and the checksums of the datasets it
+   declares; an unchanged notebook is therefore never re-run.
+3. **Check** every executed notebook: an error output or a code cell without an execution count
+   stops the build, so no page is published with a failed or missing output.
+4. **Render** the stage with ``jupyter-book build`` (execution off, ``-W --keep-going``: every
+   warning is an error) into ``_build/html``.
+
+A notebook declares the datasets it reads in its metadata (``{"learning_rules": {"datasets":
+[...]}}``); a profile may override that list per notebook with a ``datasets`` key.
+
+Explained in: ``CONTRIBUTING.md`` and ``book/intro.md`` (how to rebuild).
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._progress import QUIET_ENV, quiet
+from .store import atomic_write_bytes, canonical_json, package_hash
+
+__all__ = [
+    "BuildError",
+    "BuildResult",
+    "NotebookParameter",
+    "ParameterError",
+    "PROFILES",
+    "Profile",
+    "build",
+    "check_executed",
+    "find_root",
+    "load_profile",
+    "notebook_cache_key",
+    "notebook_datasets",
+    "notebook_parameters",
+    "resolve_parameters",
+    "toc_files",
+    "toc_notebooks",
+    "validate_parameters",
+]
+
+PROFILES = ("smoke", "quick", "paper")
+KEY_VERSION = 1  # bump when the executed-notebook format or the key recipe changes
+STAGED_ROOT_FILES = ("_config.yml", "_toc.yml", "references.bib", "CONTRIBUTING.md")
+SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "profiles", "_build"}
+
+
+class BuildError(RuntimeError):
+    """The book cannot be built; the message says which notebook / page and why."""
+
+
+class ParameterError(ValueError):
+    """A profile gives a notebook a parameter it does not declare, or a value of the wrong type."""
+
+
+# --------------------------------------------------------------------------- locating things
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """The project root: the first folder holding ``_toc.yml`` and ``book/``.
+
+    Searches upward from ``start`` (default: the working directory), then from this package's
+    source location (an editable install sits in ``<root>/src/learning_rules``).
+    """
+    candidates = [Path(start or os.getcwd()).resolve()]
+    candidates.append(Path(__file__).resolve().parent)
+    for base in candidates:
+        for folder in (base, *base.parents):
+            if (folder / "_toc.yml").is_file() and (folder / "book").is_dir():
+                return folder
+    raise BuildError(
+        "cannot find the book: no folder with _toc.yml and book/ above "
+        f"{candidates[0]}; run the command from the project checkout"
+    )
+
+
+def _toc_entries(node: Any) -> Iterable[str]:
+    if isinstance(node, Mapping):
+        for key in ("root", "file"):
+            if isinstance(node.get(key), str):
+                yield node[key]
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []) or []:
+                yield from _toc_entries(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _toc_entries(child)
+
+
+def toc_files(root: Path) -> list[Path]:
+    """Every page of ``_toc.yml`` as a path relative to ``root`` (extension resolved)."""
+    toc_path = root / "_toc.yml"
+    try:
+        toc = yaml.safe_load(toc_path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise BuildError(f"cannot read {toc_path}: {exc}") from exc
+    pages = []
+    for entry in _toc_entries(toc):
+        rel = Path(entry)
+        if rel.suffix in (".md", ".ipynb", ".rst"):
+            options = [rel]
+        else:
+            options = [rel.with_name(rel.name + s) for s in (".ipynb", ".md", ".rst")]
+        found = next((o for o in options if (root / o).is_file()), None)
+        if found is None:
+            raise BuildError(f"_toc.yml lists {entry!r} but no such .md/.ipynb file exists in {root}")
+        pages.append(found)
+    return pages
+
+
+def toc_notebooks(root: Path) -> list[Path]:
+    """The notebooks (``.ipynb``) of ``_toc.yml``, relative to ``root``, in toc order."""
+    return [p for p in toc_files(root) if p.suffix == ".ipynb"]
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookParameter:
+    """One assignment of a notebook's ``parameters`` cell.
+
+    Attributes
+    ----------
+    name : str
+    default : Any
+        The literal default (``None`` when the right-hand side is not a literal).
+    types : tuple of type, or None
+        Accepted Python types (``None``: anything).
+    type_name : str
+        How the type is written in error messages (``"int"``, ``"float"``, ``"list | None"``).
+    """
+
+    name: str
+    default: Any
+    types: tuple[type, ...] | None
+    type_name: str
+
+
+_ANNOTATION_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (float, int),
+    "str": (str,),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "tuple": (list, tuple),
+    "List": (list, tuple),
+    "Tuple": (list, tuple),
+    "Sequence": (list, tuple),
+    "dict": (dict,),
+    "Dict": (dict,),
+    "Mapping": (dict,),
+    "None": (type(None),),
+}
+
+
+def _types_from_annotation(node: ast.expr) -> tuple[tuple[type, ...], str] | None:
+    """Accepted types for an annotation node, or ``None`` when it is not understood."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "int" (string annotation)
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(node, ast.Constant) and node.value is None:
+        return (type(None),), "None"
+    if isinstance(node, ast.Name):
+        if node.id in _ANNOTATION_TYPES:
+            return _ANNOTATION_TYPES[node.id], node.id
+        return None
+    if isinstance(node, ast.Attribute):  # typing.Sequence
+        return _types_from_annotation(ast.Name(id=node.attr))
+    if isinstance(node, ast.Subscript):
+        base = node.value
+        base_name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", None)
+        if base_name == "Optional":
+            inner = _types_from_annotation(node.slice)
+            return None if inner is None else (inner[0] + (type(None),), f"{inner[1]} | None")
+        if base_name == "Literal":
+            return None
+        outer = _types_from_annotation(base)
+        return None if outer is None else (outer[0], ast.unparse(node))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, right = _types_from_annotation(node.left), _types_from_annotation(node.right)
+        if left is None or right is None:
+            return None
+        return left[0] + right[0], f"{left[1]} | {right[1]}"
+    return None
+
+
+def _types_from_default(value: Any) -> tuple[tuple[type, ...], str] | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return (bool,), "bool"
+    if isinstance(value, int):
+        return (int,), "int"
+    if isinstance(value, float):
+        return (float, int), "float"
+    if isinstance(value, str):
+        return (str,), "str"
+    if isinstance(value, (list, tuple)):
+        return (list, tuple), type(value).__name__
+    if isinstance(value, dict):
+        return (dict,), "dict"
+    return None
+
+
+def _parameters_cell(nb: Mapping) -> tuple[int, Mapping] | None:
+    for index, cell in enumerate(nb.get("cells", [])):
+        if "parameters" in (cell.get("metadata", {}).get("tags") or []):
+            return index, cell
+    return None
+
+
+def _read_notebook(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"cannot read notebook {path}: {exc}") from exc
+
+
+def notebook_parameters(path: str | os.PathLike) -> dict[str, NotebookParameter]:
+    """Parse the first cell tagged ``parameters`` of a notebook (with :mod:`ast`, no execution).
+
+    Each top-level ``name = literal`` or ``name: type = literal`` is a parameter. The accepted
+    type comes from the annotation when it is a plain one (``int``, ``float``, ``str``, ``bool``,
+    ``list[...]``, ``tuple[...]``, ``dict[...]``, ``X | None``), else from the default's type; a
+    default of ``None`` without annotation accepts anything.
+
+    Raises
+    ------
+    ParameterError
+        The notebook has no ``parameters`` cell, or the cell is not valid Python.
+    """
+    path = Path(path)
+    nb = _read_notebook(path)
+    found = _parameters_cell(nb)
+    if found is None:
+        raise ParameterError(
+            f"{path}: no code cell is tagged 'parameters'; tag the notebook's first code cell "
+            "'parameters' (papermill) and assign every parameter there"
+        )
+    index, cell = found
+    first_code = next((i for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"), index)
+    if index != first_code:
+        raise ParameterError(
+            f"{path}: the cell tagged 'parameters' is cell {index + 1}, but it must be the first "
+            f"code cell (cell {first_code + 1}); move the parameter assignments there"
+        )
+    source = cell.get("source", "")
+    source = "".join(source) if isinstance(source, list) else source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ParameterError(f"{path}: the parameters cell (cell {index + 1}) is not valid Python: {exc}")
+    params: dict[str, NotebookParameter] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name, annotation, value_node = stmt.targets[0].id, None, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            name, annotation, value_node = stmt.target.id, stmt.annotation, stmt.value
+        else:
+            continue
+        try:
+            default = ast.literal_eval(value_node)
+        except ValueError:
+            default = None
+        spec = _types_from_annotation(annotation) if annotation is not None else None
+        if spec is None:
+            spec = _types_from_default(default)
+        types, type_name = spec if spec is not None else (None, "any")
+        params[name] = NotebookParameter(name, default, types, type_name)
+    return params
+
+
+def _type_ok(value: Any, types: tuple[type, ...] | None) -> bool:
+    if types is None:
+        return True
+    if isinstance(value, bool) and bool not in types:
+        return False  # True is an int to Python, not to a notebook parameter
+    return isinstance(value, types)
+
+
+def validate_parameters(
+    path: str | os.PathLike, params: Mapping[str, Any], *, label: str | None = None
+) -> None:
+    """Check ``params`` against the notebook's ``parameters`` cell before execution.
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter and the allowed names (unknown name) or the declared type (wrong type).
+    """
+    label = label or str(path)
+    declared = notebook_parameters(path)
+    for name, value in params.items():
+        if name not in declared:
+            allowed = ", ".join(sorted(declared)) or "(none)"
+            hint = ""
+            if name == "profile":
+                hint = "; add `profile = \"quick\"` to the parameters cell so captions can state it"
+            raise ParameterError(
+                f"{label}: unknown parameter {name!r}; the parameters cell declares: {allowed}{hint}"
+            )
+        spec = declared[name]
+        if not _type_ok(value, spec.types):
+            hint = ""
+            if isinstance(value, str) and spec.types and float in spec.types:
+                try:
+                    float(value)
+                    hint = " (YAML reads 1e-3 as a string: write 1.0e-3)"
+                except ValueError:
+                    pass
+            raise ParameterError(
+                f"{label}: parameter {name!r} must be {spec.type_name} (declared default "
+                f"{spec.default!r}), got {type(value).__name__} {value!r}{hint}"
+            )
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """A named parameter set: ``notebooks`` maps a notebook path (relative to the root) to its
+    parameters; ``datasets`` optionally overrides the datasets a notebook declares."""
+
+    name: str
+    description: str
+    notebooks: Mapping[str, Mapping[str, Any]]
+    datasets: Mapping[str, Sequence[str]]
+    path: Path
+
+
+def load_profile(root: Path, profile: str) -> Profile:
+    """Read ``book/profiles/<profile>.yml``.
+
+    The file is a mapping with ``profile`` (its name), an optional ``description``, ``notebooks``
+    (notebook path -> parameter mapping) and an optional ``datasets`` (notebook path -> list of
+    dataset names).
+    """
+    folder = root / "book" / "profiles"
+    path = folder / f"{profile}.yml"
+    if not path.is_file():
+        available = sorted(p.stem for p in folder.glob("*.yml"))
+        raise BuildError(
+            f"unknown profile {profile!r}; available: {', '.join(available) or '(none)'} "
+            f"(files in {folder})"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise BuildError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise BuildError(f"{path} must be a mapping with keys profile, notebooks (and datasets)")
+    unknown = set(raw) - {"profile", "description", "notebooks", "datasets"}
+    if unknown:
+        raise BuildError(
+            f"{path}: unknown top-level keys {sorted(unknown)}; allowed: profile, description, "
+            "notebooks, datasets"
+        )
+    name = raw.get("profile", profile)
+    if name != profile:
+        raise BuildError(f"{path} says profile: {name!r}; it must match its file name {profile!r}")
+    notebooks = raw.get("notebooks") or {}
+    datasets = raw.get("datasets") or {}
+    for label, table in (("notebooks", notebooks), ("datasets", datasets)):
+        if not isinstance(table, Mapping):
+            raise BuildError(f"{path}: {label} must map notebook paths to {label[:-1]} settings")
+    for nb, params in notebooks.items():
+        if not isinstance(params, Mapping):
+            raise BuildError(f"{path}: parameters of {nb} must be a mapping name -> value")
+        if "profile" in params:
+            raise BuildError(f"{path}: {nb} sets 'profile'; it is injected from the profile name")
+    for nb, names in datasets.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise BuildError(f"{path}: datasets of {nb} must be a list of dataset names")
+    return Profile(profile, str(raw.get("description", "")), dict(notebooks), dict(datasets), path)
+
+
+def resolve_parameters(root: Path, profile: Profile, notebook: Path) -> dict[str, Any]:
+    """The validated parameters papermill injects into ``notebook`` under ``profile``."""
+    rel = notebook.as_posix()
+    params = {"profile": profile.name, **dict(profile.notebooks.get(rel, {}))}
+    validate_parameters(root / notebook, params, label=f"{rel} (profile {profile.name})")
+    return params
+
+
+def notebook_datasets(root: Path, profile: Profile, notebook: Path) -> list[str]:
+    """Datasets ``notebook`` reads: the profile's override, else the notebook's metadata."""
+    rel = notebook.as_posix()
+    if rel in profile.datasets:
+        return list(profile.datasets[rel])
+    meta = _read_notebook(root / notebook).get("metadata", {}).get("learning_rules", {})
+    names = meta.get("datasets", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise BuildError(f"{rel}: metadata learning_rules.datasets must be a list of dataset names")
+    return names
+
+
+# --------------------------------------------------------------------------- cache keys
+
+
+def _dataset_fingerprint(names: Sequence[str]) -> dict[str, Any]:
+    """Checksums of every file of every dataset (``"missing"`` when it is not on this machine)."""
+    if not names:
+        return {}
+    try:
+        from . import data
+    except ImportError as exc:
+        raise BuildError(f"the data layer (learning_rules.data) cannot be imported: {exc}") from exc
+    out: dict[str, Any] = {}
+    for name in sorted(set(names)):
+        try:
+            out[name] = dict(data.checksums(name))
+        except data.DatasetNotFoundError:
+            out[name] = "missing"
+        except ValueError as exc:  # unknown dataset name
+            raise BuildError(f"a notebook declares dataset {name!r}: {exc}") from exc
+    return out
+
+
+def notebook_cache_key(
+    notebook_bytes: bytes,
+    params: Mapping[str, Any],
+    code_hash: str,
+    data_checksums: Mapping[str, Any],
+) -> str:
+    """sha256 of (notebook file, parameters, package source hash, dataset checksums)."""
+    payload = canonical_json(
+        {
+            "version": KEY_VERSION,
+            "notebook": hashlib.sha256(notebook_bytes).hexdigest(),
+            "parameters": dict(params),
+            "code": code_hash,
+            "data": dict(data_checksums),
+        }
+    )
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()
+
+
+# --------------------------------------------------------------------------- checks and errors
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def check_executed(nb: Mapping, label: str) -> None:
+    """Raise :class:`BuildError` if an executed notebook has an error output or an unrun cell."""
+    problems = []
+    number = 0
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        number += 1
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                tb = _strip_ansi("\n".join(output.get("traceback", [])))
+                problems.append(
+                    f"cell {index + 1} (code cell {number}) has an error output: "
+                    f"{output.get('ename')}: {output.get('evalue')}\n{tb}"
+                )
+        if source.strip() and cell.get("execution_count") is None:
+            problems.append(f"cell {index + 1} (code cell {number}) was never executed")
+    if problems:
+        raise BuildError(f"{label}: refusing to publish:\n  " + "\n  ".join(problems))
+
+
+def _format_papermill_error(exc: Any, nb_path: Path | None, label: str) -> str:
+    """Notebook, cell number (in the source notebook) and the traceback of a failing cell."""
+    cell_index = getattr(exc, "cell_index", None)
+    shift = 0
+    total = None
+    if nb_path is not None and nb_path.exists() and cell_index is not None:
+        try:
+            # papermill counts cells before it inserts its error-marker cells; drop those, then
+            # discount the injected-parameters cell, which the source notebook does not have.
+            cells = [
+                c
+                for c in json.loads(nb_path.read_text()).get("cells", [])
+                if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
+            ]
+            total = len(cells)
+            shift = sum(
+                1
+                for c in cells[:cell_index]
+                if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+            )
+        except (OSError, ValueError):
+            pass
+    where = "a cell"
+    if cell_index is not None:
+        where = f"cell {cell_index - shift + 1}"
+        if total is not None:
+            where += " (counting markdown cells)"
+    if getattr(exc, "exec_count", None) is not None:
+        where += f", In [{exc.exec_count}]"
+    source = getattr(exc, "source", "") or ""
+    excerpt = "\n".join("    | " + line for line in source.splitlines()[:12])
+    tb = _strip_ansi("\n".join(getattr(exc, "traceback", []) or []))
+    return (
+        f"{label}: {where} failed with {getattr(exc, 'ename', type(exc).__name__)}: "
+        f"{getattr(exc, 'evalue', exc)}\n  source:\n{excerpt}\n  traceback:\n{tb}"
+    )
+
+
+# --------------------------------------------------------------------------- execution (worker)
+
+
+def _kernel_environment() -> None:
+    """Environment for the kernels a worker starts: quiet bars, inline figures, this Python."""
+    os.environ[QUIET_ENV] = "1"
+    os.environ["TQDM_DISABLE"] = "1"  # bars of other libraries (pooch downloads) stay off too
+    os.environ.pop("MPLBACKEND", None)  # the kernel must use its inline backend to show figures
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # Kernel "python3" must be this interpreter's ipykernel, even if a user-level spec exists.
+    prefix_share = str(Path(sys.prefix) / "share" / "jupyter")
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if prefix_share not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([prefix_share, *paths])
+
+
+def _execute_one(task: dict) -> dict:
+    """Run one notebook with papermill; runs in a pool worker. Never raises: returns a report."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    _kernel_environment()
+    source, target, label = Path(task["source"]), Path(task["target"]), task["label"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.ipynb")
+    # The kernel inherits this process's stderr: send its chatter to a log file, not the terminal.
+    log_path = Path(task["log"])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log_file:
+        os.dup2(log_file.fileno(), 2)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(tmp),
+            parameters=task["parameters"],
+            kernel_name=task.get("kernel", "python3"),
+            cwd=str(source.parent),
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+            execution_timeout=task.get("timeout"),
+        )
+        nb = json.loads(tmp.read_text(encoding="utf-8"))
+        check_executed(nb, label)
+        os.replace(tmp, target)
+        return {"ok": True, "label": label, "seconds": time.perf_counter() - start}
+    except PapermillExecutionError as exc:
+        message = _format_papermill_error(exc, tmp, label)
+    except BuildError as exc:
+        message = str(exc)
+    except Exception as exc:  # kernel died, timeout, bad notebook JSON ...
+        message = f"{label}: execution failed: {type(exc).__name__}: {exc}\n" + traceback.format_exc()
+    failed = Path(task["failed"])
+    try:
+        kernel_log = log_path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        kernel_log = []
+    interesting = [line for line in kernel_log if "without encryption" not in line]
+    if interesting:
+        message += "\n  kernel log (tail):\n    " + "\n    ".join(interesting[-15:])
+    if tmp.exists():
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, failed)
+        message += f"\n  the partly executed notebook is kept at {failed}"
+    return {"ok": False, "label": label, "error": message, "seconds": time.perf_counter() - start}
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def _sync_bytes(data: bytes, dst: Path) -> bool:
+    """Write ``data`` to ``dst`` only when it differs (keeps mtimes for Sphinx); True if written."""
+    try:
+        if dst.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write_bytes(dst, data)
+    return True
+
+
+def _stage_sources(root: Path) -> dict[Path, Path]:
+    """Non-notebook files to stage: relative stage path -> source path."""
+    files: dict[Path, Path] = {}
+    for name in STAGED_ROOT_FILES:
+        if (root / name).is_file():
+            files[Path(name)] = root / name
+    book = root / "book"
+    for path in sorted(book.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_dir() or path.suffix == ".ipynb" or SKIP_PARTS & set(rel.parts[1:]):
+            continue
+        files[rel] = path
+    return files
+
+
+def _prune(stage: Path, keep: set[Path]) -> None:
+    if not stage.is_dir():
+        return
+    for path in sorted(stage.rglob("*"), reverse=True):
+        rel = path.relative_to(stage)
+        if path.is_file() and rel not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+# --------------------------------------------------------------------------- render
+
+
+def _render(stage: Path, output: Path, log: Callable[[str], None]) -> Path:
+    """``jupyter-book build <stage> --path-output <output> -W --keep-going``; returns the html dir."""
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; main()",
+        "build",
+        str(stage),
+        "--path-output",
+        str(output),
+        "--builder",
+        "html",
+        "-W",
+        "--keep-going",
+        "-q",
+    ]
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=stage)
+    html = output / "_build" / "html"
+    text = _strip_ansi((proc.stdout or "") + (proc.stderr or ""))
+    warnings = [line for line in text.splitlines() if re.search(r"WARNING|ERROR|CRITICAL", line)]
+    if proc.returncode != 0 or warnings:
+        tail = "\n".join(text.strip().splitlines()[-40:])
+        listed = "\n".join(warnings[:50]) or "(no warning lines; output tail below)"
+        raise BuildError(
+            "jupyter-book failed (warnings are errors):\n"
+            f"{listed}\n--- jupyter-book output (tail) ---\n{tail}"
+        )
+    if not (html / "index.html").exists():
+        raise BuildError(f"jupyter-book finished but {html / 'index.html'} is missing")
+    return html
+
+
+# --------------------------------------------------------------------------- build
+
+
+@dataclasses.dataclass
+class BuildResult:
+    """What a build did: where the HTML is, which notebooks ran and which came from the cache."""
+
+    profile: str
+    html: Path | None
+    executed: list[str]
+    cached: list[str]
+    seconds: float
+
+    @property
+    def index(self) -> Path | None:
+        return None if self.html is None else self.html / "index.html"
+
+
+def _progress_bar(iterable, total: int):
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc="notebooks", unit="nb", disable=True if quiet() else None)
+
+
+def build(
+    profile: str = "quick",
+    *,
+    root: str | os.PathLike | None = None,
+    output: str | os.PathLike | None = None,
+    n_jobs: int | None = None,
+    force: bool = False,
+    render: bool = True,
+    timeout: int | None = None,
+    log: Callable[[str], None] = print,
+) -> BuildResult:
+    """Stage, execute (cached, parallel), check and render the book.
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+        Which ``book/profiles/<profile>.yml`` to use.
+    root : path, optional
+        Project root (default: :func:`find_root`).
+    output : path, optional
+        Folder that receives ``_build/{stage,executed,html}`` (default: ``root``).
+    n_jobs : int, optional
+        Notebooks executed at once (default ``os.cpu_count()``).
+    force : bool
+        Re-execute every notebook even when its cached copy is current.
+    render : bool
+        Run Jupyter Book after execution (``False``: execute and check only).
+    timeout : int, optional
+        Per-cell timeout in seconds (papermill ``execution_timeout``).
+
+    Raises
+    ------
+    BuildError
+        A notebook failed (notebook, cell and traceback in the message), a parameter is invalid,
+        an executed notebook holds an error output, or Jupyter Book reported a warning.
+    """
+    start = time.perf_counter()
+    root = find_root() if root is None else Path(root).resolve()
+    output = root if output is None else Path(output).resolve()
+    if n_jobs is None:
+        n_jobs = os.cpu_count() or 1
+    if n_jobs < 1:
+        raise BuildError(f"--jobs must be at least 1, got {n_jobs}")
+    build_dir = output / "_build"
+    stage, executed_dir, failed_dir = build_dir / "stage", build_dir / "executed", build_dir / "failed"
+
+    prof = load_profile(root, profile)
+    notebooks = toc_notebooks(root)
+    listed = {nb.as_posix() for nb in notebooks}
+    for table in (prof.notebooks, prof.datasets):
+        for rel in table:
+            if rel not in listed:
+                raise BuildError(
+                    f"{prof.path} names {rel!r}, which is not a notebook of _toc.yml; notebooks: "
+                    + ", ".join(sorted(listed))
+                )
+
+    # Validate every notebook's parameters before running anything.
+    code_hash = package_hash()
+    plans = []
+    for nb in notebooks:
+        params = resolve_parameters(root, prof, nb)
+        fingerprint = _dataset_fingerprint(notebook_datasets(root, prof, nb))
+        key = notebook_cache_key((root / nb).read_bytes(), params, code_hash, fingerprint)
+        plans.append({"nb": nb, "params": params, "key": key, "target": executed_dir / f"{key}.ipynb"})
+
+    todo = [p for p in plans if force or not p["target"].exists()]
+    cached = [p["nb"].as_posix() for p in plans if p not in todo]
+    log(
+        f"profile {profile}: {len(plans)} notebooks, {len(todo)} to execute, "
+        f"{len(cached)} unchanged (cached)"
+    )
+    if todo:
+        tasks = [
+            {
+                "source": str(root / p["nb"]),
+                "target": str(p["target"]),
+                "failed": str(failed_dir / p["nb"].as_posix().replace("/", "__")),
+                "log": str(build_dir / "logs" / (p["nb"].with_suffix(".log").as_posix().replace("/", "__"))),
+                "label": p["nb"].as_posix(),
+                "parameters": p["params"],
+                "timeout": timeout,
+            }
+            for p in todo
+        ]
+        _run_tasks(tasks, min(n_jobs, len(tasks)), log)
+
+    # Stage: pages and assets, then the executed notebooks (checked again before publishing).
+    keep: set[Path] = set()
+    for rel, src in _stage_sources(root).items():
+        _sync_bytes(src.read_bytes(), stage / rel)
+        keep.add(rel)
+    for p in plans:
+        data = p["target"].read_bytes()
+        check_executed(json.loads(data), p["nb"].as_posix())
+        _sync_bytes(data, stage / p["nb"])
+        keep.add(p["nb"])
+    _prune(stage, keep)
+
+    html = None
+    if render:
+        log("rendering HTML with jupyter-book (warnings are errors) ...")
+        html = _render(stage, output, log)
+        log(f"open {html / 'index.html'}")
+    return BuildResult(
+        profile, html, [p["nb"].as_posix() for p in todo], cached, time.perf_counter() - start
+    )
+
+
+def _run_tasks(tasks: list[dict], workers: int, log: Callable[[str], None]) -> None:
+    failures: list[str] = []
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_execute_one, t) for t in tasks]
+        try:
+            for future in _progress_bar(cf.as_completed(futures), total=len(futures)):
+                if future.cancelled():
+                    continue
+                report = future.result()
+                if report["ok"]:
+                    log(f"  executed {report['label']} in {report['seconds']:.1f} s")
+                else:
+                    failures.append(report["error"])
+                    for other in futures:
+                        other.cancel()
+        except BaseException:
+            for other in futures:
+                other.cancel()
+            raise
+    if failures:
+        raise BuildError("notebook execution failed:\n" + "\n\n".join(failures))

@@ -1,0 +1,257 @@
+"""``learning-rules``: build the book, run experiments, make artifacts, manage data and results.
+
+::
+
+    learning-rules build [--profile smoke|quick|paper] [--jobs N] [--force]   # what `make book` runs
+    learning-rules data list|where|verify|fetch [NAME]                         # the data layer
+    learning-rules run EXPERIMENT [--set key=value ...] [--out PATH]           # one experiment
+    learning-rules make ARTIFACT [--out PATH] [--profile P]                    # one table / figure
+    learning-rules list                                                        # experiments, artifacts
+    learning-rules store list|clear [--experiment NAME]                        # the result store
+
+User errors (unknown names, bad values, a failing notebook) print a message to stderr and exit with
+status 2, without a Python traceback; ``--help`` on any command lists its options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An error caused by the command line's input; printed without a traceback."""
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .book import build
+
+    result = build(
+        args.profile,
+        root=args.root,
+        output=args.output,
+        n_jobs=args.jobs,
+        force=args.force,
+        render=not args.no_render,
+        timeout=args.timeout,
+    )
+    print(
+        f"built profile {result.profile} in {result.seconds:.1f} s: "
+        f"{len(result.executed)} notebook(s) executed, {len(result.cached)} from cache"
+    )
+    return 0
+
+
+def _store(args: argparse.Namespace):
+    from .store import Store
+
+    return Store(args.store) if getattr(args, "store", None) else Store()
+
+
+def _write_frame(frame, out: str | None) -> None:
+    if out is None:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 160):
+            print(frame.to_string(index=False))
+        return
+    from .store import atomic_write_bytes, atomic_write_text
+
+    path = Path(out)
+    if path.suffix == ".csv":
+        atomic_write_text(path, frame.to_csv(index=False))
+    elif path.suffix == ".md":
+        from .experiments.datasets import markdown_table
+
+        atomic_write_text(path, markdown_table(frame))
+    elif path.suffix in (".pkl", ".pickle"):
+        import io
+        import pickle
+
+        buffer = io.BytesIO()
+        pickle.dump(frame, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write_bytes(path, buffer.getvalue())
+    elif path.suffix == ".json":
+        atomic_write_text(path, frame.to_json(orient="records", indent=1))
+    else:
+        raise UserError(f"--out {out}: unknown format {path.suffix!r}; use .csv, .md, .json or .pkl")
+    print(f"wrote {path.resolve()} ({len(frame)} rows)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .experiments import EXPERIMENTS, config_from_strings, run_experiment
+
+    exp = EXPERIMENTS.lookup(args.experiment)
+    config = config_from_strings(exp.config_cls, args.set or [])
+    store = None if args.no_store else _store(args)
+    frame = run_experiment(exp.name, config, store=store)
+    _write_frame(frame, args.out)
+    return 0
+
+
+def artifact_parameters(name: str, profile: str, root: str | os.PathLike | None = None) -> dict:
+    """The parameters artifact ``name`` gets under ``profile``: its notebook's declared defaults,
+    overridden by the profile (validated exactly as the book build validates them)."""
+    from . import book
+    from .experiments import ARTIFACTS
+
+    art = ARTIFACTS.lookup(name)
+    if art.notebook is None:
+        return {"profile": profile}
+    root_path = book.find_root(root)
+    prof = book.load_profile(root_path, profile)
+    nb = Path(art.notebook)
+    declared = book.notebook_parameters(root_path / nb)
+    params = {k: p.default for k, p in declared.items()}
+    params.update(book.resolve_parameters(root_path, prof, nb))
+    return params
+
+
+def _cmd_make(args: argparse.Namespace) -> int:
+    from .experiments import ARTIFACTS, make_artifact
+
+    art = ARTIFACTS.lookup(args.artifact)
+    params = artifact_parameters(art.name, args.profile, args.root)
+    out = Path(args.out) if args.out else Path.cwd() / f"{art.name}{art.suffix}"
+    path = make_artifact(art.name, params, out)
+    print(f"wrote {Path(path).resolve()} (profile {args.profile})")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .experiments import ARTIFACTS, EXPERIMENTS
+
+    print("experiments (learning-rules run NAME):")
+    for exp in EXPERIMENTS.values():
+        print(f"  {exp.name:<28} {exp.description}")
+    print("artifacts (learning-rules make NAME):")
+    for art in ARTIFACTS.values():
+        print(f"  {art.name:<28} {art.description}")
+    return 0
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.store_command == "list":
+        listing = store.list()
+        if args.experiment:
+            listing = listing[listing["experiment"] == args.experiment]
+        if listing.empty:
+            print(f"no entries in {store.root}")
+        else:
+            print(listing.drop(columns=["config"]).to_string(index=False))
+            print(f"{len(listing)} entries in {store.root}")
+    else:
+        removed = store.clear(args.experiment)
+        print(f"removed {removed} entries from {store.root}")
+    return 0
+
+
+def _data_unavailable(reason: str):
+    def handler(args: argparse.Namespace) -> int:
+        raise UserError(f"the data layer (learning_rules.data) cannot be imported: {reason}")
+
+    return handler
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``learning-rules`` argument parser (each sub-command sets ``func``)."""
+    from .book import PROFILES
+
+    parser = argparse.ArgumentParser(
+        prog="learning-rules",
+        description="Executable book on backpropagation, feedback alignment, DFA and the "
+        "dual-weight rule: build it, run its experiments, make its figures.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", help="execute the notebooks (cached, in parallel) and render HTML")
+    p.add_argument("--profile", choices=PROFILES, default="quick",
+                   help="parameter set: smoke (CI, seconds), quick (default), paper (full protocols)")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="notebooks executed at once (default: number of CPU cores)")
+    p.add_argument("--force", action="store_true", help="re-execute every notebook")
+    p.add_argument("--no-render", action="store_true", help="execute and check only, no HTML")
+    p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
+    p.add_argument("--output", default=None,
+                   help="folder that receives _build/ (default: the project root)")
+    p.set_defaults(func=_cmd_build)
+
+    try:
+        from .data.cli import register as register_data
+    except ImportError as exc:  # keep the rest of the CLI usable
+        p = sub.add_parser("data", help="(unavailable) datasets")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_data_unavailable(str(exc)))
+    else:
+        register_data(sub)
+
+    p = sub.add_parser("run", help="run one experiment and print (or save) its tidy table")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="name (see `learning-rules list`)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="config field (repeatable); tuples are comma-separated")
+    p.add_argument("--out", default=None, help="write .csv / .md / .json / .pkl instead of printing")
+    p.add_argument("--no-store", action="store_true", help="do not read or write the result store")
+    p.add_argument("--store", default=None, help="store folder (default: LEARNING_RULES_STORE or user cache)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("make", help="write one of the book's tables or figures")
+    p.add_argument("artifact", metavar="ARTIFACT", help="name (see `learning-rules list`)")
+    p.add_argument("--out", default=None, help="output file (default: ./<ARTIFACT><suffix>)")
+    p.add_argument("--profile", choices=PROFILES, default="quick",
+                   help="take the parameters this profile gives the artifact's notebook")
+    p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
+    p.set_defaults(func=_cmd_make)
+
+    p = sub.add_parser("list", help="list experiments and artifacts")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("store", help="list or clear stored results")
+    p.add_argument("store_command", choices=("list", "clear"))
+    p.add_argument("--experiment", default=None, help="only this experiment's entries")
+    p.add_argument("--store", default=None, help="store folder (default: LEARNING_RULES_STORE or user cache)")
+    p.set_defaults(func=_cmd_store)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``learning-rules``; returns the exit status (2 for user errors)."""
+    from .book import BuildError
+
+    try:
+        parser = build_parser()
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+        return int(exc.code or 0)
+    try:
+        status = int(args.func(args) or 0)
+        # The data layer returns 1 for its (already printed) errors; user errors exit 2 here.
+        return EXIT_USER_ERROR if status and args.command == "data" else status
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (UserError, ValueError, FileNotFoundError) as exc:
+        message = str(exc) or type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Experiments and artifacts: the named computations the book, the CLI and the tests share.
+
+* :data:`EXPERIMENTS` -- name -> :class:`Experiment`: a frozen config dataclass and
+  ``run(config) -> pandas.DataFrame`` (tidy: one row per measurement). ``learning-rules run NAME
+  --set key=value`` builds the config from the dataclass field types and runs it (through the
+  result store unless the experiment opts out).
+* :data:`ARTIFACTS` -- name -> :class:`Artifact`: ``make(params, out_path)`` writes one table or
+  figure file. ``learning-rules make NAME --profile P`` takes ``params`` from the parameters a
+  profile gives the artifact's notebook, so the file is the one the book shows.
+
+Every module of this package is imported when the package is, so a chapter adds its experiments by
+adding a module that calls :func:`register_experiment` / :func:`register_artifact`; no list to edit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._registry import Registry
+
+__all__ = [
+    "ARTIFACTS",
+    "EXPERIMENTS",
+    "Artifact",
+    "Experiment",
+    "config_from_strings",
+    "make_artifact",
+    "parse_field_value",
+    "register_artifact",
+    "register_experiment",
+    "run_experiment",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A named experiment.
+
+    Attributes
+    ----------
+    name : str
+    config_cls : type
+        A frozen dataclass; every field has a default.
+    run : callable
+        ``run(config) -> pandas.DataFrame`` (tidy).
+    description : str
+    cache : bool
+        Whether results go through the :class:`~learning_rules.store.Store` (``False`` for
+        experiments whose result depends on something outside config and code, like which
+        dataset files exist).
+    """
+
+    name: str
+    config_cls: type
+    run: Callable[[Any], pd.DataFrame]
+    description: str
+    cache: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """A named file the book shows (a table or a figure).
+
+    Attributes
+    ----------
+    name : str
+    make : callable
+        ``make(params, out_path) -> pathlib.Path``: writes the file and returns its path. ``params``
+        is the parameter mapping of the notebook that shows the artifact (with ``profile``).
+    description : str
+    notebook : str or None
+        The notebook (path relative to the project root) whose profile parameters ``make`` takes.
+    suffix : str
+        Default file extension (``".png"``, ``".csv"``).
+    """
+
+    name: str
+    make: Callable[[Mapping[str, Any], Path], Path]
+    description: str
+    notebook: str | None = None
+    suffix: str = ".png"
+
+
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+ARTIFACTS: Registry[Artifact] = Registry("artifact")
+
+
+def register_experiment(name: str, config_cls: type, description: str, *, cache: bool = True):
+    """Decorator: register ``run(config) -> DataFrame`` as experiment ``name``."""
+    if not dataclasses.is_dataclass(config_cls) or not config_cls.__dataclass_params__.frozen:
+        raise ValueError(f"experiment {name!r}: config_cls must be a frozen dataclass")
+
+    def decorator(run: Callable[[Any], pd.DataFrame]):
+        EXPERIMENTS.register(name, Experiment(name, config_cls, run, description, cache))
+        return run
+
+    return decorator
+
+
+def register_artifact(name: str, description: str, *, notebook: str | None = None, suffix: str = ".png"):
+    """Decorator: register ``make(params, out_path) -> Path`` as artifact ``name``."""
+
+    def decorator(make: Callable[[Mapping[str, Any], Path], Path]):
+        ARTIFACTS.register(name, Artifact(name, make, description, notebook, suffix))
+        return make
+
+    return decorator
+
+
+# --------------------------------------------------------------------------- configs from text
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+def _describe(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def parse_field_value(text: str, tp: Any) -> Any:
+    """Convert command-line text to a value of type ``tp``.
+
+    Understands ``int``, ``float``, ``str``, ``bool`` (true/false/yes/no/1/0), ``X | None`` and
+    ``Optional[X]`` (``none``/``null``), ``tuple[X, ...]`` / ``list[X]`` (comma-separated) and
+    ``Literal[...]``.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` cannot be read as ``tp``.
+    """
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return text
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and text.strip().lower() in ("none", "null"):
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return parse_field_value(text, arg)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(f"cannot read {text!r} as {_describe(tp)}")
+    if origin is typing.Literal:
+        for choice in args:
+            if str(choice) == text:
+                return choice
+        raise ValueError(f"{text!r} is not one of {', '.join(map(str, args))}")
+    if origin in (tuple, list) or tp in (tuple, list):
+        items = [t.strip() for t in text.split(",")] if text.strip() else []
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            values = [parse_field_value(t, args[0]) for t in items]
+        elif origin is tuple and args:
+            if len(items) != len(args):
+                raise ValueError(f"expected {len(args)} comma-separated values, got {len(items)}")
+            values = [parse_field_value(t, a) for t, a in zip(items, args, strict=True)]
+        elif origin is list and args:
+            values = [parse_field_value(t, args[0]) for t in items]
+        else:
+            values = items
+        return tuple(values) if (origin or tp) is tuple else values
+    if tp is bool:
+        low = text.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"cannot read {text!r} as bool (use true/false)")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"cannot read {text!r} as int") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"cannot read {text!r} as float") from None
+    if tp is str:
+        return text
+    raise ValueError(f"fields of type {_describe(tp)} cannot be set from the command line")
+
+
+def config_from_strings(config_cls: type, assignments: Iterable[str] | Mapping[str, str]) -> Any:
+    """Build ``config_cls`` from ``key=value`` strings, each value parsed by the field's type.
+
+    Raises
+    ------
+    ValueError
+        Unknown key (the message lists the fields and their types), malformed assignment, or a
+        value that does not parse as its field's type.
+    """
+    hints = typing.get_type_hints(config_cls)
+    fields = {f.name: hints.get(f.name, str) for f in dataclasses.fields(config_cls) if f.init}
+    listing = ", ".join(f"{n}: {_describe(t)}" for n, t in fields.items())
+    if isinstance(assignments, Mapping):
+        pairs = list(assignments.items())
+    else:
+        pairs = []
+        for item in assignments:
+            if "=" not in item:
+                raise ValueError(f"--set expects key=value, got {item!r}; fields: {listing}")
+            key, value = item.split("=", 1)
+            pairs.append((key.strip(), value))
+    values = {}
+    for key, value in pairs:
+        if key not in fields:
+            raise ValueError(f"unknown field {key!r} for {config_cls.__name__}; fields: {listing}")
+        try:
+            values[key] = parse_field_value(value, fields[key])
+        except ValueError as exc:
+            raise ValueError(f"field {key!r} ({_describe(fields[key])}): {exc}") from None
+    try:
+        return config_cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid {config_cls.__name__}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_experiment(name: str, config: Any = None, *, store: Any = None) -> pd.DataFrame:
+    """Run experiment ``name`` (default config when ``config`` is None), through ``store`` if given
+    and the experiment allows caching."""
+    exp = EXPERIMENTS.lookup(name)
+    config = exp.config_cls() if config is None else config
+    if not isinstance(config, exp.config_cls):
+        raise ValueError(
+            f"experiment {name!r} takes a {exp.config_cls.__name__}, got {type(config).__name__}"
+        )
+    if store is not None and exp.cache:
+        return store.get_or_compute(name, config, exp.run)
+    frame = exp.run(config)
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"experiment {name!r} returned {type(frame).__name__}, not a DataFrame")
+    return frame
+
+
+def make_artifact(name: str, params: Mapping[str, Any], out_path: str | Path) -> Path:
+    """Write artifact ``name`` to ``out_path`` with the given notebook parameters; return the path."""
+    art = ARTIFACTS.lookup(name)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(art.make(dict(params), out_path))
+
+
+def _import_submodules() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_submodules()

@@ -1,0 +1,42 @@
+"""Fast paths, proven equal to the NumPy reference by the tests.
+
+* :func:`fit_steps` / :func:`train_single_sample` -- the single-sample (batch 1) protocol of the
+  dual-weight paper, a whole sequence of steps in one Numba-compiled call (``cache=True``, no
+  ``fastmath``: results are bit-reproducible); :func:`supports` tells the engine and the
+  estimators when a configuration can take it.
+* :func:`evaluate_batched` -- the forward pass over a whole test set as one matmul chain, in
+  chunks (the every-10k-steps test curves).
+* :class:`MinibatchSGD` -- the mini-batch step with preallocated buffers (``out=`` matmuls)
+  in float32 or float64, for the parity net and the ablation nets.
+
+Speed is measured in ``benchmarks/`` (``make bench``), never asserted by a test.
+"""
+
+from .evaluate import evaluate_batched, forward_logits
+from .minibatch import MinibatchSGD
+from .single import (
+    FAST_ACTIVATIONS,
+    FAST_CREDIT,
+    FAST_LOSSES,
+    FAST_METHODS,
+    FastResult,
+    fit_steps,
+    supports,
+    train_single_sample,
+    unsupported_reason,
+)
+
+__all__ = [
+    "FAST_ACTIVATIONS",
+    "FAST_CREDIT",
+    "FAST_LOSSES",
+    "FAST_METHODS",
+    "FastResult",
+    "MinibatchSGD",
+    "evaluate_batched",
+    "fit_steps",
+    "forward_logits",
+    "supports",
+    "train_single_sample",
+    "unsupported_reason",
+]

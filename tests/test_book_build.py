@@ -1,0 +1,102 @@
+"""The build end to end: real kernels (papermill), the cache, failing cells, and the rendered book.
+
+Marked ``slow``: each test starts Jupyter kernels. ``test_smoke_book`` is also marked ``book``: it
+builds the project's real book under the smoke profile into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from learning_rules import book
+from learning_rules.book import BuildError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_nb(path: Path, body: str) -> None:
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Page"),
+        new_code_cell('profile = "quick"\nvalue = 1\n', metadata={"tags": ["parameters"]}),
+        new_code_cell("import os\nx = value * 2"),
+        new_code_cell(body),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_cache_rerun_and_failing_cell(tmp_path):
+    root = tmp_path / "proj"
+    (root / "book" / "profiles").mkdir(parents=True)
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/a\n  - file: book/b\n"
+    )
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    write_nb(root / "book" / "a.ipynb", "print('quiet' if os.environ.get('LEARNING_RULES_QUIET') else 'loud', x)")
+    write_nb(root / "book" / "b.ipynb", "print(profile)")
+    profile = root / "book" / "profiles" / "smoke.yml"
+    profile.write_text("profile: smoke\nnotebooks:\n  book/a.ipynb: {value: 3}\n")
+    out = tmp_path / "out"
+    logs: list[str] = []
+
+    first = book.build("smoke", root=root, output=out, n_jobs=2, render=False, log=logs.append)
+    assert sorted(first.executed) == ["book/a.ipynb", "book/b.ipynb"] and first.cached == []
+    staged = nbformat.read(out / "_build" / "stage" / "book" / "a.ipynb", 4)
+    assert staged.cells[-1].outputs[0]["text"] == "quiet 6\n"  # parameter injected, kernel quiet
+    staged_b = nbformat.read(out / "_build" / "stage" / "book" / "b.ipynb", 4)
+    assert staged_b.cells[-1].outputs[0]["text"] == "smoke\n"  # profile injected
+    assert (out / "_build" / "stage" / "book" / "intro.md").exists()
+    assert len(list((out / "_build" / "executed").glob("*.ipynb"))) == 2
+
+    again = book.build("smoke", root=root, output=out, n_jobs=2, render=False, log=logs.append)
+    assert again.executed == [] and sorted(again.cached) == ["book/a.ipynb", "book/b.ipynb"]
+
+    profile.write_text("profile: smoke\nnotebooks:\n  book/a.ipynb: {value: 4}\n")
+    changed = book.build("smoke", root=root, output=out, n_jobs=1, render=False, log=logs.append)
+    assert changed.executed == ["book/a.ipynb"] and changed.cached == ["book/b.ipynb"]
+
+    write_nb(root / "book" / "b.ipynb", "def f():\n    raise ValueError('boom at the bottom')\nf()")
+    with pytest.raises(BuildError) as err:
+        book.build("smoke", root=root, output=out, n_jobs=1, render=False, log=logs.append)
+    msg = str(err.value)
+    assert "book/b.ipynb" in msg
+    assert "cell 4" in msg  # counted in the source notebook (injected cell not counted)
+    assert "ValueError" in msg and "boom at the bottom" in msg
+    assert "raise ValueError" in msg  # the traceback, not only the message
+    assert "\x1b[" not in msg
+    assert (out / "_build" / "failed" / "book__b.ipynb").exists()
+    # The failed notebook left nothing in the cache or the stage that could be published.
+    assert len(list((out / "_build" / "executed").glob("*.ipynb"))) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_smoke_book(tmp_path):
+    result = book.build("smoke", root=ROOT, output=tmp_path, n_jobs=2, log=lambda s: None)
+    html = tmp_path / "_build" / "html"
+    assert result.html == html and (html / "index.html").exists()
+    pages = {name: (html / "book" / f"{name}.html") for name in ("intro", "conventions", "datasets", "bibliography")}
+    for name, page in pages.items():
+        assert page.exists(), name
+    datasets = pages["datasets"].read_text()
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', datasets)
+    assert len(images) >= 4  # class balance, example grid, pair plots
+    for src in images:
+        assert (pages["datasets"].parent / src).resolve().is_file(), src
+    assert "Profile <code" in datasets and "smoke" in datasets
+    assert "cifar10" in datasets  # the missing dataset is reported, not hidden
+    assert "Traceback" not in datasets
+    intro = pages["intro"].read_text()
+    assert "Okoma" in intro and "Wang" in intro  # citations resolved by sphinxcontrib-bibtex
+    conventions = pages["conventions"].read_text()
+    assert "batch-first" in conventions or "n_in" in conventions  # the included notation table
+    # everything went to the output folder given
+    assert (tmp_path / "_build" / "stage" / "book" / "datasets.ipynb").is_file()
+    assert len(list((tmp_path / "_build" / "executed").glob("*.ipynb"))) == 1

@@ -1,0 +1,232 @@
+"""The build pipeline's pure parts: parameter parsing and validation, profiles, toc, cache keys,
+and the refusal to publish notebooks with error outputs. Fast (no kernel)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from learning_rules import book
+from learning_rules.book import BuildError, ParameterError
+
+PARAMS_CELL = """
+profile = "quick"
+n_epochs = 5  # epochs
+lr = 0.1
+seeds = [0, 1]
+label: str = "x"
+maybe: int | None = None
+flag = False
+anything = None
+"""
+
+
+def write_nb(path: Path, params_source: str = PARAMS_CELL, body: str = "print(n_epochs)", meta=None):
+    cells = [new_markdown_cell("# T")]
+    if params_source is not None:
+        cells.append(new_code_cell(params_source, metadata={"tags": ["parameters"]}))
+    cells.append(new_code_cell(body))
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if meta:
+        nb.metadata["learning_rules"] = meta
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_parameters_are_parsed_with_types(tmp_path):
+    params = book.notebook_parameters(write_nb(tmp_path / "a.ipynb"))
+    assert list(params) == ["profile", "n_epochs", "lr", "seeds", "label", "maybe", "flag", "anything"]
+    assert params["n_epochs"].default == 5 and params["n_epochs"].type_name == "int"
+    assert params["lr"].type_name == "float"
+    assert params["label"].type_name == "str"
+    assert params["maybe"].type_name == "int | None"
+    assert params["anything"].types is None
+
+
+@pytest.mark.parametrize(
+    "value_ok",
+    [{"n_epochs": 3}, {"lr": 1}, {"lr": 0.5}, {"seeds": [1, 2, 3]}, {"maybe": None}, {"maybe": 4},
+     {"flag": True}, {"anything": {"a": 1}}, {"profile": "smoke"}, {}],
+)
+def test_valid_parameters_pass(tmp_path, value_ok):
+    book.validate_parameters(write_nb(tmp_path / "a.ipynb"), value_ok)
+
+
+def test_unknown_parameter_names_the_allowed_ones(tmp_path):
+    nb = write_nb(tmp_path / "a.ipynb")
+    with pytest.raises(ParameterError) as err:
+        book.validate_parameters(nb, {"n_epoch": 3}, label="book/a.ipynb (profile quick)")
+    msg = str(err.value)
+    assert "'n_epoch'" in msg and "book/a.ipynb" in msg
+    for name in ("n_epochs", "lr", "seeds", "profile"):
+        assert name in msg
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"n_epochs": "5"}, "must be int"),
+        ({"n_epochs": 2.5}, "must be int"),
+        ({"n_epochs": True}, "must be int"),
+        ({"lr": "1e-3"}, "write 1.0e-3"),
+        ({"label": 3}, "must be str"),
+        ({"flag": 1}, "must be bool"),
+        ({"seeds": 3}, "must be list"),
+        ({"maybe": "x"}, "int | None"),
+    ],
+)
+def test_wrong_type_names_parameter_and_type(tmp_path, params, expected):
+    nb = write_nb(tmp_path / "a.ipynb")
+    with pytest.raises(ParameterError, match=expected) as err:
+        book.validate_parameters(nb, params)
+    assert repr(next(iter(params))) in str(err.value)
+
+
+def test_missing_parameters_cell_and_profile_hint(tmp_path):
+    with pytest.raises(ParameterError, match="tagged 'parameters'"):
+        book.notebook_parameters(write_nb(tmp_path / "a.ipynb", params_source=None))
+    nb = write_nb(tmp_path / "b.ipynb", params_source="n = 1\n")
+    with pytest.raises(ParameterError, match="add `profile"):
+        book.validate_parameters(nb, {"profile": "quick"})
+    late = new_notebook(cells=[new_code_cell("import os"),
+                               new_code_cell("n = 1", metadata={"tags": ["parameters"]})])
+    nbformat.write(late, tmp_path / "d.ipynb")
+    with pytest.raises(ParameterError, match="must be the first code cell"):
+        book.notebook_parameters(tmp_path / "d.ipynb")
+    with pytest.raises(ParameterError, match="not valid Python"):
+        book.notebook_parameters(write_nb(tmp_path / "c.ipynb", params_source="n = = 1\n"))
+
+
+def make_root(tmp_path: Path, profile_text: str | None = None) -> Path:
+    root = tmp_path / "proj"
+    (root / "book" / "profiles").mkdir(parents=True)
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/a\n  - file: book/b.ipynb\n"
+    )
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    write_nb(root / "book" / "a.ipynb", meta={"datasets": ["digits"]})
+    write_nb(root / "book" / "b.ipynb")
+    text = profile_text or (
+        "profile: smoke\nnotebooks:\n  book/a.ipynb:\n    n_epochs: 1\n"
+        "datasets:\n  book/b.ipynb: [mnist]\n"
+    )
+    (root / "book" / "profiles" / "smoke.yml").write_text(text)
+    return root
+
+
+def test_toc_and_profile(tmp_path):
+    root = make_root(tmp_path)
+    assert book.toc_notebooks(root) == [Path("book/a.ipynb"), Path("book/b.ipynb")]
+    assert book.toc_files(root)[0] == Path("book/intro.md")
+    prof = book.load_profile(root, "smoke")
+    params = book.resolve_parameters(root, prof, Path("book/a.ipynb"))
+    assert params == {"profile": "smoke", "n_epochs": 1}
+    assert book.resolve_parameters(root, prof, Path("book/b.ipynb")) == {"profile": "smoke"}
+    assert book.notebook_datasets(root, prof, Path("book/a.ipynb")) == ["digits"]  # metadata
+    assert book.notebook_datasets(root, prof, Path("book/b.ipynb")) == ["mnist"]  # profile override
+
+
+def test_profile_errors(tmp_path):
+    root = make_root(tmp_path)
+    with pytest.raises(BuildError, match="unknown profile 'nope'; available: smoke"):
+        book.load_profile(root, "nope")
+    bad = make_root(tmp_path / "x", "profile: smoke\nnotebooks:\n  book/a.ipynb:\n    profile: quick\n")
+    with pytest.raises(BuildError, match="injected"):
+        book.load_profile(bad, "smoke")
+    bad = make_root(tmp_path / "y", "profile: quick\n")
+    with pytest.raises(BuildError, match="must match its file name"):
+        book.load_profile(bad, "smoke")
+    bad = make_root(tmp_path / "z", "profile: smoke\nnotebooks:\n  book/zzz.ipynb: {n: 1}\n")
+    with pytest.raises(BuildError, match="not a notebook of _toc.yml"):
+        book.build("smoke", root=bad, output=tmp_path / "out", render=False)
+    bad = make_root(tmp_path / "w", "profile: smoke\nnotebooks:\n  book/a.ipynb: {n_epochs: x}\n")
+    with pytest.raises(ParameterError, match="'n_epochs' must be int"):
+        book.build("smoke", root=bad, output=tmp_path / "out", render=False)
+    assert not (tmp_path / "out" / "_build" / "executed").exists()  # validated before running
+
+
+def test_toc_with_missing_file(tmp_path):
+    root = make_root(tmp_path)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/gone\n")
+    with pytest.raises(BuildError, match="book/gone"):
+        book.toc_files(root)
+
+
+def test_cache_key_changes_with_each_input():
+    nb, params, code, data = b'{"cells": []}', {"profile": "smoke", "n": 1}, "c0", {"mnist": {"f": "s0"}}
+    key = book.notebook_cache_key(nb, params, code, data)
+    assert key == book.notebook_cache_key(nb, dict(reversed(list(params.items()))), code, data)
+    variants = [
+        book.notebook_cache_key(b'{"cells": [1]}', params, code, data),
+        book.notebook_cache_key(nb, {"profile": "quick", "n": 1}, code, data),
+        book.notebook_cache_key(nb, {"profile": "smoke", "n": 2}, code, data),
+        book.notebook_cache_key(nb, params, "c1", data),
+        book.notebook_cache_key(nb, params, code, {"mnist": {"f": "s1"}}),
+        book.notebook_cache_key(nb, params, code, {"mnist": "missing"}),
+        book.notebook_cache_key(nb, params, code, {}),
+    ]
+    assert len({key, *variants}) == len(variants) + 1
+
+
+def test_dataset_fingerprint_tracks_files(shared_data, tmp_path, monkeypatch):
+    present = book._dataset_fingerprint(["wine-quality-red"])
+    assert set(present) == {"wine-quality-red"}
+    assert list(present["wine-quality-red"].values()) == [
+        "4a402cf041b025d4566d954c3b9ba8635a3a8a01e039005d97d6a710278cf05e"
+    ]
+    monkeypatch.setenv("LEARNING_RULES_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("LEARNING_RULES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LEARNING_RULES_OFFLINE", "1")
+    assert book._dataset_fingerprint(["wine-quality-red"]) == {"wine-quality-red": "missing"}
+    with pytest.raises(BuildError, match="unknown dataset"):
+        book._dataset_fingerprint(["no-such-data"])
+
+
+def test_check_executed_refuses_errors_and_unrun_cells():
+    ok = {"cells": [{"cell_type": "code", "source": "1", "execution_count": 1, "outputs": []}]}
+    book.check_executed(ok, "nb")
+    failed = {"cells": [{"cell_type": "markdown", "source": "#"},
+                        {"cell_type": "code", "source": "1/0", "execution_count": 1, "outputs": [
+                            {"output_type": "error", "ename": "ZeroDivisionError",
+                             "evalue": "division by zero", "traceback": ["\x1b[31mTraceback\x1b[0m"]}]}]}
+    with pytest.raises(BuildError, match=r"cell 2 \(code cell 1\).*ZeroDivisionError") as err:
+        book.check_executed(failed, "book/x.ipynb")
+    assert "\x1b" not in str(err.value)
+    unrun = {"cells": [{"cell_type": "code", "source": "x = 1", "execution_count": None, "outputs": []}]}
+    with pytest.raises(BuildError, match="never executed"):
+        book.check_executed(unrun, "nb")
+
+
+def test_project_book_profiles_are_valid():
+    """Every shipped profile validates against every notebook of the real _toc.yml."""
+    root = Path(__file__).resolve().parents[1]
+    for name in book.PROFILES:
+        prof = book.load_profile(root, name)
+        for nb in book.toc_notebooks(root):
+            params = book.resolve_parameters(root, prof, nb)
+            assert params["profile"] == name
+            first_code = next(c for c in json.loads((root / nb).read_text())["cells"]
+                              if c["cell_type"] == "code")
+            assert "parameters" in first_code["metadata"].get("tags", []), nb
+            assert all(not c.get("outputs") for c in json.loads((root / nb).read_text())["cells"]
+                       if c["cell_type"] == "code"), f"{nb} is committed with outputs"
+
+
+def test_progress_is_silent_under_quiet(monkeypatch, capsys):
+    from learning_rules._progress import progress, quiet
+
+    monkeypatch.setenv("LEARNING_RULES_QUIET", "1")
+    assert quiet()
+    bar = progress(range(3), desc="x")
+    assert bar.disable and list(bar) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("LEARNING_RULES_QUIET", "0")
+    assert not quiet()
+    bar = progress(range(2), disable=False, file=None)
+    assert not bar.disable and list(bar) == [0, 1]

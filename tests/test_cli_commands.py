@@ -1,0 +1,150 @@
+"""The ``learning-rules`` command line: parsing, delegation, user errors (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from learning_rules import book, cli
+from learning_rules.experiments import (
+    ARTIFACTS,
+    EXPERIMENTS,
+    config_from_strings,
+    parse_field_value,
+)
+from learning_rules.experiments.datasets import DatasetsSummaryConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_build_arguments_reach_the_pipeline(monkeypatch, capsys):
+    seen = {}
+
+    def fake_build(profile, **kwargs):
+        seen.update(profile=profile, **kwargs)
+        return book.BuildResult(profile, None, ["a"], ["b"], 0.5)
+
+    monkeypatch.setattr(book, "build", fake_build)
+    assert cli.main(["build", "--profile", "smoke", "--jobs", "3", "--force"]) == 0
+    assert seen["profile"] == "smoke" and seen["n_jobs"] == 3 and seen["force"] is True
+    assert seen["render"] is True
+    assert cli.main(["build"]) == 0
+    assert seen["profile"] == "quick" and seen["n_jobs"] is None and seen["force"] is False
+    assert "1 notebook(s) executed, 1 from cache" in capsys.readouterr().out
+
+
+def test_build_rejects_unknown_profile(capsys):
+    assert cli.main(["build", "--profile", "huge"]) == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_build_errors_are_one_message(monkeypatch, capsys):
+    def failing(profile, **kwargs):
+        raise book.BuildError("book/x.ipynb: cell 3 failed with ValueError: nope")
+
+    monkeypatch.setattr(book, "build", failing)
+    assert cli.main(["build", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: book/x.ipynb: cell 3") and "Traceback (most recent call last)" not in err
+
+
+def test_run_with_bad_key_lists_fields(capsys):
+    assert cli.main(["run", "datasets_summary", "--set", "datset=digits"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown field 'datset'" in err and "datasets" in err and "splits" in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_run_unknown_experiment_lists_names(capsys):
+    assert cli.main(["run", "no_such_experiment"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'no_such_experiment'" in err and "datasets_summary" in err
+
+
+def test_run_datasets_summary_prints_and_writes(tmp_path, capsys, shared_data):
+    assert cli.main(["run", "datasets_summary", "--set", "datasets=digits,wine-quality-red",
+                     "--no-store"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "wine-quality-red" in out and "1797" in out
+    target = tmp_path / "summary.csv"
+    assert cli.main(["run", "datasets_summary", "--set", "datasets=digits", "--out", str(target)]) == 0
+    frame = pd.read_csv(target)
+    assert list(frame["dataset"]) == ["digits"] and frame["n_samples"].iloc[0] == 1797
+    assert cli.main(["run", "datasets_summary", "--out", str(tmp_path / "x.xlsx")]) == 2
+
+
+def test_make_artifacts(tmp_path, capsys, shared_data):
+    table = tmp_path / "t.md"
+    assert cli.main(["make", "datasets-table", "--out", str(table), "--profile", "smoke"]) == 0
+    text = table.read_text()
+    assert "profile: smoke" in text and "| mnist | train |" in text
+    figure = tmp_path / "f.png"
+    assert cli.main(["make", "datasets-figure", "--out", str(figure), "--profile", "smoke"]) == 0
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli.main(["make", "nope"]) == 2
+    assert "unknown artifact 'nope'" in capsys.readouterr().err
+
+
+def test_artifact_parameters_follow_the_profile():
+    smoke = cli.artifact_parameters("datasets-figure", "smoke", ROOT)
+    quick = cli.artifact_parameters("datasets-figure", "quick", ROOT)
+    assert smoke["profile"] == "smoke" and quick["profile"] == "quick"
+    assert set(smoke) == set(book.notebook_parameters(ROOT / "book" / "datasets.ipynb"))
+    assert smoke["n_examples"] != quick["n_examples"]
+
+
+def test_store_list_and_clear(tmp_path, capsys):
+    from learning_rules.store import Store
+
+    store = Store(tmp_path)
+    store.put("datasets_summary", DatasetsSummaryConfig(datasets=("digits",)), pd.DataFrame({"a": [1]}))
+    assert cli.main(["store", "list", "--store", str(tmp_path)]) == 0
+    assert "datasets_summary" in capsys.readouterr().out
+    assert cli.main(["store", "clear", "--store", str(tmp_path)]) == 0
+    assert "removed 1" in capsys.readouterr().out
+    assert cli.main(["store", "list", "--store", str(tmp_path)]) == 0
+    assert "no entries" in capsys.readouterr().out
+
+
+def test_data_command_is_delegated(capsys):
+    assert cli.main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist" in out and "wine-quality-red" in out
+
+
+def test_data_errors_exit_2(capsys):
+    assert cli.main(["data", "where", "no-such-dataset"]) == 2
+    assert "no-such-dataset" in capsys.readouterr().err
+
+
+def test_list_and_help(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "datasets_summary" in out and "datasets-figure" in out and "datasets-table" in out
+    assert cli.main(["--help"]) == 0
+    assert cli.main([]) == 2
+
+
+def test_field_parsing():
+    assert parse_field_value("3", int) == 3
+    assert parse_field_value("0.5", float) == 0.5
+    assert parse_field_value("yes", bool) is True
+    assert parse_field_value("none", int | None) is None
+    assert parse_field_value("4", int | None) == 4
+    assert parse_field_value("a, b", tuple[str, ...]) == ("a", "b")
+    assert parse_field_value("1,2", tuple[int, ...]) == (1, 2)
+    for text, tp in (("x", int), ("x", float), ("maybe", bool), ("1,x", tuple[int, ...])):
+        with pytest.raises(ValueError):
+            parse_field_value(text, tp)
+    cfg = config_from_strings(DatasetsSummaryConfig, ["splits=test"])
+    assert cfg == DatasetsSummaryConfig(splits=("test",))
+    with pytest.raises(ValueError, match="key=value"):
+        config_from_strings(DatasetsSummaryConfig, ["splits"])
+
+
+def test_registries_hold_the_datasets_chapter():
+    assert EXPERIMENTS["datasets_summary"].cache is False
+    assert ARTIFACTS["datasets-figure"].notebook == "book/datasets.ipynb"
