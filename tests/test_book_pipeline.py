@@ -132,6 +132,24 @@ def test_toc_and_profile(tmp_path):
     assert book.notebook_datasets(root, prof, Path("book/b.ipynb")) == ["mnist"]  # profile override
 
 
+def test_profile_fragments_merge_and_refuse_clashes(tmp_path):
+    root = make_root(tmp_path)
+    frag_dir = root / "book" / "profiles" / "smoke.d"
+    frag_dir.mkdir()
+    (frag_dir / "chapter.yml").write_text(
+        "notebooks:\n  book/b.ipynb: {n: 2}\ndatasets:\n  book/c.ipynb: [wine-quality-red]\n")
+    prof = book.load_profile(root, "smoke")
+    assert prof.notebooks["book/b.ipynb"] == {"n": 2}
+    assert prof.notebooks["book/a.ipynb"] == {"n_epochs": 1}  # the main file still counts
+    assert prof.datasets["book/c.ipynb"] == ["wine-quality-red"]
+    (frag_dir / "other.yml").write_text("notebooks:\n  book/a.ipynb: {n_epochs: 3}\n")
+    with pytest.raises(BuildError, match="already set elsewhere"):
+        book.load_profile(root, "smoke")
+    (frag_dir / "other.yml").write_text("params: {}\n")
+    with pytest.raises(BuildError, match="only the keys notebooks, datasets"):
+        book.load_profile(root, "smoke")
+
+
 def test_profile_errors(tmp_path):
     root = make_root(tmp_path)
     with pytest.raises(BuildError, match="unknown profile 'nope'; available: smoke"):

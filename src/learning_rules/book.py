@@ -361,7 +361,7 @@ class Profile:
 
 
 def load_profile(root: Path, profile: str) -> Profile:
-    """Read ``book/profiles/<profile>.yml``.
+    """Read ``book/profiles/<profile>.yml`` and its chapter fragments ``<profile>.d/*.yml``.
 
     The file is a mapping with ``profile`` (its name), an optional ``description``, ``notebooks``
     (notebook path -> parameter mapping) and an optional ``datasets`` (notebook path -> list of
@@ -400,10 +400,34 @@ def load_profile(root: Path, profile: str) -> Profile:
             raise BuildError(f"{path}: parameters of {nb} must be a mapping name -> value")
         if "profile" in params:
             raise BuildError(f"{path}: {nb} sets 'profile'; it is injected from the profile name")
+    notebooks, datasets = dict(notebooks), dict(datasets)
+    # Chapter fragments: book/profiles/<profile>.d/*.yml, each with `notebooks` and/or `datasets`
+    # (so every chapter owns its own parameter file; a notebook may be set in one place only).
+    for frag in sorted((folder / f"{profile}.d").glob("*.yml")):
+        try:
+            part = yaml.safe_load(frag.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise BuildError(f"{frag} is not valid YAML: {exc}") from exc
+        if not isinstance(part, Mapping) or set(part) - {"notebooks", "datasets"}:
+            raise BuildError(f"{frag} must be a mapping with only the keys notebooks, datasets")
+        for key, table in (("notebooks", notebooks), ("datasets", datasets)):
+            extra = part.get(key) or {}
+            if not isinstance(extra, Mapping):
+                raise BuildError(f"{frag}: {key} must map notebook paths to settings")
+            clash = sorted(set(extra) & set(table))
+            if clash:
+                raise BuildError(f"{frag}: {key} for {clash} are already set elsewhere in "
+                                 f"profile {profile!r}; set each notebook in one file only")
+            table.update(extra)
+    for nb, params in notebooks.items():
+        if not isinstance(params, Mapping):
+            raise BuildError(f"{path}: parameters of {nb} must be a mapping name -> value")
+        if "profile" in params:
+            raise BuildError(f"{path}: {nb} sets 'profile'; it is injected from the profile name")
     for nb, names in datasets.items():
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise BuildError(f"{path}: datasets of {nb} must be a list of dataset names")
-    return Profile(profile, str(raw.get("description", "")), dict(notebooks), dict(datasets), path)
+    return Profile(profile, str(raw.get("description", "")), notebooks, datasets, path)
 
 
 def resolve_parameters(root: Path, profile: Profile, notebook: Path) -> dict[str, Any]:
