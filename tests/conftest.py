@@ -37,3 +37,16 @@ def shared_data() -> Path:
         "real dataset copies not found: set LEARNING_RULES_DATA to the folder holding mnist/, "
         "fashion-mnist/, california-housing/, wine-quality/ (CI uses ../shared/datasets)"
     )
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The project's real book built once per test session under the smoke profile.
+
+    Returns the :class:`learning_rules.book.BuildResult`; its output folder (``result.html`` is
+    ``<out>/_build/html``) is a temporary directory shared by the build test and the browser tests.
+    """
+    from learning_rules import book
+
+    out = tmp_path_factory.mktemp("smoke-book")
+    return book.build("smoke", root=ROOT, output=out, n_jobs=2, log=lambda s: None)

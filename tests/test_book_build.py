@@ -78,8 +78,9 @@ def test_cache_rerun_and_failing_cell(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.book
-def test_smoke_book(tmp_path):
-    result = book.build("smoke", root=ROOT, output=tmp_path, n_jobs=2, log=lambda s: None)
+def test_smoke_book(built_book):
+    result = built_book  # tests/conftest.py builds the real book once per session (smoke profile)
+    tmp_path = result.html.parents[1]
     html = tmp_path / "_build" / "html"
     assert result.html == html and (html / "index.html").exists()
     pages = {name: (html / "book" / f"{name}.html") for name in ("intro", "conventions", "datasets", "bibliography")}
@@ -99,4 +100,6 @@ def test_smoke_book(tmp_path):
     assert "batch-first" in conventions or "n_in" in conventions  # the included notation table
     # everything went to the output folder given
     assert (tmp_path / "_build" / "stage" / "book" / "datasets.ipynb").is_file()
-    assert len(list((tmp_path / "_build" / "executed").glob("*.ipynb"))) == 1
+    assert len(list((tmp_path / "_build" / "executed").glob("*.ipynb"))) == len(book.toc_notebooks(ROOT))
+    report_page = (html / "book" / "report.html").read_text()
+    assert "Reproduction report" in report_page and "reproduction-ledger" in report_page

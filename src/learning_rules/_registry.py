@@ -56,6 +56,10 @@ class Registry(Mapping[str, T], Generic[T]):
     def __getitem__(self, name: str) -> T:
         return self.lookup(name)
 
+    def __contains__(self, name: object) -> bool:
+        # Membership is a question, not a lookup: never raise for an unknown name.
+        return name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 

@@ -565,8 +565,13 @@ def _format_papermill_error(exc: Any, nb_path: Path | None, label: str) -> str:
 # --------------------------------------------------------------------------- execution (worker)
 
 
-def _kernel_environment() -> None:
-    """Environment for the kernels a worker starts: quiet bars, inline figures, this Python."""
+def _kernel_environment(blas_threads: int | None = None) -> None:
+    """Environment for the kernels a worker starts: quiet bars, inline figures, this Python, and
+    (when given) the number of BLAS/OpenMP threads each kernel may use."""
+    if blas_threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS"):
+            os.environ[var] = str(blas_threads)
     os.environ[QUIET_ENV] = "1"
     os.environ["TQDM_DISABLE"] = "1"  # bars of other libraries (pooch downloads) stay off too
     os.environ.pop("MPLBACKEND", None)  # the kernel must use its inline backend to show figures
@@ -583,7 +588,7 @@ def _execute_one(task: dict) -> dict:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    _kernel_environment()
+    _kernel_environment(task.get("blas_threads"))
     source, target, label = Path(task["source"]), Path(task["target"]), task["label"]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.ipynb")
@@ -804,6 +809,10 @@ def build(
         f"{len(cached)} unchanged (cached)"
     )
     if todo:
+        # Kernels running side by side share the cores: give each its share of BLAS threads, or
+        # OpenBLAS threads oversubscribe the machine (measured: far slower, not just 2x).
+        workers = min(n_jobs, len(todo))
+        blas_threads = max(1, (os.cpu_count() or 1) // workers)
         tasks = [
             {
                 "source": str(root / p["nb"]),
@@ -813,6 +822,7 @@ def build(
                 "label": p["nb"].as_posix(),
                 "parameters": p["params"],
                 "timeout": timeout,
+                "blas_threads": blas_threads,
             }
             for p in todo
         ]

@@ -8,9 +8,11 @@
     learning-rules make ARTIFACT [--out PATH] [--profile P]                    # one table / figure
     learning-rules list                                                        # experiments, artifacts
     learning-rules store list|clear [--experiment NAME]                        # the result store
+    learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
 
 User errors (unknown names, bad values, a failing notebook) print a message to stderr and exit with
-status 2, without a Python traceback; ``--help`` on any command lists its options.
+status 2, without a Python traceback; ``--help`` on any command lists its options. ``report`` exits
+with status 1 when a cell that reproduced in the last accepted ledger no longer does.
 """
 
 from __future__ import annotations
@@ -157,6 +159,27 @@ def _cmd_store(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .book import find_root
+    from .report import format_summary, run_report
+
+    profiles = list(dict.fromkeys(args.profile or ["quick"]))
+    output = Path(args.output) if args.output else find_root(args.root)
+    result = run_report(profiles, output=output, reference=args.reference, names=args.only,
+                        accept=args.accept)
+    print(format_summary(result.summary))
+    print(f"wrote {result.path} ({len(result.ledger)} cells)")
+    if not result.regressions.empty:
+        print(f"{len(result.regressions)} cell(s) reproduced before and no longer do:", file=sys.stderr)
+        print(result.regressions.to_string(index=False), file=sys.stderr)
+        if not args.accept:
+            print(f"the accepted ledger {result.baseline} is unchanged; rerun with --accept to "
+                  "accept the new values", file=sys.stderr)
+            return 1
+    print(f"accepted ledger: {result.baseline}")
+    return 0
+
+
 def _data_unavailable(reason: str):
     def handler(args: argparse.Namespace) -> int:
         raise UserError(f"the data layer (learning_rules.data) cannot be imported: {reason}")
@@ -225,6 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default=None, help="only this experiment's entries")
     p.add_argument("--store", default=None, help="store folder (default: LEARNING_RULES_STORE or user cache)")
     p.set_defaults(func=_cmd_store)
+    p = sub.add_parser("report", help="published vs regenerated numbers: summary and ledger CSV")
+    p.add_argument("--profile", action="append", choices=PROFILES, default=None,
+                   help="profile whose regenerated values are compared (repeatable; default quick)")
+    p.add_argument("--only", action="append", default=None, metavar="NAME",
+                   help="call only this registered reproduction (repeatable; default: all)")
+    p.add_argument("--reference", default=None,
+                   help="folder of published <source>.csv files (default: the package's reference/)")
+    p.add_argument("--accept", action="store_true",
+                   help="accept this ledger as the new reference even if cells stopped reproducing")
+    p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
+    p.add_argument("--output", default=None,
+                   help="folder whose _build/ receives reproduction.csv (default: the project root)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

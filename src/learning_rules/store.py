@@ -59,7 +59,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def package_hash(package_dir: str | os.PathLike | None = None) -> str:
-    """sha256 of every ``*.py`` file of the package (relative path and bytes, sorted by path).
+    """sha256 of the package's code and data: every ``*.py`` file and the transcribed published
+    numbers ``reference/*.csv`` (relative path and bytes, sorted by path).
 
     Parameters
     ----------
@@ -73,7 +74,8 @@ def package_hash(package_dir: str | os.PathLike | None = None) -> str:
     """
     base = Path(package_dir) if package_dir is not None else PACKAGE_DIR
     digest = hashlib.sha256()
-    for path in sorted(base.rglob("*.py"), key=lambda p: p.relative_to(base).as_posix()):
+    files = [*base.rglob("*.py"), *base.glob("reference/*.csv")]
+    for path in sorted(files, key=lambda p: p.relative_to(base).as_posix()):
         if "__pycache__" in path.parts:
             continue
         rel = path.relative_to(base).as_posix().encode()

@@ -1,0 +1,515 @@
+r"""The backprop ablation of Okoma (2025), regenerated: optimizer x initialization x L2 on an MLP.
+
+Protocol [ablation sec. 3-4]: an MLP 784(or 3072)-128-128-128-128-10, leaky ReLU (slope 0.1) hidden
+units, softmax output with categorical cross-entropy; the first 10,000 official training images
+train it and the next 10,000 are the cross-validation (CV) set; mini-batches of 100; 20 epochs
+(40 for CIFAR-10); SGD, EMA momentum (beta 0.9, bias-corrected), RMSProp (beta 0.999,
+bias-corrected, ``sqrt(s) + eps``), Adam (0.9, 0.999); weights from U[-1, 1] or He uniform, biases
+zero; the cost term ``lambda/(2n) sum w^2`` with ``n = 10,000`` and ``lambda in {0, 1, 2, 3}``.
+
+* Experiment ``ablation_run`` (:func:`run_ablation`): one training run; tidy rows of kind
+  ``"epoch"`` (per epoch 0..E and split train/cv: accuracy and every cost candidate of
+  :mod:`learning_rules.analysis.ablation`) and of kind ``"batch"`` (per mini-batch: its data cost
+  measured before the update).
+* :func:`run_grid` sweeps run configs through :func:`learning_rules.sweep.run_sweep` and the
+  :class:`~learning_rules.store.Store`; :func:`dataset_status` reports missing datasets (CIFAR-10
+  here) with the data layer's message instead of substituting anything.
+* Plot helpers for the five figures; artifacts ``ablation-tables`` and ``ablation-figure-<k>``.
+
+Explained in: ``book/foundations/ablation.ipynb``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._registry import Registry
+from ..analysis import ablation as an
+from ..store import Store, atomic_write_bytes, atomic_write_text
+from . import register_artifact, register_experiment
+
+__all__ = [
+    "ABLATION_INITS",
+    "ABLATION_OPTIMIZERS",
+    "AblationRunConfig",
+    "NOTEBOOK",
+    "build_network",
+    "compute_all",
+    "curve_summary",
+    "reference_table",
+    "reproduced_cells",
+    "dataset_status",
+    "gap_frame",
+    "load_ablation_data",
+    "plot_curves",
+    "plot_gap",
+    "run_ablation",
+    "run_grid",
+    "run_configs",
+]
+
+NOTEBOOK = "book/foundations/ablation.ipynb"
+PAPER_DATASETS = ("cifar10", "mnist", "fashion-mnist")
+OPTIMIZER_ORDER = ("sgd", "momentum", "rmsprop", "adam")
+OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSProp", "adam": "Adam"}
+
+#: ablation optimizer name -> (engine optimizer name, hyper-parameters in the paper's form, sec. 3.1)
+ABLATION_OPTIMIZERS: Registry[tuple[str, dict]] = Registry("ablation optimizer")
+ABLATION_OPTIMIZERS.register("sgd", ("sgd", {}))
+ABLATION_OPTIMIZERS.register("momentum", ("momentum", {"beta": 0.9, "bias_correction": True}))
+ABLATION_OPTIMIZERS.register("rmsprop", ("rmsprop", {"beta": 0.999, "eps": 1e-8, "bias_correction": True,
+                                                     "eps_placement": "outside"}))
+ABLATION_OPTIMIZERS.register("adam", ("adam", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                               "step_count": "step"}))
+
+#: ablation init name -> engine initializer (sec. 3.2): U[-1, 1] or He uniform U(+-sqrt(6/p)).
+ABLATION_INITS: Registry[str] = Registry("ablation initialization")
+ABLATION_INITS.register("uniform", "uniform")
+ABLATION_INITS.register("he_uniform", "he_uniform")
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationRunConfig:
+    """One training run of the ablation (defaults: the paper's MNIST protocol, He init, SGD)."""
+
+    dataset: str = "mnist"
+    optimizer: str = "sgd"
+    init: str = "he_uniform"
+    lam: float = 0.0
+    lr: float = 0.1
+    num_epochs: int = 20
+    seed: int = 0
+    batch_size: int = 100
+    n_train: int = 10_000
+    n_val: int = 10_000
+    hidden: tuple[int, ...] = (128, 128, 128, 128)
+    slope: float = 0.1
+    dtype: str = "float32"
+
+    def run_id(self) -> str:
+        return f"{self.dataset}|{self.optimizer}|{self.init}|lam={self.lam:g}|lr={self.lr:g}|seed={self.seed}"
+
+
+def _check_config(c: AblationRunConfig) -> None:
+    ABLATION_OPTIMIZERS.lookup(c.optimizer)
+    ABLATION_INITS.lookup(c.init)
+    if not (c.lam >= 0 and np.isfinite(c.lam)):
+        raise ValueError(f"lam must be a finite number >= 0, got {c.lam}")
+    if not (c.lr > 0 and np.isfinite(c.lr)):
+        raise ValueError(f"lr must be a finite number > 0, got {c.lr}")
+    for name in ("num_epochs", "batch_size", "n_train", "n_val"):
+        value = getattr(c, name)
+        if not isinstance(value, (int, np.integer)) or value < (0 if name == "num_epochs" else 1):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if c.dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {c.dtype!r}")
+
+
+@functools.lru_cache(maxsize=4)
+def load_ablation_data(dataset: str, n_train: int = 10_000, n_val: int = 10_000,
+                       dtype: str = "float32") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The paper's split: official training images ``[0, n_train)`` train, ``[n_train,
+    n_train + n_val)`` cross-validate; pixels scaled to [0, 1], flattened.
+
+    Raises the data layer's ``DatasetNotFoundError`` (with its fix) when the dataset is missing.
+    """
+    from .. import data
+    from .datasets import quiet_downloads
+
+    with quiet_downloads():
+        X, y = data.load(dataset, "train", dtype=np.dtype(dtype))
+    if n_train + n_val > len(X):
+        raise ValueError(f"{dataset} has {len(X)} training images; n_train + n_val = "
+                         f"{n_train + n_val} is too many")
+    return X[:n_train], y[:n_train], X[n_train:n_train + n_val], y[n_train:n_train + n_val]
+
+
+def dataset_status(names: Sequence[str] = PAPER_DATASETS) -> pd.DataFrame:
+    """``dataset, available, message``: the data layer's own message for each missing dataset."""
+    from .. import data
+    from .datasets import quiet_downloads
+
+    rows = []
+    for name in names:
+        try:
+            with quiet_downloads():
+                data.load(name, "train")
+        except data.DatasetNotFoundError as exc:
+            first = str(exc).splitlines()[0]
+            rows.append({"dataset": name, "available": False,
+                         "message": f"{first} Fix: learning-rules data fetch {name}"})
+        else:
+            rows.append({"dataset": name, "available": True, "message": ""})
+    return pd.DataFrame(rows)
+
+
+def build_network(config: AblationRunConfig, n_in: int, n_out: int = 10):
+    """The paper's MLP and its trainer (:class:`~learning_rules.engine.Network`) for ``config``.
+
+    The generator ``default_rng(seed)`` draws the weights, then the mini-batch shuffles.
+    """
+    from ..engine import Network
+    from ..nn import MLP
+
+    _check_config(config)
+    rng = np.random.default_rng(config.seed)
+    sizes = [n_in, *config.hidden, n_out]
+    acts = [f"leaky_relu:{config.slope}"] * len(config.hidden) + ["softmax"]
+    mlp = MLP.create(sizes, acts, init=ABLATION_INITS.lookup(config.init), bias=True,
+                     bias_init="zeros", rng=rng, dtype=np.dtype(config.dtype))
+    name, params = ABLATION_OPTIMIZERS.lookup(config.optimizer)
+    net = Network(mlp, credit="backprop", update="gradient", loss="cce", lr=config.lr, optimizer=name,
+                  optimizer_params=params, l2=config.lam, l2_form="loss", n_train=config.n_train, rng=rng)
+    return net
+
+
+def _epoch_rows(net, config, epoch, splits) -> list[dict[str, Any]]:
+    rows = []
+    for split, (X, y) in splits.items():
+        z = net.mlp.forward(X, check=False).z[-1]
+        Y = np.eye(z.shape[1])[y]
+        terms = an.cost_terms(z, Y, net.mlp.weights, config.lam, config.n_train)
+        row = {"kind": "epoch", "epoch": epoch, "split": split,
+               "accuracy": float(np.mean(np.argmax(z, axis=1) == y)) if np.all(np.isfinite(z)) else np.nan,
+               "cce": terms["cce"], "half_sse": terms["half_sse"], "l2_term": terms["l2_term"]}
+        for name in an.COST_CANDIDATES:
+            row[f"cost[{name}]"] = an.COST_CANDIDATES[name].value(terms)
+        rows.append(row)
+    return rows
+
+
+@register_experiment("ablation_run", AblationRunConfig,
+                     "one ablation run: per-epoch train/CV accuracy and cost candidates, per-batch cost")
+def run_ablation(config: AblationRunConfig) -> pd.DataFrame:
+    """Train one configuration; evaluate the full train and CV sets before training and after each
+    epoch; record every mini-batch's data cost (mean CCE, before its update).
+
+    Overflow in diverging U[-1, 1] runs is allowed (NaN/inf results are recorded, not raised).
+    """
+    from threadpoolctl import threadpool_limits
+
+    _check_config(config)
+    with threadpool_limits(1):  # two workers on two cores; one BLAS thread each
+        return _run_ablation(config)
+
+
+def _run_ablation(config: AblationRunConfig) -> pd.DataFrame:
+    Xtr, ytr, Xcv, ycv = load_ablation_data(config.dataset, config.n_train, config.n_val, config.dtype)
+    net = build_network(config, Xtr.shape[1], 10)
+    splits = {"train": (Xtr, ytr), "cv": (Xcv, ycv)}
+    rows: list[dict[str, Any]] = []
+    n, bs = len(Xtr), config.batch_size
+    step = 0
+    with np.errstate(all="ignore"):
+        rows += _epoch_rows(net, config, 0, splits)
+        for epoch in range(1, config.num_epochs + 1):
+            order = net.rng.permutation(n)
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                cost = net.train_step(Xtr[idx], ytr[idx])
+                step += 1
+                rows.append({"kind": "batch", "epoch": epoch, "step": step, "batch_cost": float(cost)})
+            rows += _epoch_rows(net, config, epoch, splits)
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "run_id", config.run_id())
+    return frame
+
+
+def run_configs(datasets: Sequence[str], optimizers: Sequence[str], inits: Sequence[str],
+                lams: Sequence[float], seeds: Sequence[int],
+                lrs: Mapping[str, float] | Mapping[str, Sequence[float]],
+                **fixed: Any) -> list[AblationRunConfig]:
+    """The Cartesian product as configs; ``lrs[opt]`` is one rate or a list of rates to sweep."""
+    configs = []
+    for d in datasets:
+        for opt in optimizers:
+            rates = lrs[opt]
+            rates = [rates] if np.isscalar(rates) else list(rates)
+            for init in inits:
+                for lam in lams:
+                    for lr in rates:
+                        for seed in seeds:
+                            configs.append(AblationRunConfig(dataset=d, optimizer=opt, init=init,
+                                                             lam=float(lam), lr=float(lr), seed=int(seed),
+                                                             **fixed))
+    return configs
+
+
+def run_grid(configs: Sequence[AblationRunConfig], n_jobs: int = 2,
+             store: Store | None = None) -> pd.DataFrame:
+    """All configs through :func:`~learning_rules.sweep.run_sweep` (cached in the store under
+    ``ablation_run``); config fields become columns."""
+    from ..sweep import run_sweep
+
+    store = store if store is not None else Store()
+    return run_sweep(run_ablation, configs, n_jobs=n_jobs, store=store, name="ablation_run")
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _palette():
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", len(OPTIMIZER_ORDER))
+    return dict(zip(OPTIMIZER_ORDER, colors))
+
+
+def _band(ax, x, mean, low, high, color, label):
+    ax.plot(x, mean, color=color, lw=1.4, label=label)
+    ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
+
+
+def curve_summary(frame: pd.DataFrame, metric: str, split: str = "train") -> pd.DataFrame:
+    """Per (dataset, optimizer, init, lam, epoch): mean and 95 % interval over seeds of ``metric``."""
+    epochs = frame[(frame["kind"] == "epoch") & (frame["split"] == split)]
+    rows = []
+    keys = ["dataset", "optimizer", "init", "lam", "epoch"]
+    for key, group in epochs.groupby(keys, sort=True):
+        mean, low, high = an.mean_interval(group[metric].to_numpy())
+        rows.append({**dict(zip(keys, key)), "mean": mean, "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def plot_curves(frame: pd.DataFrame, dataset: str, init: str, lams: Sequence[float], cost_metric: str,
+                cost_label: str, log_cost: bool = False):
+    """Training cost (top row) and training accuracy (bottom row) per epoch, one column per lambda,
+    one line per optimizer (mean over seeds, band = 95 % t-interval)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    colors = _palette()
+    lams = list(lams)
+    fig, axes = plt.subplots(2, len(lams), figsize=(3.4 * len(lams) + 0.6, 5.4), squeeze=False,
+                             sharex=True)
+    cost = curve_summary(frame[frame["dataset"] == dataset], cost_metric)
+    acc = curve_summary(frame[frame["dataset"] == dataset], "accuracy")
+    for col, lam in enumerate(lams):
+        for row, (summ, label) in enumerate([(cost, cost_label), (acc, "training accuracy (fraction)")]):
+            ax = axes[row, col]
+            sel = summ[(summ["init"] == init) & (summ["lam"] == lam)]
+            for opt in OPTIMIZER_ORDER:
+                s = sel[sel["optimizer"] == opt]
+                if not s.empty:
+                    name = OPTIMIZER_LABELS[opt]
+                    if s["mean"].isna().any():  # a seed overflowed: weights became NaN/inf
+                        name += " (diverged)"
+                        finite = s[s["mean"].notna()]
+                        ax.plot(finite["epoch"].iloc[-1:], finite["mean"].iloc[-1:], "x", color=colors[opt],
+                                ms=8, mew=2)
+                    _band(ax, s["epoch"], s["mean"], s["low"], s["high"], colors[opt], name)
+            if row == 0:
+                ax.set_title(f"{dataset}, {init}, $\\lambda$ = {lam:g}", fontsize=9)
+                if log_cost:
+                    ax.set_yscale("log")
+            else:
+                ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if col == 0:
+                ax.set_ylabel(label)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def gap_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per run at its last epoch: generalization gap = training accuracy - CV accuracy."""
+    last = an.final_epoch(frame)
+    wide = last.pivot_table(index=["run_id", "dataset", "optimizer", "init", "lam", "seed"],
+                            columns="split", values="accuracy").reset_index()
+    wide["gap"] = wide["train"] - wide["cv"]
+    return wide
+
+
+def plot_gap(frame: pd.DataFrame, datasets: Sequence[str], lams: Sequence[float] = (0.0, 3.0),
+             init: str = "he_uniform"):
+    """Bars: accuracy gap (train - CV) per optimizer, one bar per lambda, error bar = 95 % interval."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    gaps = gap_frame(frame)
+    gaps = gaps[(gaps["init"] == init) & gaps["lam"].isin(list(lams))]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.0 * len(datasets), 3.5), squeeze=False)
+    colors = sns.color_palette("colorblind", 8)[4:4 + len(lams)]
+    width = 0.8 / len(lams)
+    for ax, dataset in zip(axes[0], datasets):
+        g = gaps[gaps["dataset"] == dataset]
+        for k, lam in enumerate(lams):
+            means, errs = [], []
+            for opt in OPTIMIZER_ORDER:
+                m, lo, hi = an.mean_interval(g[(g["optimizer"] == opt) & (g["lam"] == lam)]["gap"])
+                means.append(m)
+                errs.append([m - lo, hi - m])
+            x = np.arange(len(OPTIMIZER_ORDER)) + (k - (len(lams) - 1) / 2) * width
+            ax.bar(x, means, width, yerr=np.array(errs).T, color=colors[k], capsize=3,
+                   label=f"$\\lambda$ = {lam:g}")
+        ax.set_xticks(np.arange(len(OPTIMIZER_ORDER)), [OPTIMIZER_LABELS[o] for o in OPTIMIZER_ORDER],
+                      fontsize=8)
+        ax.set_ylabel("accuracy gap,\ntrain - CV (fraction)")
+        ax.set_title(f"{dataset} (stand-in for CIFAR-10), {init}", fontsize=9)
+        ax.axhline(0, color="0.3", lw=0.8)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- notebook pipeline
+
+
+def reference_table() -> pd.DataFrame:
+    """The published numbers (``reference/ablation.csv``)."""
+    return pd.read_csv(Path(__file__).resolve().parents[1] / "reference" / "ablation.csv")
+
+
+def compute_all(params: Mapping[str, Any], store: Store | None = None) -> dict[str, Any]:
+    """Everything the chapter shows, from the notebook's parameters: the learning-rate search on
+    the CV split, the chosen rates, the full grid with them, and the dataset status."""
+    status = dataset_status(PAPER_DATASETS)
+    available = [d for d in params.get("datasets", list(PAPER_DATASETS))
+                 if bool(status.set_index("dataset").loc[d, "available"])]
+    fixed = {"n_train": int(params.get("n_train", 10_000)), "n_val": int(params.get("n_val", 10_000)),
+             "batch_size": int(params.get("batch_size", 100)), "dtype": str(params.get("dtype", "float32"))}
+    n_jobs = int(params.get("n_jobs", 2))
+    lr_grid = dict(params["lr_grid"])
+    epochs = {d: int(params.get("cifar_epochs", 40)) if d == "cifar10" else int(params["num_epochs"])
+              for d in available}
+    search_configs = [c for d in available for c in run_configs(
+        [d], OPTIMIZER_ORDER, ["he_uniform"], [0.0], [int(params.get("lr_search_seed", 0))], lr_grid,
+        num_epochs=min(epochs[d], int(params["lr_search_epochs"])), **fixed)]
+    search = run_grid(search_configs, n_jobs=n_jobs, store=store)
+    lrs = an.choose_learning_rates(search)
+    lams = {"he_uniform": list(params["lams"]), "uniform": list(params.get("uniform_lams", params["lams"]))}
+    configs = [c for d in available for init in params.get("inits", ["uniform", "he_uniform"])
+               for c in run_configs([d], OPTIMIZER_ORDER, [init], lams[init],
+                                    list(range(int(params["n_seeds"]))), lrs, num_epochs=epochs[d], **fixed)]
+    grid = run_grid(configs, n_jobs=n_jobs, store=store)
+    return {"status": status, "available": available, "search": search, "lrs": lrs, "grid": grid}
+
+
+def _save_fig(fig, out_path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(out_path, buffer.getvalue())
+    return out_path
+
+
+def chosen_cost(res: Mapping[str, Any]) -> str:
+    """The cost candidate :func:`~learning_rules.analysis.ablation.cost_evidence` picks for ``res``."""
+    metrics = ["accuracy"] + [f"cost[{c}]" for c in an.COST_CANDIDATES]
+    summary = an.summarize_final(res["grid"], metrics)
+    evaluations = pd.concat([res["search"], res["grid"]], ignore_index=True)
+    return an.cost_evidence(summary, evaluations, reference_table())[1]
+
+
+@register_artifact("ablation-tables", "Tables 1-3 regenerated next to the published numbers (CSV)",
+                   notebook=NOTEBOOK, suffix=".csv")
+def make_ablation_tables(params: Mapping[str, Any], out_path: Path) -> Path:
+    res = compute_all(params)
+    cost = f"cost[{chosen_cost(res)}]"
+    summary = an.summarize_final(res["grid"], ["accuracy", cost])
+    ref = reference_table()
+    table = an.compare_with_published(summary, ref[ref["table"].str.startswith("Table")], cost)
+    atomic_write_text(out_path, table.to_csv(index=False))
+    return out_path
+
+
+def _figure_maker(number: int):
+    def make(params: Mapping[str, Any], out_path: Path) -> Path:
+        res = compute_all(params)
+        cand = chosen_cost(res)
+        cost = f"cost[{cand}]"
+        grid, avail = res["grid"], res["available"]
+        if number == 5:
+            fig = plot_gap(grid, avail)
+        elif number == 1:
+            fig = plot_curves(grid, avail[0], "uniform", [0.0, 3.0], cost, f"training cost ({cand})", True)
+        elif number == 2:
+            fig = plot_curves(grid, avail[0], "he_uniform", sorted(set(grid["lam"])), cost,
+                              f"training cost ({cand})")
+        else:
+            dataset = "mnist" if number == 3 else "fashion-mnist"
+            fig = plot_curves(grid, dataset, "he_uniform", [1.0 if number == 3 else 2.0], cost,
+                              f"training cost ({cand})")
+        return _save_fig(fig, out_path)
+
+    return make
+
+
+for _k, _what in [(1, "U[-1,1] curves, lambda 0 and 3 (stand-in for CIFAR-10)"),
+                  (2, "He-uniform curves per lambda (stand-in for CIFAR-10)"),
+                  (3, "MNIST, He uniform, lambda 1"), (4, "Fashion-MNIST, He uniform, lambda 2"),
+                  (5, "generalization gap, lambda 0 vs 3 (stand-in for CIFAR-10)")]:
+    register_artifact(f"ablation-figure-{_k}", f"ablation Figure {_k}: {_what} (PNG)",
+                      notebook=NOTEBOOK, suffix=".png")(_figure_maker(_k))
+
+
+# --------------------------------------------------------------------------- reproduction ledger
+
+REPRODUCES = {"sources": ["ablation"], "chapter": NOTEBOOK,
+              "description": "Okoma (2025) Tables 1-3: final training/CV cost and accuracy"}
+
+#: The notebook's parameter defaults (the paper protocol), used when a profile does not set them.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "datasets": list(PAPER_DATASETS), "n_train": 10_000, "n_val": 10_000, "batch_size": 100,
+    "num_epochs": 20, "cifar_epochs": 40, "n_seeds": 3, "lams": [0.0, 1.0, 2.0, 3.0],
+    "uniform_lams": [0.0, 1.0, 2.0, 3.0],
+    "lr_grid": {"sgd": [0.01, 0.03, 0.1, 0.3], "momentum": [0.01, 0.03, 0.1, 0.3],
+                "rmsprop": [0.0001, 0.0003, 0.001, 0.003], "adam": [0.0001, 0.0003, 0.001, 0.003]},
+    "lr_search_epochs": 20, "n_jobs": 2,
+}
+
+
+def reproduced_cells(profile: str) -> pd.DataFrame:
+    """Every published cell of ``reference/ablation.csv`` with the regenerated mean and interval
+    for ``profile`` (through the store: a cache hit after the book build). Costs use the
+    definition chosen by :func:`~learning_rules.analysis.ablation.cost_evidence`; Table 2 is
+    compared at lambda = 0 (its caption); CIFAR-10 cells carry the missing-dataset message."""
+    from ..book import load_profile
+    from ..report import record
+
+    root = Path(__file__).resolve().parents[3]
+    params = {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {})),
+              "profile": profile}
+    res = compute_all(params)
+    grid, status = res["grid"], res["status"].set_index("dataset")
+    metrics = ["accuracy"] + [f"cost[{c}]" for c in an.COST_CANDIDATES]
+    summary = an.summarize_final(grid, metrics)
+    ref = reference_table()
+    _, best = an.cost_evidence(summary, pd.concat([res["search"], grid], ignore_index=True), ref)
+    seeds = list(range(int(params["n_seeds"])))
+    rows = []
+    for rec in ref.itertuples(index=False):
+        dataset, init, lam_text, optimizer = rec.row.split("|")
+        lam = float(lam_text.removeprefix("lambda=").split("or")[0])
+        split, quantity = rec.column.split("_", 1)
+        metric = f"cost[{best}]" if quantity == "cost" else "accuracy"
+        note = f"cost = {best}" if quantity == "cost" else None
+        if "or" in lam_text:
+            note = "; ".join(filter(None, [note, "compared at lambda = 0 (caption)"]))
+        if dataset not in res["available"]:
+            msg = status.loc[dataset, "message"] if dataset in status.index else "not run"
+            rows.append(record("ablation", rec.table, rec.row, rec.column, None, profile=profile,
+                               seeds=seeds, note=msg))
+            continue
+        hit = summary[(summary["dataset"] == dataset) & (summary["optimizer"] == optimizer.lower())
+                      & (summary["init"] == init) & (summary["lam"] == lam) & (summary["split"] == split)
+                      & (summary["metric"] == metric)]
+        if hit.empty or not np.isfinite(hit["mean"].iloc[0]):
+            rows.append(record("ablation", rec.table, rec.row, rec.column, None, profile=profile,
+                               seeds=seeds, note="not in this profile's grid or diverged"))
+            continue
+        h = hit.iloc[0]
+        rows.append(record("ablation", rec.table, rec.row, rec.column, h["mean"], h["low"], h["high"],
+                           profile=profile, seeds=seeds, note=note))
+    return pd.DataFrame(rows)

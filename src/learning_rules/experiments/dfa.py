@@ -1,0 +1,639 @@
+r"""The feedback-alignment chapter: MNIST-parity training with backprop, FA and DFA.
+
+The shared trainer :func:`train_parity` reproduces the protocol of Demirbilek (2021) as read from
+its code (``../shared/specs/dfa-thesis.md`` sections 1-5): a ``784k - 512 - 1`` network without
+biases (ReLU hidden layer, sigmoid output, mean BCE, PyTorch-style uniform init), mini-batches of
+128, fresh parity triplets every epoch for ``k >= 2``, and the thesis' hand-written optimizers
+(:mod:`learning_rules.updates`). It returns one row per epoch and the trained network.
+
+Corrections against the original code are switches, so a page can show both:
+
+* ``adam_step_count="epoch"`` is the thesis' Adam bias-correction bug (spec 9 C), ``"step"`` the
+  correct one;
+* independent repeats: every call draws its own weights, feedback matrix and optimizer state from
+  ``seed`` (the original shared ``B`` and the accumulators across repeats, spec 9 D);
+* alignment is measured on a fixed held-out batch with the pre-update weights, next to the thesis'
+  per-input-row definition (spec 5 and 9 M);
+* ``validation=True`` carves a validation split from the training images for learning-rate
+  selection (the thesis selected on the test stream, spec 4.2).
+
+Plain SGD with backprop or DFA and the gradient update runs through the float32 buffer trainer
+:class:`learning_rules.fast.MinibatchSGD` (equal to the reference step to rounding); everything else
+(FA, adaptive optimizers, the dual-weight update) through :class:`learning_rules.engine.Network`.
+
+Explained in: book/dfa/index.md and the pages beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import register_experiment
+
+__all__ = [
+    "ALIGNMENT_LR",
+    "B_INITS",
+    "CREDIT_LABEL",
+    "OPT_LABEL",
+    "SWEEP_LR_B",
+    "SWEEP_LR_OPT",
+    "base_config",
+    "comparison_table",
+    "label_runs",
+    "lr_grid",
+    "markdown",
+    "published_row",
+    "OPTIMIZER_NAMES",
+    "THESIS_LR",
+    "THESIS_LR_B",
+    "ParityConfig",
+    "ParityData",
+    "build_network",
+    "load_parity_data",
+    "optimizer_params",
+    "parity_batch",
+    "parity_run",
+    "published_lr",
+    "run_repeats",
+    "select_lr",
+    "train_parity",
+]
+
+#: The five optimizers of thesis Fig. 3.4, in the order of its bars.
+OPTIMIZER_NAMES = ("sgd", "adagrad", "adadelta", "rmsprop", "adam")
+
+#: The four feedback-matrix laws of thesis Fig. 3.3 (engine names, spec 2.4).
+B_INITS = ("uniform", "standard_uniform", "gaussian", "standard_gaussian")
+
+#: Learning rates the thesis code used (20 epochs, k = 1 and 3; spec 4.3, NB1 cells 33, 42, 51).
+THESIS_LR: dict[tuple[str, str], float] = {
+    ("backprop", "sgd"): 0.12, ("backprop", "adagrad"): 0.019, ("backprop", "adadelta"): 1.0,
+    ("backprop", "rmsprop"): 0.0004, ("backprop", "adam"): 0.0004,
+    ("dfa", "sgd"): 0.018, ("dfa", "adagrad"): 0.018, ("dfa", "adadelta"): 0.95,
+    ("dfa", "rmsprop"): 0.00022, ("dfa", "adam"): 0.0006,
+}
+
+#: DFA + SGD learning rate per feedback law (spec 4.3, NB1 cell 33).
+THESIS_LR_B: dict[str, float] = {"uniform": 0.018, "standard_uniform": 0.003, "gaussian": 0.013,
+                                 "standard_gaussian": 0.001}
+
+#: The 50-epoch alignment runs (spec 4.3, NB1 cells 25 and 29).
+ALIGNMENT_LR: dict[str, float] = {"sgd": 0.016, "rmsprop": 0.00022}
+
+#: The learning-rate sweeps of App. B.1 (per feedback law, DFA + SGD) and B.2 (per optimizer, DFA).
+SWEEP_LR_B: dict[str, tuple[float, ...]] = {
+    "standard_uniform": (0.002, 0.003, 0.004), "uniform": (0.015, 0.02, 0.025),
+    "standard_gaussian": (0.0005, 0.001, 0.0015), "gaussian": (0.012, 0.0135, 0.015),
+}
+SWEEP_LR_OPT: dict[str, tuple[float, ...]] = {
+    "sgd": (0.015, 0.02, 0.025), "adagrad": (0.015, 0.02, 0.025), "adadelta": (0.8, 0.9, 1.0),
+    "rmsprop": (1e-4, 2.5e-4, 4e-4), "adam": (1e-3, 2e-3, 3e-3),
+}
+
+#: Training images held out as the validation split when ``validation=True``.
+N_VALIDATION = 10_000
+#: Seed of the fixed train/validation split of the MNIST training images (same for every run).
+VALIDATION_SPLIT_SEED = 2021
+
+
+def published_lr(credit: str, optimizer: str = "sgd", feedback_init: str = "uniform",
+                 num_epochs: int = 20) -> float:
+    """The thesis' learning rate for a (credit, optimizer, feedback law) cell (spec 4.3).
+
+    FA with one hidden layer is DFA (spec 2.3), so ``"fa"`` reads the DFA values. 50-epoch DFA
+    runs with SGD or RMSProp use the alignment runs' values.
+    """
+    c = "dfa" if credit == "fa" else credit
+    if (c, optimizer) not in THESIS_LR:
+        raise ValueError(f"no published learning rate for credit {credit!r} and optimizer "
+                         f"{optimizer!r}; valid credits: backprop, dfa, fa; optimizers: "
+                         f"{', '.join(OPTIMIZER_NAMES)}")
+    if c == "dfa" and num_epochs == 50 and optimizer in ALIGNMENT_LR and feedback_init == "uniform":
+        return ALIGNMENT_LR[optimizer]
+    if c == "dfa" and optimizer == "sgd":
+        if feedback_init not in THESIS_LR_B:
+            raise ValueError(f"unknown feedback_init {feedback_init!r}; valid: {', '.join(B_INITS)}")
+        return THESIS_LR_B[feedback_init]
+    return THESIS_LR[(c, optimizer)]
+
+
+# --------------------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------------------
+
+_CREDITS = ("backprop", "fa", "dfa")
+_UPDATES = ("gradient", "dual_weight", "dual_weight_stabilized")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityConfig:
+    """One MNIST-parity training run (thesis protocol by default).
+
+    Attributes
+    ----------
+    k : digits per sample (1 or 3 in the thesis); input size ``784 k``
+    credit : ``"backprop"``, ``"fa"`` or ``"dfa"``
+    optimizer : name in ``learning_rules.updates.OPTIMIZERS`` (the thesis' five:
+        :data:`OPTIMIZER_NAMES`), with the thesis' hyper-parameters (:func:`optimizer_params`)
+    lr : learning rate (see :func:`published_lr`)
+    num_epochs : passes over the (regenerated) training set
+    batch_size : mini-batch size (128)
+    seed : every random draw (weights, B, triplets, evaluation triplets) derives from it
+    feedback_init : law of B (:data:`B_INITS`)
+    n_hidden : width of each hidden layer (512)
+    n_hidden_layers : number of hidden layers (1 in the thesis; 2-3 for the deeper-net study)
+    n_train : use only the first ``n_train`` training images (``None`` = all; quick profiles)
+    n_test : use only the first ``n_test`` evaluation images (``None`` = all)
+    measure_alignment : add alignment columns (fixed held-out batch + the thesis' last-batch form)
+    alignment_batch : samples in the fixed held-out alignment batch
+    adam_step_count : ``"step"`` (correct Adam) or ``"epoch"`` (the thesis code's bias correction)
+    adadelta_variant : ``"thesis"`` (lr inside the accumulated delta, eps 1e-8) or ``"zeiler"``
+        (PyTorch's form)
+    validation : evaluate on a validation split carved from the training images (the last
+        :data:`N_VALIDATION` of a fixed permutation) instead of the test set
+    update : weight update (``"gradient"``; ``"dual_weight"``/``"dual_weight_stabilized"`` for the
+        composition with the dual-weight rule)
+    dtype : ``"float32"`` (as the thesis' tensors) or ``"float64"``
+    """
+
+    k: int = 3
+    credit: str = "dfa"
+    optimizer: str = "sgd"
+    lr: float = 0.018
+    num_epochs: int = 20
+    batch_size: int = 128
+    seed: int = 0
+    feedback_init: str = "uniform"
+    n_hidden: int = 512
+    n_hidden_layers: int = 1
+    n_train: int | None = None
+    n_test: int | None = None
+    measure_alignment: bool = False
+    alignment_batch: int = 1000
+    adam_step_count: str = "step"
+    adadelta_variant: str = "thesis"
+    validation: bool = False
+    update: str = "gradient"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        def _int(name, lo, allow_none=False):
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"ParityConfig.{name} must be an int >= {lo}"
+                                 f"{' or None' if allow_none else ''}, got {v!r}")
+
+        for name, lo in (("k", 1), ("num_epochs", 0), ("batch_size", 1), ("seed", 0),
+                         ("n_hidden", 1), ("n_hidden_layers", 1), ("alignment_batch", 1)):
+            _int(name, lo)
+        _int("n_train", 1, allow_none=True)
+        _int("n_test", 1, allow_none=True)
+        if self.credit not in _CREDITS:
+            raise ValueError(f"unknown credit {self.credit!r}; valid: {', '.join(_CREDITS)}")
+        if self.update not in _UPDATES:
+            raise ValueError(f"unknown update {self.update!r}; valid: {', '.join(_UPDATES)}")
+        from ..credit import FEEDBACK_INITIALIZERS
+        from ..updates import OPTIMIZERS
+
+        OPTIMIZERS.lookup(self.optimizer)
+        FEEDBACK_INITIALIZERS.lookup(self.feedback_init)
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"ParityConfig.lr must be a finite number > 0, got {self.lr!r}")
+        if self.adam_step_count not in ("step", "epoch"):
+            raise ValueError(f"adam_step_count must be 'step' or 'epoch', got {self.adam_step_count!r}")
+        if self.adadelta_variant not in ("thesis", "zeiler"):
+            raise ValueError("adadelta_variant must be 'thesis' or 'zeiler', got "
+                             f"{self.adadelta_variant!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+
+    def replace(self, **changes: Any) -> ParityConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def optimizer_params(config: ParityConfig) -> dict[str, Any]:
+    """The thesis code's optimizer hyper-parameters (spec 4.1): eps 1e-8 inside the root,
+    rho = beta1 = 0.9, beta2 = 0.999; Adam's step counting and Adadelta's form from ``config``."""
+    name = config.optimizer
+    if name == "adagrad":
+        return {"eps": 1e-8, "eps_placement": "inside"}
+    if name == "rmsprop":
+        return {"beta": 0.9, "eps": 1e-8, "bias_correction": False, "eps_placement": "inside"}
+    if name == "adadelta":
+        return {"variant": config.adadelta_variant, "rho": 0.9}
+    if name == "adam":
+        return {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "step_count": config.adam_step_count}
+    return {}
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityData:
+    """Normalized source images of the training and evaluation pools.
+
+    ``train_images``/``eval_images`` are float32 ``(N, 28, 28)`` after
+    :func:`learning_rules.data.normalize_parity` (the normalization is per pixel, so normalizing
+    before the triplets are assembled gives the same numbers as after).
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    eval_images: np.ndarray
+    eval_labels: np.ndarray
+    eval_name: str
+
+
+_MNIST_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+    if split not in _MNIST_CACHE:
+        from .. import data
+
+        X, y = data.load("mnist", split, flatten=False)
+        _MNIST_CACHE[split] = (np.asarray(X), np.asarray(y))
+    return _MNIST_CACHE[split]
+
+
+def load_parity_data(config: ParityConfig, dtype=np.float32) -> ParityData:
+    """The image pools a run draws its triplets from.
+
+    Training pool: the MNIST training images (minus the validation split when
+    ``config.validation``), first ``n_train`` of them. Evaluation pool: the MNIST test images, or
+    the validation split, first ``n_test`` of them.
+    """
+    from ..data import normalize_parity
+
+    Xtr, ytr = _mnist("train")
+    if config.validation:
+        perm = np.random.default_rng(VALIDATION_SPLIT_SEED).permutation(Xtr.shape[0])
+        val, tr = perm[-N_VALIDATION:], perm[:-N_VALIDATION]
+        Xev, yev, name = Xtr[val], ytr[val], "validation"
+        Xtr, ytr = Xtr[tr], ytr[tr]
+    else:
+        Xev, yev = _mnist("test")
+        name = "test"
+    if config.n_train is not None:
+        Xtr, ytr = Xtr[:config.n_train], ytr[:config.n_train]
+    if config.n_test is not None:
+        Xev, yev = Xev[:config.n_test], yev[:config.n_test]
+    return ParityData(normalize_parity(Xtr, dtype), ytr.astype(np.int64),
+                      normalize_parity(Xev, dtype), yev.astype(np.int64), name)
+
+
+def parity_batch(images: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Assemble parity samples from source indices, as :func:`learning_rules.data.make_mnist_parity`.
+
+    Parameters
+    ----------
+    images : (N, 28, 28) normalized images
+    labels : (N,) digits
+    idx : (batch, k) source indices, slot 0 on the left
+
+    Returns
+    -------
+    X : (batch, 784 k) row-major flatten of the ``28 x 28k`` wide image
+    y : (batch,) int64 parity of the digit sum
+    """
+    from ..data import parity_label
+
+    k = idx.shape[1]
+    wide = np.concatenate([images[idx[:, s]] for s in range(k)], axis=2)
+    return wide.reshape(idx.shape[0], -1), parity_label(labels[idx])
+
+
+# --------------------------------------------------------------------------------------------------
+# network
+# --------------------------------------------------------------------------------------------------
+
+
+def build_network(config: ParityConfig, rng: np.random.Generator):
+    """The thesis' network as an engine :class:`~learning_rules.engine.Network`.
+
+    Sizes ``784k - n_hidden x n_hidden_layers - 1``, no biases, ReLU hidden layers, sigmoid output,
+    BCE loss, PyTorch-style uniform init ``U(+-1/sqrt(fan_in))`` (spec 2.2); the feedback
+    matrices are drawn after the weights from the same ``rng`` (default scale ``1/sqrt(n_l)``,
+    spec 2.4).
+    """
+    from ..engine import Network
+    from ..nn import MLP
+
+    sizes = [784 * config.k] + [config.n_hidden] * config.n_hidden_layers + [1]
+    acts = ["relu"] * config.n_hidden_layers + ["sigmoid"]
+    mlp = MLP.create(sizes, acts, init="pytorch", bias=False, rng=rng, dtype=np.dtype(config.dtype))
+    return Network(mlp, credit=config.credit, update=config.update, loss="bce", lr=config.lr,
+                   optimizer=config.optimizer,
+                   optimizer_params=optimizer_params(config) if config.update == "gradient" else None,
+                   feedback_init=config.feedback_init, rng=rng)
+
+
+def _uses_fast_path(config: ParityConfig) -> bool:
+    return config.optimizer == "sgd" and config.update == "gradient" and config.credit in ("backprop", "dfa")
+
+
+def _reference_step(net, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+    """One :meth:`Network._step`, also returning the pre-update output logits ``z_L``."""
+    from ..nn.mlp import forward
+
+    mlp = net.mlp
+    cache = forward(mlp.weights, mlp.biases, mlp.acts, X)
+    z_L = cache.z[-1]
+    value = net.loss.value(z_L, Y, mlp.acts[-1])
+    e = net.loss.output_error(z_L, Y, mlp.acts[-1])
+    deltas = net.credit.deltas(mlp, cache, e, net.credit_state)
+    for i, state in enumerate(net.layer_states):
+        if state is not None:
+            net.rule.apply(state, mlp.weights[i], mlp.biases[i], deltas[i], cache.h[i])
+    net.steps_done += 1
+    return value, z_L
+
+
+def _evaluate(net, images, labels, idx, chunk: int = 2000) -> tuple[float, float]:
+    """Mean BCE and accuracy (``y_hat > 0.5``, i.e. ``z_L > 0``) over the samples ``idx``."""
+    from ..nn.mlp import forward
+
+    mlp = net.mlp
+    total, correct, n = 0.0, 0, idx.shape[0]
+    for start in range(0, n, chunk):
+        X, y = parity_batch(images, labels, idx[start:start + chunk])
+        Y = y[:, None].astype(mlp.dtype)
+        z = forward(mlp.weights, mlp.biases, mlp.acts, X).z[-1]
+        total += net.loss.value(z, Y, mlp.acts[-1]) * X.shape[0]
+        correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
+    return total / n, correct / n
+
+
+def _alignment_row(net, config: ParityConfig, Xa: np.ndarray, Ya: np.ndarray,
+                   last: tuple[np.ndarray, np.ndarray] | None) -> dict[str, float]:
+    """Alignment columns: on the fixed held-out batch ``(Xa, Ya)`` with the current weights, and
+    the thesis' per-input-row gradient cosine on the last training batch (post-update weights)."""
+    from ..credit import feedback_alignment, update_alignment
+
+    mlp = net.mlp
+    row: dict[str, float] = {}
+    if config.credit != "backprop":
+        for l, c in enumerate(feedback_alignment(mlp, net.credit_state, config.credit), start=1):
+            # DFA: B_l vs W_L...W_{l+1} (l = 1..L-1); FA: B_l vs W_l (l = 2..L)
+            row[f"feedback_cos_{l if config.credit == 'dfa' else l + 1}"] = c
+    cache = mlp.forward(Xa, check=False)
+    e = net.loss.output_error(cache.z[-1], Ya, mlp.acts[-1])
+    deltas = net.credit.deltas(mlp, cache, e, net.credit_state)
+    for item in update_alignment(mlp, cache, e, deltas):
+        l = item["layer"]
+        row[f"grad_cos_{l}"] = item["flat"]
+        row[f"grad_cos_rows_{l}"] = item["per_input"]
+        row[f"delta_cos_{l}"] = item["delta"]
+    if last is not None:
+        Xl, Yl = last
+        cache = mlp.forward(Xl, check=False)
+        e = net.loss.output_error(cache.z[-1], Yl, mlp.acts[-1])
+        deltas = net.credit.deltas(mlp, cache, e, net.credit_state)
+        for item in update_alignment(mlp, cache, e, deltas):
+            row[f"grad_cos_rows_last_{item['layer']}"] = item["per_input"]
+    return row
+
+
+# --------------------------------------------------------------------------------------------------
+# the trainer
+# --------------------------------------------------------------------------------------------------
+
+
+def train_parity(config: ParityConfig, data: ParityData | None = None, backend: str = "auto"):
+    """Train one network on MNIST-parity and record every epoch.
+
+    Per epoch ``e = 1..num_epochs``: draw the epoch's triplets (one permutation per slot for
+    ``k >= 2``; the original order for ``k = 1``, spec 1), take mini-batch steps in that order,
+    then evaluate on freshly drawn evaluation triplets (``k >= 2``) or the fixed evaluation set
+    (``k = 1``). A row for epoch 0 holds the evaluation of the initial network.
+
+    Random streams: ``SeedSequence(seed)`` spawns (weights and B and optimizer state, training
+    triplets, evaluation triplets and the alignment batch), so two configs that differ only in
+    credit or optimizer see the same data.
+
+    Parameters
+    ----------
+    config : ParityConfig
+    data : ParityData, optional
+        Preloaded pools (must match ``config``; default: :func:`load_parity_data`).
+    backend : ``"auto"`` (the float32 buffer trainer for plain SGD with BP/DFA, else the
+        reference) or ``"reference"`` (always :class:`~learning_rules.engine.Network`'s step)
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        One row per epoch: ``epoch``, ``train_acc`` (running mean over the epoch's batches,
+        measured before each update, as the thesis), ``train_loss``, ``test_acc``, ``test_loss``
+        (on the validation split when ``config.validation``), ``eval_set``; with
+        ``measure_alignment`` also ``feedback_cos_l``, ``grad_cos_l``, ``grad_cos_rows_l``,
+        ``delta_cos_l`` (fixed held-out batch) and ``grad_cos_rows_last_l`` (thesis form).
+    network : learning_rules.engine.Network
+        The trained network (its ``credit_state["B"]`` holds the feedback matrices).
+    """
+    if not isinstance(config, ParityConfig):
+        raise ValueError(f"train_parity needs a ParityConfig, got {type(config).__name__}")
+    if backend not in ("auto", "reference"):
+        raise ValueError(f"backend must be 'auto' or 'reference', got {backend!r}")
+    dtype = np.dtype(config.dtype)
+    if data is None:
+        data = load_parity_data(config, dtype)
+    ss = np.random.SeedSequence(config.seed)
+    init_rng, train_rng, eval_rng = (np.random.default_rng(s) for s in ss.spawn(3))
+    net = build_network(config, init_rng)
+
+    from ..data.generators import parity_indices
+
+    n_tr = data.train_images.shape[0]
+    n_ev = data.eval_images.shape[0]
+    k = config.k
+    eval_idx_fixed = parity_indices(n_ev, k, eval_rng) if k == 1 else None
+
+    def eval_indices():
+        return eval_idx_fixed if k == 1 else parity_indices(n_ev, k, eval_rng)
+
+    align = None
+    if config.measure_alignment:
+        a_idx = eval_rng.permutation(n_ev)[:config.alignment_batch]
+        a_idx = np.stack([a_idx] + [eval_rng.permutation(n_ev)[:a_idx.shape[0]] for _ in range(k - 1)],
+                         axis=1) if k > 1 else a_idx[:, None]
+        Xa, ya = parity_batch(data.eval_images, data.eval_labels, a_idx)
+        align = (Xa, ya[:, None].astype(dtype))
+
+    fast = None
+    if backend == "auto" and _uses_fast_path(config):
+        from ..fast import MinibatchSGD
+
+        fast = MinibatchSGD(net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", config.lr,
+                            config.batch_size,
+                            feedback=None if config.credit == "backprop" else net.credit_state["B"])
+
+    rows: list[dict[str, Any]] = []
+    test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
+    row0 = {"epoch": 0, "train_acc": np.nan, "train_loss": np.nan, "test_acc": test_acc,
+            "test_loss": test_loss, "eval_set": data.eval_name}
+    if align is not None:
+        row0.update(_alignment_row(net, config, *align, None))
+    rows.append(row0)
+
+    bs = config.batch_size
+    f_L = net.mlp.acts[-1]
+    for epoch in range(config.num_epochs):
+        set_epoch = getattr(net.rule, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(epoch)
+        idx = parity_indices(n_tr, k, train_rng)
+        loss_sum, correct = 0.0, 0
+        last = None
+        for start in range(0, n_tr, bs):
+            X, y = parity_batch(data.train_images, data.train_labels, idx[start:start + bs])
+            Y = y[:, None].astype(dtype)
+            if fast is not None:
+                fast.step(X, Y)
+                z = fast._z[-1][:X.shape[0]]
+                value = net.loss.value(z, Y, f_L)
+                net.steps_done += 1
+            else:
+                value, z = _reference_step(net, X, Y)
+            loss_sum += float(value) * X.shape[0]
+            correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
+            last = (X, Y)
+        net.epochs_done += 1
+        test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
+        row = {"epoch": epoch + 1, "train_acc": correct / n_tr, "train_loss": loss_sum / n_tr,
+               "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name}
+        if align is not None:
+            row.update(_alignment_row(net, config, *align, last))
+        rows.append(row)
+    return pd.DataFrame(rows), net
+
+
+@register_experiment("dfa_parity", ParityConfig,
+                     "one MNIST-parity run (BP / FA / DFA, thesis optimizers), one row per epoch")
+def parity_run(config: ParityConfig) -> pd.DataFrame:
+    """:func:`train_parity` without the network (for the store and sweeps)."""
+    return train_parity(config)[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# repeats and learning-rate selection
+# --------------------------------------------------------------------------------------------------
+
+
+def run_repeats(configs: Iterable[ParityConfig], store=None, n_jobs: int = 1) -> pd.DataFrame:
+    """Run (or fetch from ``store``) every config; one frame with config columns attached.
+
+    Each config is an independent run: its own weights, feedback matrix and optimizer state
+    (the fix of spec 9 D).
+    """
+    from ..sweep import run_sweep
+
+    return run_sweep(parity_run, list(configs), n_jobs=n_jobs, store=store, name="dfa_parity",
+                     backend="loky" if n_jobs != 1 else "sequential")
+
+
+def select_lr(base: ParityConfig, grid: Sequence[float], store=None, last: int = 10,
+              n_jobs: int = 1) -> tuple[float, pd.DataFrame]:
+    """Choose a learning rate on the validation split carved from the training images.
+
+    Score of a learning rate: the mean validation accuracy over the last ``min(last,
+    num_epochs)`` epochs (the thesis' score, spec 4.2, but on validation data, never on test).
+    Ties go to the smaller learning rate.
+
+    Returns
+    -------
+    best_lr : float
+    scores : DataFrame with ``lr`` and ``score`` per grid point
+    """
+    grid = [float(g) for g in grid]
+    if not grid:
+        raise ValueError("select_lr needs a non-empty grid of learning rates")
+    configs = [base.replace(lr=g, validation=True) for g in grid]
+    frame = run_repeats(configs, store=store, n_jobs=n_jobs)
+    m = min(last, base.num_epochs)
+    tail = frame[frame["epoch"] > base.num_epochs - m]
+    scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()
+    best = scores.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
+    return float(best["lr"]), scores
+
+
+# --------------------------------------------------------------------------------------------------
+# figure helpers (used by the book pages)
+# --------------------------------------------------------------------------------------------------
+
+#: Labels of the credit assignments and optimizers as the thesis prints them.
+CREDIT_LABEL = {"backprop": "BP", "fa": "FA", "dfa": "DFA"}
+OPT_LABEL = {"sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "rmsprop": "RMSProp",
+             "adam": "Adam"}
+
+
+def base_config(k: int = 3, num_epochs: int = 20, n_train: int = 0, n_test: int = 0,
+                **changes: Any) -> ParityConfig:
+    """A :class:`ParityConfig` from notebook parameters (``0`` samples = all of them)."""
+    return ParityConfig(k=k, num_epochs=num_epochs, n_train=n_train or None, n_test=n_test or None,
+                        **changes)
+
+
+def published_row(config: ParityConfig, figure: str) -> str:
+    """The ``row`` key of ``reference/dfa_thesis.csv`` a run corresponds to.
+
+    ``figure``: ``"3.4"`` (``k=3|RMSProp|DFA``), ``"3.3"`` (``k=3|SGD|B=gaussian|DFA``) or
+    ``"3.2"`` (``k=3|SGD|lr=0.016|DFA``, the 50-epoch alignment runs at the published rates).
+    """
+    c, o = CREDIT_LABEL[config.credit], OPT_LABEL.get(config.optimizer, config.optimizer)
+    if figure == "3.4":
+        return f"k={config.k}|{o}|{c}"
+    if figure == "3.3":
+        return f"k={config.k}|{o}|B={config.feedback_init}|{c}"
+    if figure == "3.2":
+        return f"k={config.k}|{o}|lr={ALIGNMENT_LR.get(config.optimizer, config.lr):g}|{c}"
+    raise ValueError(f"unknown figure {figure!r}; valid: 3.2, 3.3, 3.4")
+
+
+def lr_grid(lr: float, factors: Sequence[float]) -> list[float]:
+    """Learning rates ``lr * f`` for the validation search around a published value."""
+    if not factors or any(not (f > 0) for f in factors):
+        raise ValueError(f"factors must be positive numbers, got {factors!r}")
+    return [float(f"{lr * f:.6g}") for f in factors]
+
+
+def label_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``method`` (``"DFA"``, ``"BP"``), ``opt`` (``"RMSProp"``) and ``run`` labels to a sweep frame."""
+    out = frame.copy()
+    out["method"] = out["credit"].map(CREDIT_LABEL)
+    out["opt"] = out["optimizer"].map(OPT_LABEL)
+    return out
+
+
+def comparison_table(summary: pd.DataFrame, table: str, column: str, comparable: bool) -> pd.DataFrame:
+    """Regenerated final numbers next to the thesis' (:func:`~learning_rules.analysis.dfa.compare_to_published`),
+    rounded for display, with a ``comparable`` flag (``False`` when the profile's protocol differs
+    from the thesis', e.g. another ``k`` or a subsample: then the difference measures the reduced
+    protocol, not the reproduction)."""
+    from ..analysis.dfa import compare_to_published
+
+    out = compare_to_published(summary, table, column)
+    out["comparable"] = bool(comparable)
+    cols = [c for c in out.columns if c not in ("low", "high", "sd", "seeds")] + ["low", "high"]
+    out = out[cols].copy()
+    for c in ("mean", "published", "difference", "low", "high"):
+        out[c] = out[c].round(4)
+    return out
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (NaN as an empty cell)."""
+    from .datasets import markdown_table
+
+    return markdown_table(frame)

@@ -1,0 +1,767 @@
+r"""MNIST-parity with the lazy baselines, and the hidden representations of the k = 3 nets.
+
+Thesis Figs. 2.1 and 3.1 (Demirbilek 2021, sections 2.1 and 3.1) compare fully trained networks
+(backprop and DFA) with *lazy* methods, whose first layer stays at (or near) its random start. The
+thesis code ran them with PyTorch autograd (spec ``../shared/specs/dfa-thesis.md`` section 3);
+here every one of them is the same small model, a one-hidden-layer net whose hidden unit is a
+*gated* linear unit
+
+.. math:: a = X W_1^\top, \qquad h = a \odot g(X), \qquad \hat y = \sigma(h W_2^\top)
+
+with no biases, mean BCE, and a gate :math:`g` that never depends on the trained :math:`W_1`:
+
+========================  ==========================================  ===============  ==========
+method                    gate :math:`g(X)`                           :math:`W_1` law  trains
+========================  ==========================================  ===============  ==========
+``bp``                    :math:`1[a > 0]` (ReLU)                     U(+-1/sqrt D)    W1, W2
+``relu_features``         :math:`1[a > 0]` (ReLU)                     U(+-1/sqrt D)    W2
+``gaussian_features``     :math:`1[a > 0]` (ReLU)                     N(0, sqrt(6/(D+H)))  W2
+``linear_features``       :math:`1` (identity)                        U(+-1/sqrt D)    W2
+``ntk_coded``             :math:`\sigma(X W_g^\top)`, W_g independent U(+-1/sqrt D)  W1, W2
+``ntk_dm``                :math:`1[X W_1(0)^\top > 0]`, the initial W1 U(+-1/sqrt D)    W1, W2
+========================  ==========================================  ===============  ==========
+
+For ReLU the gate is a function of :math:`a` itself, but its derivative :math:`1[a > 0]` is the gate,
+so one gradient formula serves every row (:func:`gated_gradients`). ``ntk_coded`` is what the thesis
+coded (``F.glu`` of a separate frozen layer, spec 3 and 9 H); ``ntk_dm`` is Daniely & Malach's
+definition, :math:`\langle w, x\rangle 1\{\langle w_0, x\rangle > 0\}` with :math:`w_0` the initial
+weights. ``linear_features`` is described in the thesis but never run by its code (spec 9 I).
+
+Every run follows :func:`learning_rules.experiments.dfa.train_parity`'s data protocol (same seed ->
+same triplets), so a lazy curve and a backprop/DFA curve with the same seed see the same samples.
+
+Explained in: book/dfa/parity.ipynb and book/dfa/representations.ipynb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._registry import Registry
+from . import register_experiment
+
+__all__ = [
+    "CURVE_ORDER",
+    "LAZY_METHODS",
+    "PUBLISHED_KEYS",
+    "final_parity_table",
+    "plot_parity_curves",
+    "plot_representations",
+    "published_table",
+    "PUBLISHED_LAZY_LR",
+    "GatedNet",
+    "LazyMethod",
+    "LazyParityConfig",
+    "RepresentationsConfig",
+    "bce_value",
+    "gated_forward",
+    "gated_gradients",
+    "hard_gate",
+    "lazy_parity_run",
+    "parity_curve_specs",
+    "relu_gate",
+    "representations_run",
+    "run_curve_specs",
+    "select_lazy_lr",
+    "soft_gate",
+    "train_lazy_parity",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# the gates and the model's equations
+# --------------------------------------------------------------------------------------------------
+
+
+def relu_gate(a: np.ndarray) -> np.ndarray:
+    r"""ReLU written as a gate: :math:`\mathrm{ReLU}(a) = a \odot 1[a > 0]`, and
+    :math:`\mathrm{ReLU}'(a) = 1[a > 0]` is the same array.
+
+    Parameters
+    ----------
+    a : (batch, H) pre-activations
+
+    Returns
+    -------
+    (batch, H) array of 0/1 in ``a``'s dtype
+    """
+    return (a > 0).astype(a.dtype)
+
+
+def soft_gate(X: np.ndarray, W_gate: np.ndarray) -> np.ndarray:
+    r"""The thesis code's NTK gate, ``F.glu``'s sigmoid of a separate frozen layer (spec 3):
+
+    .. math:: g(X) = \sigma(X W_g^\top)
+
+    Parameters
+    ----------
+    X : (batch, D);  W_gate : (H, D), frozen, drawn independently of ``W1``
+
+    Returns
+    -------
+    (batch, H) gate in (0, 1)
+    """
+    u = X @ W_gate.T
+    return _sigmoid(u)
+
+
+def hard_gate(X: np.ndarray, W0: np.ndarray) -> np.ndarray:
+    r"""Daniely & Malach's NTK gate (Daniely & Malach 2020, section 2): the ReLU pattern of the
+    *initial* weights,
+
+    .. math:: g(X) = 1[X W_1(0)^\top > 0]
+
+    Parameters
+    ----------
+    X : (batch, D);  W0 : (H, D), a frozen copy of ``W1`` at initialization
+
+    Returns
+    -------
+    (batch, H) array of 0/1
+    """
+    return (X @ W0.T > 0).astype(X.dtype)
+
+
+def bce_value(z: np.ndarray, y: np.ndarray) -> float:
+    r"""Mean binary cross-entropy of logits, in the overflow-free form
+
+    .. math:: E = \frac1B \sum_i \big[\log(1 + e^{z_i}) - y_i z_i\big]
+
+    Parameters
+    ----------
+    z : (batch, 1) logits;  y : (batch, 1) targets in {0, 1}
+    """
+    z = z.astype(np.float64)
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def gated_forward(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, gate: np.ndarray | None):
+    r"""Forward pass of the gated net.
+
+    .. math:: a = X W_1^\top, \quad h = a \odot g, \quad z = h W_2^\top
+
+    ``gate=None`` means the ReLU gate :math:`g = 1[a > 0]`.
+
+    Parameters
+    ----------
+    W1 : (H, D);  W2 : (1, H);  X : (batch, D);  gate : (batch, H) or None
+
+    Returns
+    -------
+    a, g, h : (batch, H);  z : (batch, 1) logits
+    """
+    a = X @ W1.T
+    g = relu_gate(a) if gate is None else gate
+    h = a * g
+    return a, g, h, h @ W2.T
+
+
+def gated_gradients(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, y: np.ndarray,
+                    gate: np.ndarray | None):
+    r"""Loss and exact gradients of the mean BCE of the gated net (a gate that does not depend on
+    :math:`W_1`; for ReLU the gate's derivative is zero almost everywhere).
+
+    .. math::
+        e = \sigma(z) - y, \qquad \nabla_{W_2} = \tfrac1B e^\top h, \qquad
+        \delta_1 = (e W_2) \odot g, \qquad \nabla_{W_1} = \tfrac1B \delta_1^\top X
+
+    Source: the backprop derivation of thesis App. A with the hidden derivative replaced by the
+    gate (``\partial h / \partial a = g``).
+
+    Parameters
+    ----------
+    W1 : (H, D);  W2 : (1, H);  X : (batch, D);  y : (batch, 1);  gate : (batch, H) or None
+
+    Returns
+    -------
+    loss : float;  grad_W1 : (H, D);  grad_W2 : (1, H);  z : (batch, 1) logits
+    """
+    _, g, h, z = gated_forward(W1, W2, X, gate)
+    B = X.shape[0]
+    e = _sigmoid(z) - y
+    grad_W2 = e.T @ h * (1.0 / B)
+    delta1 = (e @ W2) * g
+    grad_W1 = delta1.T @ X * (1.0 / B)
+    return bce_value(z, y), grad_W1, grad_W2, z
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    ez = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + ez), ez / (1 + ez)).astype(z.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# the methods
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LazyMethod:
+    """One row of the module docstring's table.
+
+    Attributes
+    ----------
+    gate : ``"relu"``, ``"identity"``, ``"soft"`` (independent frozen layer) or ``"hard"``
+        (initial weights)
+    w1_init : ``"pytorch"`` (U(+-1/sqrt D)) or ``"glorot_std_normal"`` (N(0, sqrt(6/(D+H))),
+        spec 9 J)
+    train_first : whether W1 trains
+    label : name in figures
+    """
+
+    gate: str
+    w1_init: str
+    train_first: bool
+    label: str
+
+
+LAZY_METHODS: Registry[LazyMethod] = Registry("parity method")
+LAZY_METHODS.register("bp", LazyMethod("relu", "pytorch", True, "BP (torch reproduction)"))
+LAZY_METHODS.register("relu_features", LazyMethod("relu", "pytorch", False, "ReLU features"))
+LAZY_METHODS.register("gaussian_features",
+                      LazyMethod("relu", "glorot_std_normal", False, "Gaussian features"))
+LAZY_METHODS.register("linear_features", LazyMethod("identity", "pytorch", False, "linear features"))
+LAZY_METHODS.register("ntk_coded", LazyMethod("soft", "pytorch", True, "NTK, as coded (soft gate)"))
+LAZY_METHODS.register("ntk_dm", LazyMethod("hard", "pytorch", True, "NTK, Daniely-Malach (hard gate)"))
+
+#: Learning rates of the thesis' PyTorch reproduction (spec 3 and 4.3): torch Adadelta 0.05 for the
+#: lazy methods; BP with torch SGD 0.13 and torch Adadelta 0.18.
+PUBLISHED_LAZY_LR: dict[tuple[str, str], float] = {
+    ("bp", "sgd"): 0.13, ("bp", "adadelta"): 0.18,
+    ("relu_features", "adadelta"): 0.05, ("gaussian_features", "adadelta"): 0.05,
+    ("linear_features", "adadelta"): 0.05, ("ntk_coded", "adadelta"): 0.05,
+    ("ntk_dm", "adadelta"): 0.05,
+}
+
+
+class GatedNet:
+    """The gated one-hidden-layer net of the module docstring, trained with an engine optimizer.
+
+    Parameters
+    ----------
+    method : name in :data:`LAZY_METHODS`
+    n_in, n_hidden : D and H
+    optimizer : name in ``learning_rules.updates.OPTIMIZERS``; ``optimizer_params`` its
+        hyper-parameters (Adadelta: ``{"variant": "zeiler"}`` is PyTorch's, eps 1e-6)
+    lr : learning rate
+    rng : numpy.random.Generator; draws W1, then W2, then (``ntk_coded``) the gate layer
+    dtype : float32 or float64
+
+    Attributes
+    ----------
+    W1 : (H, D);  W2 : (1, H);  W_gate : (H, D) or None (frozen)
+    """
+
+    def __init__(self, method: str, n_in: int, n_hidden: int, optimizer: str, lr: float,
+                 rng: np.random.Generator, optimizer_params: dict | None = None,
+                 dtype=np.float32) -> None:
+        from ..nn.init import pytorch_uniform
+        from ..updates import OPTIMIZERS
+
+        self.method = method
+        self.spec = LAZY_METHODS.lookup(method)
+        dtype = np.dtype(dtype)
+        if self.spec.w1_init == "glorot_std_normal":
+            std = math.sqrt(6.0 / (n_in + n_hidden))
+            self.W1 = (std * rng.standard_normal((n_hidden, n_in))).astype(dtype)
+        else:
+            self.W1 = pytorch_uniform(rng, n_in, n_hidden, dtype)
+        self.W2 = pytorch_uniform(rng, n_hidden, 1, dtype)
+        if self.spec.gate == "soft":
+            self.W_gate = pytorch_uniform(rng, n_in, n_hidden, dtype)
+        elif self.spec.gate == "hard":
+            self.W_gate = self.W1.copy()
+        else:
+            self.W_gate = None
+        self.optimizer = OPTIMIZERS.lookup(optimizer)(lr, **dict(optimizer_params or {}))
+        self.state_W1 = self.optimizer.init_state(self.W1) if self.spec.train_first else None
+        self.state_W2 = self.optimizer.init_state(self.W2)
+
+    def gate(self, X: np.ndarray) -> np.ndarray | None:
+        """The gate of a batch (``None``: ReLU gate computed from ``a``)."""
+        if self.spec.gate == "soft":
+            return soft_gate(X, self.W_gate)
+        if self.spec.gate == "hard":
+            return hard_gate(X, self.W_gate)
+        if self.spec.gate == "identity":
+            return np.ones((X.shape[0], self.W1.shape[0]), dtype=X.dtype)
+        return None
+
+    def features(self, X: np.ndarray) -> np.ndarray:
+        """Hidden layer ``h`` (batch, H)."""
+        return gated_forward(self.W1, self.W2, X, self.gate(X))[2]
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """Output logits ``z`` (batch, 1)."""
+        return gated_forward(self.W1, self.W2, X, self.gate(X))[3]
+
+    def step(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One optimizer step on a batch; returns the pre-update loss and logits."""
+        loss, gW1, gW2, z = gated_gradients(self.W1, self.W2, X, Y, self.gate(X))
+        if self.state_W1 is not None:
+            self.optimizer.step(self.W1, gW1, self.state_W1)
+        self.optimizer.step(self.W2, gW2, self.state_W2)
+        return loss, z
+
+    def step_output_only(self, H: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        r"""One step of a frozen-``W1`` method on precomputed features ``H = h(X)``: logistic
+        regression on H, the same update as :meth:`step` without recomputing the first layer.
+
+        .. math:: z = H W_2^\top, \quad \nabla_{W_2} = \tfrac1B (\sigma(z) - y)^\top H
+        """
+        z = H @ self.W2.T
+        e = _sigmoid(z) - Y
+        self.optimizer.step(self.W2, e.T @ H * (1.0 / H.shape[0]), self.state_W2)
+        return bce_value(z, Y), z
+
+
+# --------------------------------------------------------------------------------------------------
+# one run
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LazyParityConfig:
+    """One MNIST-parity run of a :data:`LAZY_METHODS` model (thesis Fig. 2.1 protocol by default).
+
+    Attributes
+    ----------
+    k : digits per sample;  method : name in :data:`LAZY_METHODS`
+    optimizer : ``"adadelta"`` (PyTorch/Zeiler form, as ``torch.optim.Adadelta``) or ``"sgd"``
+    lr : learning rate (:data:`PUBLISHED_LAZY_LR`)
+    num_epochs, batch_size, seed, n_hidden, n_train, n_test, validation :
+        as :class:`learning_rules.experiments.dfa.ParityConfig` (same data protocol and streams)
+    dtype : ``"float32"`` or ``"float64"``
+    """
+
+    k: int = 3
+    method: str = "relu_features"
+    optimizer: str = "adadelta"
+    lr: float = 0.05
+    num_epochs: int = 20
+    batch_size: int = 128
+    seed: int = 0
+    n_hidden: int = 512
+    n_train: int | None = None
+    n_test: int | None = None
+    validation: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        LAZY_METHODS.lookup(self.method)
+        if self.optimizer not in ("adadelta", "sgd"):
+            raise ValueError(f"LazyParityConfig.optimizer must be 'adadelta' or 'sgd' (the thesis' "
+                             f"torch optimizers), got {self.optimizer!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"LazyParityConfig.lr must be a finite number > 0, got {self.lr!r}")
+        for name, lo in (("k", 1), ("num_epochs", 0), ("batch_size", 1), ("seed", 0),
+                         ("n_hidden", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"LazyParityConfig.{name} must be an int >= {lo}, got {v!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+
+    def replace(self, **changes: Any) -> LazyParityConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def data_config(self):
+        """The :class:`~learning_rules.experiments.dfa.ParityConfig` naming the same data."""
+        from .dfa import ParityConfig
+
+        return ParityConfig(k=self.k, n_train=self.n_train, n_test=self.n_test,
+                            validation=self.validation, dtype=self.dtype, seed=self.seed)
+
+
+def _optimizer_params(optimizer: str) -> dict[str, Any]:
+    # torch.optim.Adadelta: rho 0.9, eps 1e-6, lr scales the unscaled (accumulated) delta.
+    return {"variant": "zeiler", "rho": 0.9, "eps": 1e-6} if optimizer == "adadelta" else {}
+
+
+def train_lazy_parity(config: LazyParityConfig, data=None):
+    """Train one :class:`GatedNet` on MNIST-parity, one row per epoch.
+
+    The streams are those of :func:`~learning_rules.experiments.dfa.train_parity`:
+    ``SeedSequence(seed).spawn(3)`` = (weights, training triplets, evaluation triplets). Frozen-W1
+    methods compute the epoch's features once (in chunks) and then take the same mini-batch
+    steps on them (:meth:`GatedNet.step_output_only`).
+
+    Returns
+    -------
+    frame : DataFrame with ``epoch`` (0 = initial net), ``train_acc`` (running, before each
+        update), ``train_loss``, ``test_acc``, ``test_loss``, ``eval_set``
+    net : GatedNet
+    """
+    from ..data.generators import parity_indices, parity_label
+    from .dfa import load_parity_data, parity_batch
+
+    if not isinstance(config, LazyParityConfig):
+        raise ValueError(f"train_lazy_parity needs a LazyParityConfig, got {type(config).__name__}")
+    dtype = np.dtype(config.dtype)
+    if data is None:
+        data = load_parity_data(config.data_config(), dtype)
+    init_rng, train_rng, eval_rng = (np.random.default_rng(s)
+                                     for s in np.random.SeedSequence(config.seed).spawn(3))
+    k = config.k
+    net = GatedNet(config.method, 784 * k, config.n_hidden, config.optimizer, config.lr, init_rng,
+                   _optimizer_params(config.optimizer), dtype)
+    n_tr, n_ev = data.train_images.shape[0], data.eval_images.shape[0]
+    eval_fixed = parity_indices(n_ev, k, eval_rng) if k == 1 else None
+
+    def evaluate() -> tuple[float, float]:
+        idx = eval_fixed if k == 1 else parity_indices(n_ev, k, eval_rng)
+        total, correct = 0.0, 0
+        for s in range(0, n_ev, 2000):
+            X, y = parity_batch(data.eval_images, data.eval_labels, idx[s:s + 2000])
+            z = net.logits(X)
+            total += bce_value(z, y[:, None].astype(dtype)) * X.shape[0]
+            correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
+        return total / n_ev, correct / n_ev
+
+    loss0, acc0 = evaluate()
+    rows = [{"epoch": 0, "train_acc": np.nan, "train_loss": np.nan, "test_acc": acc0,
+             "test_loss": loss0, "eval_set": data.eval_name}]
+    bs = config.batch_size
+    for epoch in range(config.num_epochs):
+        idx = parity_indices(n_tr, k, train_rng)
+        H = None
+        if not net.spec.train_first:
+            H = np.empty((n_tr, config.n_hidden), dtype)
+            for s in range(0, n_tr, 2048):
+                H[s:s + 2048] = net.features(parity_batch(data.train_images, data.train_labels,
+                                                          idx[s:s + 2048])[0])
+        loss_sum, correct = 0.0, 0
+        for s in range(0, n_tr, bs):
+            sl = idx[s:s + bs]
+            if H is None:
+                X, y = parity_batch(data.train_images, data.train_labels, sl)
+                value, z = net.step(X, y[:, None].astype(dtype))
+            else:
+                y = parity_label(data.train_labels[sl])
+                value, z = net.step_output_only(H[s:s + bs], y[:, None].astype(dtype))
+            loss_sum += value * sl.shape[0]
+            correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
+        test_loss, test_acc = evaluate()
+        rows.append({"epoch": epoch + 1, "train_acc": correct / n_tr, "train_loss": loss_sum / n_tr,
+                     "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name})
+    return pd.DataFrame(rows), net
+
+
+@register_experiment("dfa_parity_lazy", LazyParityConfig,
+                     "one MNIST-parity run of a lazy baseline or the torch-style BP net, per epoch")
+def lazy_parity_run(config: LazyParityConfig) -> pd.DataFrame:
+    """:func:`train_lazy_parity` without the network (for the store and sweeps)."""
+    return train_lazy_parity(config)[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# the curves of Figs. 2.1 / 3.1
+# --------------------------------------------------------------------------------------------------
+
+
+def parity_curve_specs(k: int, seeds: Sequence[int], num_epochs: int, n_train: int | None,
+                       n_test: int | None, lrs: dict[str, float] | None = None) -> list[tuple[str, Any]]:
+    """Every curve of thesis Figs. 2.1 and 3.1 for one ``k``: ``(label, config)`` pairs.
+
+    Curves: BP + SGD (0.12) and DFA + SGD (0.018) on the engine (Fig. 3.1), the torch
+    reproduction's BP + SGD (0.13) and BP + Adadelta (0.18), and the five lazy methods with
+    Adadelta 0.05 (Fig. 2.1; linear features and the Daniely-Malach NTK are additions).
+    ``lrs`` overrides a learning rate by label (for the tuned runs).
+    """
+    from .dfa import ParityConfig
+
+    lrs = dict(lrs or {})
+    specs: list[tuple[str, Any]] = []
+    for seed in seeds:
+        common = dict(k=k, num_epochs=num_epochs, n_train=n_train, n_test=n_test, seed=int(seed))
+        for label, credit, lr in (("BP SGD", "backprop", 0.12), ("DFA SGD", "dfa", 0.018)):
+            specs.append((label, ParityConfig(credit=credit, optimizer="sgd",
+                                              lr=lrs.get(label, lr), **common)))
+        for (method, opt), lr in PUBLISHED_LAZY_LR.items():
+            label = (f"BP {'Adadelta' if opt == 'adadelta' else 'SGD'} (torch)" if method == "bp"
+                     else LAZY_METHODS[method].label)
+            specs.append((label, LazyParityConfig(method=method, optimizer=opt,
+                                                  lr=lrs.get(label, lr), **common)))
+    return specs
+
+
+def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None) -> pd.DataFrame:
+    """Run (or fetch from ``store``) every ``(label, config)``; one frame with ``method``, ``seed``,
+    ``k``, ``lr`` columns added. Sequential: the matmuls already use both cores."""
+    from .dfa import ParityConfig, parity_run
+
+    frames = []
+    for label, cfg in specs:
+        if isinstance(cfg, ParityConfig):
+            name, fn = "dfa_parity", parity_run
+        else:
+            name, fn = "dfa_parity_lazy", lazy_parity_run
+        frame = store.get_or_compute(name, cfg, fn) if store is not None else fn(cfg)
+        frame = frame.copy()
+        frame["method"], frame["seed"], frame["k"], frame["lr"] = label, cfg.seed, cfg.k, cfg.lr
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def select_lazy_lr(base, grid: Sequence[float], store=None, last: int = 10) -> tuple[float, pd.DataFrame]:
+    """Choose a learning rate on the validation split carved from the training images.
+
+    Works for a :class:`LazyParityConfig` or a ``ParityConfig``; the score is the mean validation
+    accuracy of the last ``min(last, num_epochs)`` epochs (the thesis' score, spec 4.2, on
+    validation data instead of the test stream). Ties go to the smaller rate.
+    """
+    grid = [float(g) for g in grid]
+    if not grid:
+        raise ValueError("select_lazy_lr needs a non-empty grid of learning rates")
+    specs = [(str(g), base.replace(lr=g, validation=True)) for g in grid]
+    frame = run_curve_specs(specs, store)
+    m = min(last, base.num_epochs)
+    tail = frame[frame["epoch"] > base.num_epochs - m]
+    scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()
+    best = scores.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
+    return float(best["lr"]), scores
+
+
+# --------------------------------------------------------------------------------------------------
+# hidden representations (thesis Figs. 3.6, 3.7; spec 7 and 9 A-B)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RepresentationsConfig:
+    """Per-digit representations of the k = 3 nets, their t-SNE maps and their 10-NN accuracy.
+
+    Attributes
+    ----------
+    num_epochs, n_train, n_test, seed : training of the BP (lr 0.12) and DFA (lr 0.018) SGD nets,
+        as :class:`~learning_rules.experiments.dfa.ParityConfig`
+    n_triplets : triplets whose 3 digits are represented (thesis: 7500 -> 22,500 points)
+    n_tsne : points embedded by t-SNE (the first ones; thesis: all 22,500)
+    n_knn : points used for the nearest-neighbour accuracy (the first ones)
+    knn_neighbors, knn_folds : the k of k-NN and the cross-validation folds
+    perplexity, tsne_seed : t-SNE settings (thesis: 30 and random_state 123)
+    """
+
+    num_epochs: int = 20
+    n_train: int | None = None
+    n_test: int | None = None
+    seed: int = 0
+    n_triplets: int = 7500
+    n_tsne: int = 22500
+    n_knn: int = 9000
+    knn_neighbors: int = 10
+    knn_folds: int = 3
+    perplexity: float = 30.0
+    tsne_seed: int = 123
+
+
+REPRESENTATION_MODELS = ("BP trained", "DFA trained", "untrained")
+
+
+@register_experiment("dfa_representations", RepresentationsConfig,
+                     "per-digit hidden representations of the k=3 nets: t-SNE maps and 10-NN accuracy")
+def representations_run(config: RepresentationsConfig) -> pd.DataFrame:
+    """Train BP and DFA (k = 3, SGD, the thesis' rates), draw one untrained net, and compute the
+    per-digit representations of ``n_triplets`` fresh training triplets.
+
+    Returns
+    -------
+    DataFrame with a ``record`` column:
+        ``"tsne"`` rows: ``model``, ``point``, ``tsne_x``, ``tsne_y``, ``digit`` (the true digit of
+        the point), ``digit_thesis_order`` (the label the original notebook gave it, spec 9 B),
+        ``slot`` (0 = left, 1 = middle, 2 = right);
+        ``"knn"`` rows: ``model``, ``labels`` (``"correct"`` / ``"thesis order"``), ``accuracy``;
+        ``"train"`` rows: ``model``, ``test_acc`` (final test accuracy of the trained nets).
+    """
+    from ..analysis.representations import (
+        knn_digit_accuracy,
+        per_digit_representations,
+        thesis_label_order,
+        tsne_embed,
+    )
+    from ..data.generators import parity_indices
+    from .dfa import ParityConfig, build_network, load_parity_data, parity_batch, train_parity
+
+    common = dict(k=3, num_epochs=config.num_epochs, n_train=config.n_train, n_test=config.n_test,
+                  seed=config.seed, optimizer="sgd")
+    data = load_parity_data(ParityConfig(**common))
+    W1s, rows = {}, []
+    for model, credit, lr in (("BP trained", "backprop", 0.12), ("DFA trained", "dfa", 0.018)):
+        frame, net = train_parity(ParityConfig(credit=credit, lr=lr, **common), data)
+        W1s[model] = net.mlp.weights[0].copy()
+        rows.append({"record": "train", "model": model, "test_acc": float(frame["test_acc"].iloc[-1])})
+    # the untrained net: what the original figure showed (its weights had been re-drawn, spec 9 A)
+    untrained_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
+    W1s["untrained"] = build_network(ParityConfig(**common), untrained_rng).mlp.weights[0].copy()
+
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 3]))
+    n = min(config.n_triplets, data.train_images.shape[0])
+    idx = parity_indices(data.train_images.shape[0], 3, rng)[:n]
+    X, _ = parity_batch(data.train_images, data.train_labels, idx)
+    digits = data.train_labels[idx]  # (n, 3)
+    correct = digits.reshape(-1)
+    scrambled = thesis_label_order(digits)
+    for model in REPRESENTATION_MODELS:
+        R = per_digit_representations(W1s[model], X, k=3)
+        m = min(config.n_knn, R.shape[0])
+        for labels, lab in (("correct", correct), ("thesis order", scrambled)):
+            acc = knn_digit_accuracy(R[:m], lab[:m], n_neighbors=config.knn_neighbors,
+                                     n_folds=config.knn_folds, seed=config.seed)
+            rows.append({"record": "knn", "model": model, "labels": labels, "accuracy": acc})
+        t = min(config.n_tsne, R.shape[0])
+        emb = tsne_embed(R[:t], perplexity=config.perplexity, seed=config.tsne_seed)
+        rows.extend({"record": "tsne", "model": model, "point": i, "tsne_x": float(emb[i, 0]),
+                     "tsne_y": float(emb[i, 1]), "digit": int(correct[i]),
+                     "digit_thesis_order": int(scrambled[i]), "slot": i % 3} for i in range(t))
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# tables and figures for the pages
+# --------------------------------------------------------------------------------------------------
+
+#: Order and colours of the curves (one colour-blind palette entry each).
+CURVE_ORDER = ("BP SGD", "DFA SGD", "BP SGD (torch)", "BP Adadelta (torch)", "ReLU features",
+               "Gaussian features", "linear features", "NTK, as coded (soft gate)",
+               "NTK, Daniely-Malach (hard gate)")
+
+#: Reference-CSV row of each curve: (table, row template with {k}).
+PUBLISHED_KEYS: dict[str, tuple[str, str]] = {
+    "BP SGD": ("Fig. 3.1", "k={k}|SGD|BP"),
+    "DFA SGD": ("Fig. 3.1", "k={k}|SGD|DFA"),
+    "BP SGD (torch)": ("Fig. 2.1", "k={k}|SGD lr 0.13|BP (torch)"),
+    "BP Adadelta (torch)": ("Fig. 2.1", "k={k}|Adadelta lr 0.18|BP (torch)"),
+    "ReLU features": ("Fig. 2.1", "k={k}|Adadelta lr 0.05|ReLU features"),
+    "Gaussian features": ("Fig. 2.1", "k={k}|Adadelta lr 0.05|Gaussian features"),
+    "NTK, as coded (soft gate)": ("Fig. 2.1", "k={k}|Adadelta lr 0.05|NTK (coded)"),
+}
+
+
+def published_table(source: str = "dfa_thesis") -> pd.DataFrame:
+    """The published numbers of ``learning_rules/reference/<source>.csv``."""
+    from pathlib import Path
+
+    return pd.read_csv(Path(__file__).resolve().parent.parent / "reference" / f"{source}.csv")
+
+
+def final_parity_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Final-epoch test accuracy per (k, method): mean, sample sd and seeds, next to the thesis'
+    epoch-20 value (``published``; empty where the thesis has none) and ``mean - published``."""
+    last = frame[frame["epoch"] == frame.groupby(["k", "method", "seed"])["epoch"].transform("max")]
+    out = (last.groupby(["k", "method"], sort=False)
+           .agg(epochs=("epoch", "max"), seeds=("seed", "nunique"), lr=("lr", "first"),
+                mean=("test_acc", "mean"), sd=("test_acc", "std")).reset_index())
+    pub = published_table()
+    values = []
+    for k, method in zip(out["k"], out["method"]):
+        key = PUBLISHED_KEYS.get(method)
+        match = pub.iloc[0:0] if key is None else pub[
+            (pub["table"] == key[0]) & (pub["row"] == key[1].format(k=k))
+            & (pub["column"] == "test accuracy epoch 20")]
+        values.append(float(match["published"].iloc[0]) if len(match) else np.nan)
+    out["published (epoch 20)"] = values
+    out["difference"] = out["mean"] - out["published (epoch 20)"]
+    order = {m: i for i, m in enumerate(CURVE_ORDER)}
+    return out.sort_values(["k", "method"], key=lambda s: s.map(order) if s.name == "method" else s
+                           ).reset_index(drop=True)
+
+
+def plot_parity_curves(frame: pd.DataFrame, title: str = ""):
+    """Test accuracy against epoch, one panel per k, every method with a 95% bootstrap band
+    over seeds (seaborn's default, as the thesis' figures)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    ks = sorted(frame["k"].unique())
+    methods = [m for m in CURVE_ORDER if m in set(frame["method"])]
+    palette = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+    fig, axes = plt.subplots(1, len(ks), figsize=(6.2 * len(ks), 4.4), squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        sub = frame[frame["k"] == k]  # epoch 0 = the initial network
+        sns.lineplot(data=sub, x="epoch", y="test_acc", hue="method", hue_order=methods,
+                     palette=palette, errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax, marker="o",
+                     markersize=4,
+                     legend=ax is axes[0][-1])
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="epoch", ylabel="test accuracy (fraction)", title=f"k = {k}")
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title="method")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_representations(frame: pd.DataFrame, panels: Sequence[tuple[str, str, str]]):
+    """t-SNE maps: ``panels`` = (model, colour column, panel title); the colour column is a digit
+    column (10 colours) or ``"slot"`` (3 colours); one legend per colour column, on the right."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    tsne = frame[frame["record"] == "tsne"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    last_of = {column: i for i, (_, column, _) in enumerate(panels)}
+    for i, (ax, (model, column, title)) in enumerate(zip(axes[0], panels)):
+        sub = tsne[tsne["model"] == model]
+        levels = list(range(3)) if column == "slot" else list(range(10))
+        sns.scatterplot(data=sub, x="tsne_x", y="tsne_y", hue=column, hue_order=levels,
+                        palette=sns.color_palette("colorblind", len(levels)), s=4, linewidth=0,
+                        ax=ax, legend=last_of[column] == i)
+        ax.set(xlabel="t-SNE 1 (a.u.)", ylabel="t-SNE 2 (a.u.)", title=title)
+        if ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), markerscale=3,
+                            title="slot (0 = left)" if column == "slot" else "digit")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# reproduction ledger (learning_rules.report)
+# --------------------------------------------------------------------------------------------------
+
+NOTEBOOK = "book/dfa/parity.ipynb"
+REPRODUCES = {"sources": ["dfa_thesis"], "chapter": NOTEBOOK,
+              "description": "Demirbilek (2021) Figs. 2.1 and 3.1: MNIST-parity test accuracy"}
+#: The parity page's parameter defaults under the paper protocol.
+DEFAULT_PARAMS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 20, "n_train": None,
+                                  "n_test": None, "ks": [1, 3]}
+
+
+def reproduced_cells(profile: str) -> pd.DataFrame:
+    """Figs. 2.1 and 3.1 cells of ``reference/dfa_thesis.csv`` regenerated with ``profile``'s
+    parameters of the parity page (through the store: a cache hit after the book build). A cell
+    at an epoch the profile does not reach is given at its last epoch, with a note."""
+    from pathlib import Path
+
+    from ..book import load_profile
+    from ..report import mean_interval, record
+    from ..store import Store
+
+    root = Path(__file__).resolve().parents[3]
+    params = {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {}))}
+    specs = [s for k in params["ks"] for s in parity_curve_specs(
+        int(k), params["seeds"], int(params["num_epochs"]), params["n_train"], params["n_test"])]
+    curves = run_curve_specs(specs, Store())
+    pub = published_table()
+    pub = pub[pub["table"].isin(["Fig. 2.1", "Fig. 3.1"])]
+    rows = []
+    for method, (table, template) in PUBLISHED_KEYS.items():
+        for k in params["ks"]:
+            row = template.format(k=k)
+            for rec in pub[(pub["table"] == table) & (pub["row"] == row)].itertuples(index=False):
+                epoch = int(rec.column.rsplit(" ", 1)[-1])
+                sub = curves[(curves["method"] == method) & (curves["k"] == k)]
+                at = min(epoch, int(sub["epoch"].max()))
+                values = sub[sub["epoch"] == at]["test_acc"].to_numpy()
+                mean, low, high = mean_interval(values)
+                note = None if at == epoch else f"profile {profile} stops at epoch {at}"
+                rows.append(record("dfa_thesis", table, row, rec.column, mean, low, high,
+                                   profile=profile, seeds=params["seeds"], note=note))
+    return pd.DataFrame(rows)

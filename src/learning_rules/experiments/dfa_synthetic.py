@@ -1,0 +1,365 @@
+r"""Chizat & Bach's synthetic clusters with backprop, DFA and the lazy (output-layer-only) net.
+
+Thesis Figs. 2.2 and 3.8 (Demirbilek 2021, sections 2.2 and 3.2) train the ``d - 512 - 1`` net of
+the parity chapter (ReLU, sigmoid + BCE, no biases except the constant input column, PyTorch-style
+uniform init) with **500 full-batch steps at lr 0.5** on a sample of the clusters generator
+(:func:`learning_rules.data.make_chizat_bach_clusters`, spec ``../shared/specs/dfa-thesis.md``
+section 6), and report the final test error on 4000 fresh points:
+
+* ``"n"`` experiment (Fig. 2.2 middle): d = 15, nested training sets of the first n of 512 points;
+* ``"d"`` experiment (Fig. 2.2 right): n = 256, one sample with 25 spurious columns, the first d
+  columns kept;
+* ``"adaptive"`` experiment (Fig. 3.8): a fresh n = 256 sample with 22 spurious columns, BP / DFA x
+  SGD / RMSProp, all with lr 0.5 (RMSProp's rate was never tuned, spec 9 L).
+
+Repeats vary only the network (and B) initialization; the data of an experiment is one draw
+(``data_seed``). The lazy baseline trains only W2 (``trainable=[False, True]``, spec 2.5).
+Learning rates can also be chosen on a validation split carved from the training sample
+(:func:`select_synthetic_lr`).
+
+Explained in: book/dfa/synthetic.ipynb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from . import register_experiment
+
+__all__ = [
+    "EXPERIMENT_DATA",
+    "PUBLISHED_SYNTHETIC_LR",
+    "SyntheticConfig",
+    "compare_published",
+    "method_label",
+    "plot_clusters",
+    "plot_error_curves",
+    "synthetic_data",
+    "synthetic_run",
+    "run_synthetic",
+    "select_synthetic_lr",
+]
+
+#: Sample sizes of each experiment's one data draw: (n_pool, n_spurious) (spec 6).
+EXPERIMENT_DATA: dict[str, tuple[int, int]] = {"n": (512, 12), "d": (256, 25), "adaptive": (256, 22)}
+#: The thesis' learning rate for every method on this problem (NB2 cell 5).
+PUBLISHED_SYNTHETIC_LR = 0.5
+#: The test set size of every experiment.
+N_TEST = 4000
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    """One training run on the clusters.
+
+    Attributes
+    ----------
+    experiment : ``"n"``, ``"d"`` or ``"adaptive"`` -- which data draw (:data:`EXPERIMENT_DATA`)
+    n : training points (the first ``n`` of the draw);  d : columns kept (constant included)
+    credit : ``"backprop"`` or ``"dfa"``;  optimizer : ``"sgd"`` or ``"rmsprop"`` (thesis form)
+    lr : learning rate;  train_first : False = output layer only (the lazy baseline)
+    num_epochs : full-batch steps (thesis 500);  n_hidden : width (512)
+    seed : network (and B) initialization;  data_seed : the experiment's data draw
+    n_test : test points;  eval_every : also record the test error every this many steps (0 = end
+        only)
+    validation : hold out the last ``n_val`` training points and report the error on them instead
+        of the test set (learning-rate selection)
+    n_val : size of that validation split
+    """
+
+    experiment: str = "n"
+    n: int = 256
+    d: int = 15
+    credit: str = "backprop"
+    optimizer: str = "sgd"
+    lr: float = 0.5
+    train_first: bool = True
+    num_epochs: int = 500
+    n_hidden: int = 512
+    seed: int = 0
+    data_seed: int = 0
+    n_test: int = N_TEST
+    eval_every: int = 0
+    validation: bool = False
+    n_val: int = 64
+
+    def __post_init__(self) -> None:
+        if self.experiment not in EXPERIMENT_DATA:
+            raise ValueError(f"unknown experiment {self.experiment!r}; valid: "
+                             f"{', '.join(EXPERIMENT_DATA)}")
+        n_pool, n_spur = EXPERIMENT_DATA[self.experiment]
+        if not (isinstance(self.n, int) and 1 <= self.n <= n_pool):
+            raise ValueError(f"n must be an int in 1..{n_pool} for experiment {self.experiment!r}, "
+                             f"got {self.n!r}")
+        if not (isinstance(self.d, int) and 3 <= self.d <= 3 + n_spur):
+            raise ValueError(f"d must be an int in 3..{3 + n_spur} for experiment "
+                             f"{self.experiment!r}, got {self.d!r}")
+        if self.credit not in ("backprop", "dfa"):
+            raise ValueError(f"credit must be 'backprop' or 'dfa', got {self.credit!r}")
+        if self.optimizer not in ("sgd", "rmsprop"):
+            raise ValueError(f"optimizer must be 'sgd' or 'rmsprop', got {self.optimizer!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.validation and not 1 <= self.n_val < self.n:
+            raise ValueError(f"n_val must lie in 1..n-1 = 1..{self.n - 1} for a validation run, "
+                             f"got {self.n_val}")
+        for name in ("num_epochs", "n_hidden", "seed", "data_seed", "n_test", "eval_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "n_test" else 0):
+                raise ValueError(f"SyntheticConfig.{name} must be a non-negative int, got {v!r}")
+
+    def replace(self, **changes: Any) -> SyntheticConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def synthetic_data(config: SyntheticConfig):
+    """The experiment's one data draw, sliced to ``config.n`` points and ``config.d`` columns.
+
+    Draw order from ``default_rng(data_seed)``: the training pool (``n_pool`` points with all
+    spurious columns), then the test set, so the same ``data_seed`` gives the same points for every
+    n, d and method (nested subsets as in the thesis).
+
+    Returns
+    -------
+    X_train (n, d), y_train (n,), X_eval, y_eval -- the eval pair is the test set, or the last
+    ``n_val`` training points when ``config.validation`` (then the training pair loses them).
+    """
+    from ..data import make_chizat_bach_clusters
+
+    n_pool, n_spur = EXPERIMENT_DATA[config.experiment]
+    rng = np.random.default_rng(np.random.SeedSequence([config.data_seed, n_pool, n_spur]))
+    X, y = make_chizat_bach_clusters(n_pool, 3 + n_spur, rng)
+    Xte, yte = make_chizat_bach_clusters(config.n_test, 3 + n_spur, rng)
+    X, y = X[:config.n, :config.d], y[:config.n]
+    if config.validation:
+        cut = config.n - config.n_val
+        return X[:cut], y[:cut], X[cut:], y[cut:]
+    return X, y, Xte[:, :config.d], yte
+
+
+def _error(net, X, y) -> float:
+    return float(np.mean(net.predict(X) != y))
+
+
+@register_experiment("dfa_synthetic", SyntheticConfig,
+                     "one full-batch run on Chizat-Bach clusters: final train and test error")
+def synthetic_run(config: SyntheticConfig) -> pd.DataFrame:
+    """Train one network with full-batch steps and report its errors.
+
+    Returns
+    -------
+    DataFrame, one row per recorded step (``eval_every``) and always the last:
+    ``step``, ``train_error`` (after the step), ``test_error`` (validation error for a validation
+    run), ``test_loss``, ``eval_set``.
+    """
+    from ..engine import Network
+    from ..nn import MLP
+
+    X, y, Xe, ye = synthetic_data(config)
+    rng = np.random.default_rng(config.seed)
+    mlp = MLP.create([config.d, config.n_hidden, 1], ["relu", "sigmoid"], init="pytorch", bias=False,
+                     rng=rng, dtype=np.float64)
+    params = ({"beta": 0.9, "eps": 1e-8, "bias_correction": False, "eps_placement": "inside"}
+              if config.optimizer == "rmsprop" else {})
+    net = Network(mlp, credit=config.credit, loss="bce", lr=config.lr, optimizer=config.optimizer,
+                  optimizer_params=params, trainable=[config.train_first, True], rng=rng)
+    rows = []
+    eval_set = "validation" if config.validation else "test"
+
+    def record(step: int) -> None:
+        ev = net.evaluate(Xe, ye)
+        rows.append({"step": step, "train_error": _error(net, X, y), "test_error": 1.0 - ev.accuracy,
+                     "test_loss": ev.loss, "eval_set": eval_set})
+
+    def callback(_net, epoch: int, _loss: float) -> None:
+        if config.eval_every and (epoch + 1) % config.eval_every == 0 and epoch + 1 < config.num_epochs:
+            record(epoch + 1)
+
+    # One BLAS thread: these matmuls are small, and threads only add synchronisation (4x slower).
+    with threadpool_limits(1):
+        net.fit(X, y, num_epochs=config.num_epochs, batch_size=X.shape[0], shuffle=False,
+                callback=callback)
+        record(config.num_epochs)
+    return pd.DataFrame(rows)
+
+
+def run_synthetic(configs: Sequence[SyntheticConfig], store=None, n_jobs: int = 1) -> pd.DataFrame:
+    """Run (or fetch from ``store``) every config; the final row of each, config columns attached."""
+    from ..sweep import run_sweep
+
+    frame = run_sweep(synthetic_run, list(configs), n_jobs=n_jobs, store=store, name="dfa_synthetic",
+                      backend="loky" if n_jobs != 1 else "sequential")
+    last = frame.groupby(["experiment", "n", "d", "credit", "optimizer", "lr", "train_first",
+                          "seed", "validation"], sort=False)["step"].transform("max")
+    return frame[frame["step"] == last].reset_index(drop=True)
+
+
+def select_synthetic_lr(base: SyntheticConfig, grid: Sequence[float], seeds: Sequence[int] = (0,),
+                        store=None) -> tuple[float, pd.DataFrame]:
+    """Choose a learning rate on a validation split carved from the training sample.
+
+    Score: mean validation error over ``seeds`` (lower is better), ties broken by the mean
+    validation BCE, then by the smaller rate. The test set is never looked at.
+
+    Returns
+    -------
+    best_lr : float;  scores : DataFrame with ``lr``, ``val_error``, ``val_loss``
+    """
+    grid = [float(g) for g in grid]
+    if not grid:
+        raise ValueError("select_synthetic_lr needs a non-empty grid of learning rates")
+    configs = [base.replace(lr=g, seed=int(s), validation=True) for g in grid for s in seeds]
+    frame = run_synthetic(configs, store)
+    scores = (frame.groupby("lr", sort=True)
+              .agg(val_error=("test_error", "mean"), val_loss=("test_loss", "mean")).reset_index())
+    scores["val_loss"] = scores["val_loss"].fillna(np.inf)
+    best = scores.sort_values(["val_error", "val_loss", "lr"]).iloc[0]
+    return float(best["lr"]), scores
+
+
+# --------------------------------------------------------------------------------------------------
+# tables and figures for the page
+# --------------------------------------------------------------------------------------------------
+
+
+def method_label(credit: str, optimizer: str, train_first: bool = True) -> str:
+    """``"BP SGD"``, ``"DFA RMSProp"``, ... or ``"output layer only"``."""
+    if not train_first:
+        return "output layer only"
+    return f"{'BP' if credit == 'backprop' else 'DFA'} {'SGD' if optimizer == 'sgd' else 'RMSProp'}"
+
+
+def compare_published(frame: pd.DataFrame, table: str, x: str, column: str = "final test error",
+                      value: str = "test_error") -> pd.DataFrame:
+    """Mean over seeds of ``value`` per (method, x), next to the thesis' number and the difference.
+
+    ``frame`` holds the final rows of :func:`run_synthetic` plus a ``method`` column.
+    """
+    from .dfa_parity import published_table
+
+    pub = published_table()
+    pub = pub[(pub["table"] == table) & (pub["column"] == column)]
+    out = (frame.groupby(["method", x], sort=False)
+           .agg(lr=("lr", "first"), seeds=("seed", "nunique"), mean=(value, "mean"),
+                sd=(value, "std")).reset_index())
+    other = "d" if x == "n" else "n"
+    fixed = {"n": 256, "d": 15}[other]
+    published = []
+    for method, v in zip(out["method"], out[x]):
+        if table == "Fig. 2.2":
+            tag = "both layers" if method == "BP SGD" else method
+            row = f"n={v}|d={fixed}|SGD|{tag}" if x == "n" else f"d={v}|n={fixed}|SGD|{tag}"
+        else:
+            cred, opt = method.split(" ")
+            row = f"d={v}|n=256|{opt}|{cred}"
+        match = pub[pub["row"] == row]
+        published.append(float(match["published"].iloc[0]) if len(match) else np.nan)
+    out["published"] = published
+    out["difference"] = out["mean"] - out["published"]
+    return out
+
+
+def plot_clusters(n: int = 1000, seed: int = 0):
+    """The first two informative coordinates of the clusters, coloured by label (Fig. 2.2 left)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from ..data import make_chizat_bach_clusters
+
+    X, y = make_chizat_bach_clusters(n, 3, np.random.default_rng(seed))
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    pal = sns.color_palette("colorblind", 2)
+    for label in (0, 1):
+        ax.scatter(X[y == label, 1], X[y == label, 2], s=5, color=pal[label], label=f"y = {label}")
+    ax.set(xlabel="x1 (informative coordinate)", ylabel="x2 (informative coordinate)",
+           aspect="equal")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_curves(frame: pd.DataFrame, x: str, panels: Sequence[tuple[str, str]],
+                      hue_order: Sequence[str] | None = None, style: str | None = None):
+    """Point plots of the errors against ``x`` with a 95% bootstrap interval over seeds.
+
+    ``panels``: (value column, y-axis label) per panel.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 4.0), squeeze=False)
+    hue_order = list(hue_order or frame["method"].unique())
+    for i, (ax, (value, ylabel)) in enumerate(zip(axes[0], panels)):
+        sns.lineplot(data=frame, x=x, y=value, hue="method", hue_order=hue_order, style=style,
+                     palette="colorblind", marker="o", errorbar=("ci", 95), n_boot=1000, seed=0,
+                     ax=ax, legend=i == len(panels) - 1)
+        ax.set(xlabel={"n": "training points n", "d": "input dimension d (incl. constant)"}[x],
+               ylabel=ylabel)
+    leg = axes[0][-1].get_legend()
+    if leg is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# reproduction ledger (learning_rules.report)
+# --------------------------------------------------------------------------------------------------
+
+NOTEBOOK = "book/dfa/synthetic.ipynb"
+REPRODUCES = {"sources": ["dfa_thesis"], "chapter": NOTEBOOK,
+              "description": "Demirbilek (2021) Figs. 2.2 and 3.8: synthetic-cluster test errors"}
+#: The synthetic page's parameter defaults under the paper protocol.
+DEFAULT_PARAMS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 500, "n_test": N_TEST,
+                                  "n_values": [32, 64, 128, 256, 512],
+                                  "d_values": [5, 10, 15, 20, 25], "data_seed": 0}
+
+
+def reproduced_cells(profile: str) -> pd.DataFrame:
+    """Figs. 2.2 and 3.8 cells (test error; train error for Fig. 3.8) regenerated at lr 0.5 with
+    ``profile``'s parameters of the synthetic page (through the store)."""
+    from pathlib import Path
+
+    from ..book import load_profile
+    from ..report import mean_interval, record
+    from ..store import Store
+
+    root = Path(__file__).resolve().parents[3]
+    p = {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {}))}
+    common = dict(num_epochs=int(p["num_epochs"]), n_test=int(p["n_test"]),
+                  data_seed=int(p["data_seed"]), lr=PUBLISHED_SYNTHETIC_LR)
+    store = Store()
+    rows = []
+
+    def add(table, row, column, configs, value):
+        frame = run_synthetic(configs, store)
+        mean, low, high = mean_interval(frame[value].to_numpy())
+        rows.append(record("dfa_thesis", table, row, column, mean, low, high, profile=profile,
+                           seeds=p["seeds"]))
+
+    for tf, tag in ((True, "both layers"), (False, "output layer only")):
+        for n in p["n_values"]:
+            add("Fig. 2.2", f"n={n}|d=15|SGD|{tag}", "final test error",
+                [SyntheticConfig(experiment="n", n=int(n), d=15, train_first=tf, seed=int(s), **common)
+                 for s in p["seeds"]], "test_error")
+        for d in p["d_values"]:
+            add("Fig. 2.2", f"d={d}|n=256|SGD|{tag}", "final test error",
+                [SyntheticConfig(experiment="d", n=256, d=int(d), train_first=tf, seed=int(s), **common)
+                 for s in p["seeds"]], "test_error")
+    for credit, opt in (("backprop", "sgd"), ("dfa", "sgd"), ("dfa", "rmsprop"), ("backprop", "rmsprop")):
+        label = method_label(credit, opt)
+        for d in p["d_values"]:
+            cfgs = [SyntheticConfig(experiment="adaptive", n=256, d=int(d), credit=credit, optimizer=opt,
+                                    seed=int(s), **common) for s in p["seeds"]]
+            row = f"d={d}|n=256|{label.split(' ')[1]}|{label.split(' ')[0]}"
+            add("Fig. 3.8", row, "final test error", cfgs, "test_error")
+            add("Fig. 3.8", row, "final train error", cfgs, "train_error")
+    return pd.DataFrame(rows)

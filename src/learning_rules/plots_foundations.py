@@ -1,0 +1,287 @@
+"""Figures of the foundations part (book/foundations/*.ipynb). Each function takes tidy frames from
+:mod:`learning_rules.experiments.foundations` and returns a matplotlib Figure; nothing is computed
+here that a caption relies on without the frame holding it.
+
+Explained in: book/foundations/vanishing.ipynb, optimizers.ipynb, regularization.ipynb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+__all__ = [
+    "format_table",
+    "plot_activations",
+    "plot_ema",
+    "plot_gradient_flow",
+    "plot_l1_l2_histograms",
+    "plot_optimizer_losses",
+    "plot_optimizer_paths",
+    "plot_recursion",
+    "plot_symmetry",
+    "plot_variance",
+    "plot_weight_decay_claim",
+]
+
+
+def _palette(n: int):
+    return sns.color_palette("colorblind", n)
+
+
+def plot_activations(z: np.ndarray | None = None) -> plt.Figure:
+    """The lecture notes' Figure 1.3: sigmoid, tanh and their derivatives (a-d)."""
+    from .nn.activations import get_activation
+
+    z = np.linspace(-6, 6, 601) if z is None else z
+    fig, axes = plt.subplots(2, 2, figsize=(8, 5.5), sharex=True)
+    c = _palette(2)
+    for col, name, title in ((0, "sigmoid", "sigmoid"), (1, "tanh", "tanh")):
+        act = get_activation(name)
+        axes[0, col].plot(z, act.forward(z[None, :])[0], color=c[0])
+        axes[0, col].set(title=f"({'ab'[col]}) {title}", ylabel=r"$f(z)$")
+        axes[1, col].plot(z, act.derivative(z[None, :])[0], color=c[1])
+        axes[1, col].set(title=f"({'cd'[col]}) derivative of {title}", ylabel=r"$f'(z)$",
+                         xlabel=r"pre-activation $z$")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:
+    """Per-layer gradient norms at initialization and at the end, and probe accuracy over steps."""
+    acts = list(dict.fromkeys(frame["activation"]))
+    colors = dict(zip(acts, _palette(len(acts))))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    last = frame["step"].max()
+    for a in acts:
+        f = frame[frame["activation"] == a]
+        for ax, step, style in ((axes[0], 0, "-o"), (axes[1], last, "-s")):
+            g = f[f["step"] == step].sort_values("layer")
+            ax.semilogy(g["layer"], g["grad_norm"], style, color=colors[a], label=a)
+        for layer, ls in ((1, "-"), (int(f["layer"].max()), ":")):
+            g = f[f["layer"] == layer].sort_values("step")
+            axes[2].semilogy(g["step"], g["grad_norm"], ls, color=colors[a],
+                             label=f"{a}, layer {layer}")
+        acc = f.groupby("step")["probe_accuracy"].first()
+        axes[3].plot(acc.index, acc.values, color=colors[a], label=a)
+    axes[0].set(title="at initialization (step 0)", xlabel="layer l (1 = next to the input)",
+                ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
+    axes[1].set(title=f"after training (step {last})", xlabel="layer l (1 = next to the input)",
+                ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
+    axes[2].set(title="first (solid), last (dotted) layer", xlabel="SGD step",
+                ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
+    axes[3].set(title="probe accuracy", xlabel="SGD step", ylabel="accuracy (fraction)", ylim=(0, 1))
+    axes[0].legend(title="hidden activation")
+    fig.tight_layout()
+    return fig
+
+
+def plot_symmetry(frame: pd.DataFrame) -> plt.Figure:
+    """Distinct hidden neurons and their spread per epoch, per initialization."""
+    inits = list(dict.fromkeys(frame["init"]))
+    colors = dict(zip(inits, _palette(len(inits))))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i in inits:
+        f = frame[frame["init"] == i]
+        axes[0].plot(f["epoch"], f["distinct_neurons"], "-o", color=colors[i], label=i)
+        axes[1].plot(f["epoch"], f["train_accuracy"], "-o", color=colors[i], label=i)
+    axes[0].set(xlabel="epoch", ylabel="distinct rows of $W_1$ (neurons)", title="hidden neurons that differ")
+    axes[1].set(xlabel="epoch", ylabel="training accuracy (fraction)", title="training accuracy", ylim=(0, 1))
+    axes[0].legend(title="init")
+    fig.tight_layout()
+    return fig
+
+
+def plot_variance(frame: pd.DataFrame) -> plt.Figure:
+    """Measured pre-activation variance per layer (markers) against the two predictions (lines)."""
+    inits = list(dict.fromkeys(frame["init"]))
+    colors = dict(zip(inits, _palette(len(inits))))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i in inits:
+        f = frame[frame["init"] == i]
+        ax.semilogy(f["layer"], f["var_z"], "o", color=colors[i], label=f"{i}: measured")
+        ax.semilogy(f["layer"], f["predicted_chain"], "-", color=colors[i], label=f"{i}: predicted (chained)")
+        ax.semilogy(f["layer"], f["predicted_one_step"], ":", color=colors[i], label=f"{i}: predicted (one step)")
+    ax.set(xlabel="layer l", ylabel=r"Var$(z_l)$ over samples and units (log scale)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ema(t: np.ndarray, x: np.ndarray, curves: Mapping[str, np.ndarray]) -> plt.Figure:
+    """A noisy sequence and its exponentially weighted averages."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(t, x, ".", color="0.6", ms=3, label="sequence $x_t$")
+    for (label, y), c in zip(curves.items(), _palette(len(curves))):
+        ax.plot(t, y, color=c, label=label)
+    ax.set(xlabel="t (step)", ylabel="value (units of $x$)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_optimizer_paths(frames: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """One row per test function, one column per optimizer: contours and the path."""
+    from .experiments.foundations import TEST_FUNCTIONS
+
+    names = list(frames)
+    opts = list(dict.fromkeys(frames[names[0]]["optimizer"]))
+    colors = dict(zip(opts, _palette(len(opts))))
+    fig, axes = plt.subplots(len(names), len(opts), figsize=(2.3 * len(opts), 2.4 * len(names)),
+                             squeeze=False)
+    for r, fname in enumerate(names):
+        fn = TEST_FUNCTIONS.lookup(fname)
+        XX, YY = np.meshgrid(np.linspace(*fn.xlim, 120), np.linspace(*fn.ylim, 120))
+        ZZ = fn.value(np.array([XX, YY]))
+        for c, opt in enumerate(opts):
+            ax = axes[r, c]
+            ax.contour(XX, YY, ZZ, levels=15, colors="0.75", linewidths=0.6)
+            p = frames[fname][frames[fname]["optimizer"] == opt]
+            ax.plot(p["x"], p["y"], "-", color=colors[opt], lw=1.2)
+            ax.plot(p["x"].iloc[0], p["y"].iloc[0], "k^", ms=5)
+            ax.plot(p["x"].iloc[-1], p["y"].iloc[-1], "o", color=colors[opt], ms=5)
+            ax.set(xlim=fn.xlim, ylim=fn.ylim)
+            if r == 0:
+                ax.set_title(f"{opt}\n(lr {p['lr'].iloc[0]:g})", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{fname}\ny (parameter 2)")
+            if r == len(names) - 1:
+                ax.set_xlabel("x (parameter 1)")
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_optimizer_losses(frames: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """Objective value (minus its minimum) against step, per test function."""
+    names = list(frames)
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 3.6), squeeze=False)
+    minima = {"ravine": 0.0, "ravine_rotated": 0.0, "saddle": -0.25}
+    for ax, fname in zip(axes[0], names):
+        f = frames[fname]
+        opts = list(dict.fromkeys(f["optimizer"]))
+        for opt, c in zip(opts, _palette(len(opts))):
+            p = f[f["optimizer"] == opt]
+            ax.semilogy(p["step"], np.maximum(p["f"] - minima.get(fname, 0.0), 1e-16), color=c, label=opt)
+        ax.set(title=fname, xlabel="step", ylabel=r"$f(\theta_t) - f^*$ (log scale)")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weight_decay_claim(frame: pd.DataFrame, claim: int, eta: float, lam: float, m: int,
+                            n: int) -> plt.Figure:
+    """One figure per claim of the Q&A (1-4), hidden layer (layer 1) of every run in ``frame``.
+
+    ``frame`` is :func:`~learning_rules.experiments.foundations.weight_decay_dynamics` output of several
+    runs with a ``run`` column (label).
+    """
+    from .experiments.foundations import decay_factor_exact, decay_factor_limit
+
+    if claim not in (1, 2, 3, 4):
+        raise ValueError(f"claim must be 1, 2, 3 or 4, got {claim!r}")
+    runs = list(dict.fromkeys(frame["run"]))
+    colors = dict(zip(runs, _palette(len(runs))))
+    f1 = frame[frame["layer"] == 1]
+    ncols = 2 if claim in (1, 2) else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 3.8), squeeze=False)
+    ax = axes[0, 0]
+    for run in runs:
+        g0 = f1[f1["run"] == run]
+        g = g0[g0["epoch"] > 0]
+        if claim == 1:
+            ax.semilogy(g["epoch"], g["decay_displacement"] / g["gradient_displacement"], "-o", ms=3,
+                        color=colors[run], label=run)
+            axes[0, 1].semilogy(g["epoch"], g["decay_step_norm"] / g["gradient_step_norm"], "-o", ms=3,
+                                color=colors[run], label=run)
+        elif claim == 2:
+            ax.plot(g["epoch"], g["rms_weight"] / g["rms_start"], "-o", ms=3, color=colors[run], label=run)
+        elif claim == 3:
+            ax.semilogy(g0["epoch"], g0["rms_weight"], "-o", ms=3, color=colors[run], label=run)
+        else:
+            ax.plot(g0["epoch"], g0["eval_accuracy"], "-o", ms=3, color=colors[run], label=run)
+    if claim == 1:
+        for a in axes[0]:
+            a.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set(title="summed over the epoch", xlabel="epoch",
+               ylabel=r"$\|\sum_t$ decay$\|$ / $\|\sum_t$ gradient step$\|$")
+        axes[0, 1].set(title="per step (mean norm)", xlabel="epoch",
+                       ylabel="mean |decay step| / mean |gradient step|")
+        axes[0, 1].legend(fontsize=8)
+    elif claim == 2:
+        ax.axhline(decay_factor_limit(eta, lam, m), color="k", ls="--", lw=0.8,
+                   label=r"$e^{-\eta\lambda/m}$")
+        ax.axhline(decay_factor_exact(eta, lam, n, m), color="k", ls=":", lw=1.2,
+                   label=r"$(1-\eta\lambda/n)^{n/m}$")
+        ax.set(title="measured per-epoch shrink", xlabel="epoch", ylabel="RMS(end) / RMS(start) of the epoch")
+        x = np.logspace(-6, np.log10(0.5), 200)
+        k = eta * lam / m
+        exact = np.exp((k / x) * np.log1p(-x))
+        axes[0, 1].loglog(x, np.abs(exact / np.exp(-k) - 1.0), color=_palette(1)[0])
+        axes[0, 1].axvline(eta * lam / n, color="k", ls=":", lw=1, label=r"this run's $\eta\lambda/n$")
+        axes[0, 1].set(title=rf"$|(1-x)^{{k/x}}/e^{{-k}} - 1|$, $k=\eta\lambda/m={k:g}$",
+                       xlabel=r"$x = \eta\lambda/n$ (log)", ylabel="relative error of the limit (log)")
+        axes[0, 1].legend(fontsize=8)
+    elif claim == 3:
+        nw = int(frame.loc[frame["layer"] == 1, "n_weights"].iloc[0]
+                 + frame.loc[frame["layer"] == 2, "n_weights"].iloc[0])
+        nin = int(f1["n_in"].iloc[0])
+        for val, ls, lab in ((1 / nw, "--", r"$1/n_w$"), (1 / np.sqrt(nw), "-.", r"$1/\sqrt{n_w}$"),
+                             (1 / np.sqrt(nin), ":", r"$1/\sqrt{n_{in}}$")):
+            ax.axhline(val, color="k", ls=ls, lw=0.9, label=lab)
+        ax.set(xlabel="epoch", ylabel="RMS of hidden-layer weights (log)")
+    else:
+        ax.set(xlabel="epoch", ylabel="test accuracy (fraction)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_l1_l2_histograms(weights: Mapping[str, np.ndarray], threshold: float) -> plt.Figure:
+    """Histograms of first-layer weights per penalty, linear and log-count panels."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    lo = min(float(np.min(w)) for w in weights.values())
+    hi = max(float(np.max(w)) for w in weights.values())
+    bins = np.linspace(lo, hi, 121)
+    for (name, w), c in zip(weights.items(), _palette(len(weights))):
+        for ax in axes:
+            ax.hist(w, bins=bins, histtype="step", color=c, lw=1.4, label=name)
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.axvspan(-threshold, threshold, color="0.85", zorder=0)
+        ax.set(xlabel="weight value $W_{1,jk}$", ylabel="count" + (" (log)" if ax is axes[1] else ""))
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_recursion(frame: pd.DataFrame) -> plt.Figure:
+    """Closed form (notes' eq. 2.7) against the run, and the size of its two terms."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    axes[0].semilogy(frame["step"], np.maximum(frame["max_abs_diff"], 1e-18), color=_palette(1)[0])
+    axes[0].set(xlabel="step t", ylabel=r"$\max|w^{(t)}_{\rm closed} - w^{(t)}_{\rm run}|$ (log)",
+                title="eq. 2.7 vs the run")
+    c = _palette(3)
+    axes[1].plot(frame["step"], frame["init_term_norm"], color=c[0], label=r"$\|(1-2\eta\lambda)^t w^{(0)}\|$")
+    axes[1].plot(frame["step"], frame["gradient_term_norm"], color=c[1], label="gradient sum (norm)")
+    axes[1].plot(frame["step"], frame["weight_norm"], color=c[2], label=r"$\|w^{(t)}\|$")
+    axes[1].set(xlabel="step t", ylabel="Frobenius norm", title="the two terms of eq. 2.7")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def format_table(frame: pd.DataFrame, floatfmt: str = ".3g") -> str:
+    """A small markdown table (no extra dependency)."""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        cells = []
+        for v in row:
+            cells.append(format(v, floatfmt) if isinstance(v, (float, np.floating)) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

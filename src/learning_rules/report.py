@@ -1,0 +1,728 @@
+"""The reproduction ledger: every published number next to the number this book regenerates.
+
+Three tables meet here.
+
+* **Published cells**, transcribed once per source into ``reference/<source>.csv`` with the columns
+  ``source, table, row, column, published, unit`` (:func:`load_published`).
+* **Reproduced cells**, computed by the chapters: each registers a function
+  ``reproduced_cells(profile) -> DataFrame`` in :data:`REPRODUCTIONS` (:func:`register_reproduction`,
+  or a module of :mod:`learning_rules.experiments` exposing ``reproduced_cells`` and ``REPRODUCES``);
+  :func:`collect_reproduced` calls them.
+* **The ledger** (:func:`build_ledger`), their left join on ``(source, table, row, column)``: a
+  published cell nobody regenerated stays in it as *not run*, with the reason.
+
+A cell reproduces when the mean over seeds is within the tolerance of its unit,
+
+.. math::
+
+    |\\bar r - p| \\le \\tau(\\text{unit}, p), \\qquad
+    \\tau = \\begin{cases} 2 \\text{ points} & \\text{accuracy or error, in \\% or as a fraction}\\\\
+    0.15\\,|p| & \\text{a loss} \\end{cases}
+
+(:func:`tolerance`; a chapter may override it per cell). The method ranking of a row group survives
+(:func:`rank_preserved`) when no pair of methods that the source orders strictly is reversed.
+
+``learning-rules report`` (:func:`run_report`) prints the summary (:func:`summarize`), writes
+``_build/reproduction.csv`` and exits with status 1 when a cell that reproduced in the last accepted
+ledger (``_build/reproduction.prev.csv``) no longer does (:func:`find_regressions`).
+
+Explained in: ``book/report.ipynb`` (the reproduction report) and ``reference/README.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import io
+import math
+import os
+import pkgutil
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._registry import Registry
+from .store import atomic_write_text
+
+__all__ = [
+    "KEY",
+    "LEDGER_COLUMNS",
+    "PUBLISHED_COLUMNS",
+    "REFERENCE_DIR",
+    "REPRODUCED_COLUMNS",
+    "REPRODUCTIONS",
+    "TOLERANCES",
+    "UNITS",
+    "Reproduction",
+    "ReportResult",
+    "Tolerance",
+    "build_ledger",
+    "collect_reproduced",
+    "default_rank_group",
+    "discover_reproductions",
+    "find_regressions",
+    "format_summary",
+    "load_published",
+    "mean_interval",
+    "rank_preserved",
+    "read_ledger",
+    "record",
+    "register_reproduction",
+    "run_report",
+    "summarize",
+    "tolerance",
+    "unit_kind",
+    "validate_published",
+    "validate_reproduced",
+    "write_ledger",
+]
+
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+KEY = ["source", "table", "row", "column"]
+PUBLISHED_COLUMNS = [*KEY, "published", "unit"]
+REPRODUCED_COLUMNS = [*KEY, "reproduced", "low", "high", "profile", "seeds"]
+OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note"]
+LEDGER_COLUMNS = [
+    *KEY, "published", "reproduced", "low", "high", "delta", "within_tolerance", "rank_preserved",
+    "profile", "seeds",
+]
+EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group"]
+
+STATUS_OK, STATUS_OFF, STATUS_NOT_RUN = "reproduced", "outside tolerance", "not run"
+NOT_REGISTERED = "no chapter regenerates this cell yet"
+
+
+# --------------------------------------------------------------------------- units and tolerances
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """How far a regenerated value may sit from the published one.
+
+    Attributes
+    ----------
+    kind : str
+    value : float
+        Absolute half-width in the unit (``relative=False``) or a fraction of ``|published|``.
+    relative : bool
+    """
+
+    kind: str
+    value: float
+    relative: bool
+
+    def width(self, published: float) -> float:
+        """The absolute tolerance for one published value."""
+        return self.value * abs(published) if self.relative else self.value
+
+
+TOLERANCES: dict[str, Tolerance] = {
+    "percent": Tolerance("percent", 2.0, False),  # accuracy (or error) in percent: +-2 points
+    "fraction": Tolerance("fraction", 0.02, False),  # the same 2 points on a [0, 1] scale
+    "loss": Tolerance("loss", 0.15, True),  # a regression or training loss: +-15 % relative
+}
+
+UNITS: dict[str, str] = {
+    "accuracy %": "percent", "%": "percent", "percent": "percent", "error %": "percent",
+    "accuracy percent": "percent", "test accuracy %": "percent", "train accuracy %": "percent",
+    "accuracy": "fraction", "fraction": "fraction", "error fraction": "fraction",
+    "test error": "fraction", "train error": "fraction", "error": "fraction",
+    "loss": "loss", "loss x 1e4": "loss", "loss×1e4": "loss", "loss x1e4": "loss", "mse": "loss",
+    "mse x 1e4": "loss", "cost": "loss", "cross-entropy": "loss", "cross entropy": "loss",
+}
+
+
+def unit_kind(unit: str) -> str:
+    """The tolerance kind (``"percent"``, ``"fraction"``, ``"loss"``) of a unit string.
+
+    Known spellings are in :data:`UNITS`; otherwise a unit containing ``%``/``percent`` is a
+    percentage and one containing ``loss``, ``mse``, ``cost`` or ``entropy`` is a loss.
+
+    Raises
+    ------
+    ValueError
+        For any other unit, listing the known ones.
+    """
+    text = str(unit).strip().lower()
+    if text in UNITS:
+        return UNITS[text]
+    if "%" in text or "percent" in text:
+        return "percent"
+    if any(word in text for word in ("loss", "mse", "cost", "entropy")):
+        return "loss"
+    raise ValueError(
+        f"unknown unit {unit!r}; use one of: {', '.join(sorted(UNITS))} "
+        "(or give the cell a `tolerance` in its reproduced frame)"
+    )
+
+
+def tolerance(unit: str, published: float, override: float | None = None) -> float:
+    """Absolute tolerance of one cell.
+
+    .. math:: \\tau = 2 \\text{ (\\%)},\\quad 0.02 \\text{ (fraction)},\\quad 0.15\\,|p| \\text{ (loss)}
+
+    Parameters
+    ----------
+    unit : str
+    published : float
+    override : float, optional
+        An absolute tolerance argued by the chapter; wins when given (not NaN).
+    """
+    if override is not None and not _isnan(override):
+        if override < 0:
+            raise ValueError(f"tolerance override must be >= 0, got {override}")
+        return float(override)
+    return TOLERANCES[unit_kind(unit)].width(float(published))
+
+
+def _isnan(value: Any) -> bool:
+    try:
+        return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    except TypeError:
+        return False
+
+
+# --------------------------------------------------------------------------- published cells
+
+
+def validate_published(frame: pd.DataFrame, label: str = "published table") -> pd.DataFrame:
+    """Check one published table against the layout of ``reference/README.md``; return it clean.
+
+    Raises
+    ------
+    ValueError
+        Wrong or missing columns, empty keys, non-numeric ``published``, unknown units or duplicate
+        ``(source, table, row, column)``; the message names the file and the rows.
+    """
+    columns = list(frame.columns)
+    if columns[: len(PUBLISHED_COLUMNS)] != PUBLISHED_COLUMNS:
+        raise ValueError(
+            f"{label}: columns must start with {','.join(PUBLISHED_COLUMNS)} (in this order); "
+            f"got {','.join(map(str, columns))}"
+        )
+    out = frame.copy()
+    for col in (*KEY, "unit"):
+        values = out[col]
+        bad = values.isna() | (values.astype(str).str.strip() == "")
+        if bad.any():
+            raise ValueError(f"{label}: empty {col!r} in data rows {_rows(bad)}")
+        out[col] = values.astype(str).str.strip()
+    numeric = pd.to_numeric(out["published"], errors="coerce")
+    bad = numeric.isna() | ~np.isfinite(numeric.astype(float))
+    if bad.any():
+        raise ValueError(
+            f"{label}: 'published' must be a plain number (no % sign) in data rows {_rows(bad)}: "
+            f"{out.loc[bad, 'published'].tolist()[:5]}"
+        )
+    out["published"] = numeric.astype(float)
+    for unit in sorted(set(out["unit"])):
+        try:
+            unit_kind(unit)
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
+    dup = out.duplicated(KEY, keep=False)
+    if dup.any():
+        raise ValueError(
+            f"{label}: (source, table, row, column) repeats in data rows {_rows(dup)}: "
+            f"{out.loc[dup, KEY].drop_duplicates().values.tolist()[:5]}"
+        )
+    return out
+
+
+def _rows(mask: pd.Series) -> list[int]:
+    # data row numbers as a spreadsheet shows them (header = line 1)
+    return [int(i) + 2 for i in np.flatnonzero(mask.to_numpy())][:10]
+
+
+def load_published(directory: str | os.PathLike | None = None) -> pd.DataFrame:
+    """All ``<source>.csv`` files of ``directory`` (default :data:`REFERENCE_DIR`), validated.
+
+    Each file's ``source`` column must equal its file name. Returns the concatenation with the
+    columns of :data:`PUBLISHED_COLUMNS` (an empty frame when there is no file yet).
+    """
+    folder = Path(directory) if directory is not None else REFERENCE_DIR
+    frames = []
+    for path in sorted(folder.glob("*.csv")):
+        frame = validate_published(pd.read_csv(path, dtype=str, keep_default_na=False,
+                                               na_values=[""]), str(path))
+        wrong = sorted(set(frame["source"]) - {path.stem})
+        if wrong:
+            raise ValueError(f"{path}: source column holds {wrong}; it must be {path.stem!r} (the file name)")
+        frames.append(frame[PUBLISHED_COLUMNS])
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "published" else object)
+                             for c in PUBLISHED_COLUMNS})
+    out = pd.concat(frames, ignore_index=True)
+    return validate_published(out, f"reference tables in {folder}")
+
+
+# --------------------------------------------------------------------------- registering reproductions
+
+
+@dataclasses.dataclass(frozen=True)
+class Reproduction:
+    """A chapter's regenerated cells.
+
+    Attributes
+    ----------
+    name : str
+    cells : callable
+        ``cells(profile) -> DataFrame`` with the columns of :data:`REPRODUCED_COLUMNS` (plus the
+        optional ``rank_group``, ``tolerance``, ``note``).
+    sources : tuple of str
+        The published sources whose cells it regenerates (a failure marks them *not run*).
+    chapter : str or None
+        The page that explains the numbers and their misses (path from the project root).
+    description : str
+    """
+
+    name: str
+    cells: Callable[[str], pd.DataFrame]
+    sources: tuple[str, ...]
+    chapter: str | None = None
+    description: str = ""
+
+
+REPRODUCTIONS: Registry[Reproduction] = Registry("reproduction")
+
+
+def register_reproduction(
+    name: str, *, sources: Sequence[str], chapter: str | None = None, description: str = ""
+):
+    """Decorator: register ``cells(profile) -> DataFrame`` as reproduction ``name``."""
+    if isinstance(sources, str):
+        sources = (sources,)
+    if not sources:
+        raise ValueError(f"reproduction {name!r}: give the sources it regenerates, e.g. sources=('dual-weight',)")
+
+    def decorator(fn: Callable[[str], pd.DataFrame]):
+        REPRODUCTIONS.register(name, Reproduction(name, fn, tuple(sources), chapter, description))
+        return fn
+
+    return decorator
+
+
+def discover_reproductions() -> Registry[Reproduction]:
+    """Import every experiment module and register the ones that expose ``reproduced_cells``.
+
+    A module of :mod:`learning_rules.experiments` with a function ``reproduced_cells(profile)`` and
+    a mapping ``REPRODUCES = {"sources": [...], "chapter": "book/..."}`` is registered under its
+    module name, unless the function was registered already with :func:`register_reproduction`.
+    """
+    from . import experiments
+
+    registered = {id(r.cells) for r in REPRODUCTIONS.values()}
+    for info in pkgutil.iter_modules(experiments.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{experiments.__name__}.{info.name}")
+        fn = getattr(module, "reproduced_cells", None)
+        # set(...): a Registry's `in` raises ValueError for unknown names instead of answering False
+        if not callable(fn) or id(fn) in registered or info.name in set(REPRODUCTIONS):
+            continue
+        meta = getattr(module, "REPRODUCES", None)
+        if not isinstance(meta, Mapping) or not meta.get("sources"):
+            raise ValueError(
+                f"{module.__name__} defines reproduced_cells but no REPRODUCES = "
+                "{'sources': [...], 'chapter': 'book/...'}; add it or use @register_reproduction"
+            )
+        register_reproduction(info.name, sources=tuple(meta["sources"]), chapter=meta.get("chapter"),
+                              description=str(meta.get("description", "")))(fn)
+        registered.add(id(fn))
+    return REPRODUCTIONS
+
+
+def record(
+    source: str,
+    table: str,
+    row: str,
+    column: str,
+    reproduced: float | None,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    profile: str,
+    seeds: Any,
+    rank_group: str | None = None,
+    tolerance: float | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """One reproduced cell as a row of a ``reproduced_cells`` frame.
+
+    ``reproduced`` is the mean over seeds (``None`` when it could not be computed: say why in
+    ``note``); ``low``/``high`` the interval over seeds; ``seeds`` the seeds used (``"0,1,2"`` or
+    a list, stored as text).
+    """
+    if isinstance(seeds, (list, tuple, range, np.ndarray)):
+        seeds = ",".join(str(int(s)) for s in seeds)
+    values = {}
+    for name, value in (("reproduced", reproduced), ("low", low), ("high", high)):
+        values[name] = np.nan if value is None else float(value)
+    if not np.isnan(values["low"]) and not np.isnan(values["high"]) and values["low"] > values["high"]:
+        raise ValueError(f"{source} {table} {row} {column}: low {low} > high {high}")
+    return {
+        "source": source, "table": table, "row": row, "column": column, **values,
+        "profile": profile, "seeds": "" if seeds is None else str(seeds),
+        "rank_group": rank_group, "tolerance": np.nan if tolerance is None else float(tolerance),
+        "note": note,
+    }
+
+
+def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided Student-t confidence interval of a handful of per-seed values.
+
+    .. math:: \\bar x \\pm t_{(1+\\text{level})/2,\\,n-1}\\; s / \\sqrt{n}
+
+    Returns ``(mean, low, high)``; ``low``/``high`` are NaN for fewer than two values.
+    """
+    x = np.asarray(list(values), dtype=float)
+    if x.size == 0:
+        raise ValueError("mean_interval needs at least one value")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, float("nan"), float("nan")
+    from scipy import stats
+
+    half = float(stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") -> pd.DataFrame:
+    """Check a ``reproduced_cells`` frame; return it with every optional column present.
+
+    Raises
+    ------
+    ValueError
+        Missing columns, non-numeric values or a cell given twice for one profile.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{label}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in REPRODUCED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{label}: missing columns {missing}; required: {','.join(REPRODUCED_COLUMNS)}")
+    out = frame.copy()
+    for col in OPTIONAL_REPRODUCED:
+        if col not in out.columns:
+            out[col] = np.nan if col == "tolerance" else None
+    for col in ("reproduced", "low", "high", "tolerance"):
+        converted = pd.to_numeric(out[col], errors="coerce")
+        bad = converted.isna() & out[col].notna()
+        if bad.any():
+            raise ValueError(f"{label}: {col!r} must be numeric, got {out.loc[bad, col].tolist()[:5]}")
+        out[col] = converted.astype(float)
+    for col in (*KEY, "profile"):
+        out[col] = out[col].astype(str)
+    out["seeds"] = out["seeds"].map(lambda s: "" if _isnan(s) else str(s))
+    dup = out.duplicated([*KEY, "profile"], keep=False)
+    if dup.any():
+        raise ValueError(f"{label}: cells given twice: {out.loc[dup, KEY].values.tolist()[:5]}")
+    return out[[*REPRODUCED_COLUMNS, *OPTIONAL_REPRODUCED]]
+
+
+def collect_reproduced(
+    profile: str, names: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """Call every registered reproduction for ``profile``.
+
+    Returns
+    -------
+    cells : DataFrame
+        Validated reproduced cells of every reproduction that ran.
+    failures : dict
+        source -> reason, for every source of a reproduction that raised.
+    chapters : dict
+        source -> chapter page, from the registrations.
+
+    Python warnings and anything written to ``sys.stderr`` while a reproduction runs are kept in
+    ``cells.attrs["diagnostics"]`` (name -> messages) instead of being shown.
+    """
+    discover_reproductions()
+    chosen = list(REPRODUCTIONS) if names is None else [REPRODUCTIONS.lookup(n).name for n in names]
+    frames, failures, chapters, diagnostics = [], {}, {}, {}
+    for name in chosen:
+        rep = REPRODUCTIONS[name]
+        for source in rep.sources:
+            if rep.chapter:
+                chapters.setdefault(source, rep.chapter)
+        # Warnings and stderr chatter of a chapter's code are collected, not printed: on the report
+        # page, stderr would be a build warning (and -W makes it an error) caused by another page.
+        stderr = io.StringIO()
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(stderr):
+            warnings.simplefilter("always")
+            try:
+                frame = validate_reproduced(rep.cells(profile), f"reproduction {name!r}")
+            except Exception as exc:  # a chapter's failure is reported in the ledger, not raised
+                frame = None
+                reason = f"{name} failed: {type(exc).__name__}: {exc}".strip()
+                for source in rep.sources:
+                    failures[source] = reason
+        messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+        messages += [line for line in stderr.getvalue().splitlines() if line.strip()]
+        if messages:
+            diagnostics[name] = list(dict.fromkeys(messages))
+        if frame is not None:
+            frames.append(frame)
+    cells = (pd.concat(frames, ignore_index=True) if frames
+             else validate_reproduced(pd.DataFrame(columns=REPRODUCED_COLUMNS)))
+    cells.attrs["diagnostics"] = diagnostics
+    return cells, failures, chapters
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+def default_rank_group(source: str, table: str, row: str, column: str) -> str:
+    """Cells whose methods are ranked together: same source, table and column, and the same row
+    up to its last ``|`` part (the method)."""
+    prefix = row.rsplit("|", 1)[0] if "|" in row else ""
+    return f"{source} | {table} | {prefix} | {column}"
+
+
+def rank_preserved(published: Sequence[float], reproduced: Sequence[float]) -> bool | None:
+    """Does the order of the methods survive? ``None`` when fewer than two cells are comparable.
+
+    .. math:: \\forall i, j:\\; p_i < p_j \\Rightarrow r_i < r_j
+
+    Pairs the source prints as equal impose no order.
+    """
+    p = np.asarray(published, dtype=float)
+    r = np.asarray(reproduced, dtype=float)
+    if p.shape != r.shape:
+        raise ValueError(f"published and reproduced differ in length: {p.shape} vs {r.shape}")
+    keep = ~(np.isnan(p) | np.isnan(r))
+    p, r = p[keep], r[keep]
+    if p.size < 2:
+        return None
+    lower, higher = np.nonzero(p[:, None] < p[None, :])
+    return bool(np.all(r[lower] < r[higher]))
+
+
+def build_ledger(
+    published: pd.DataFrame,
+    reproduced: pd.DataFrame,
+    profile: str,
+    *,
+    failures: Mapping[str, str] | None = None,
+    chapters: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Join published and reproduced cells of one profile into the ledger.
+
+    Every published cell gets one row: ``delta = reproduced - published``; ``within_tolerance``
+    from :func:`tolerance`; ``rank_preserved`` from :func:`rank_preserved` over its rank group (the
+    same value on every cell of the group). Cells not regenerated are *not run*, with the reason in
+    ``note``. Reproduced cells that match no published cell are left out and listed in
+    ``ledger.attrs["unmatched"]``.
+    """
+    failures = dict(failures or {})
+    chapters = dict(chapters or {})
+    pub = validate_published(published.reset_index(drop=True)) if len(published) else published.copy()
+    rep = validate_reproduced(reproduced)
+    rep = rep[rep["profile"] == profile]
+    merged = pub.merge(rep.drop(columns=["profile"]), on=KEY, how="left", indicator=True)
+    keyset = set(map(tuple, pub[KEY].itertuples(index=False, name=None)))
+    unmatched = [tuple(k) for k in rep[KEY].itertuples(index=False, name=None) if tuple(k) not in keyset]
+
+    out = pd.DataFrame({c: merged[c] for c in KEY})
+    out["published"] = merged["published"].astype(float)
+    out["reproduced"] = merged["reproduced"].astype(float)
+    out["low"] = merged["low"].astype(float)
+    out["high"] = merged["high"].astype(float)
+    out["delta"] = out["reproduced"] - out["published"]
+    tol = [
+        tolerance(u, p, o)
+        for u, p, o in zip(merged["unit"], merged["published"], merged["tolerance"], strict=True)
+    ]
+    out["tolerance"] = np.asarray(tol, dtype=float)
+    ran = out["reproduced"].notna()
+    within = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    within[ran] = (out.loc[ran, "delta"].abs() <= out.loc[ran, "tolerance"] + 1e-12).to_numpy()
+    out["within_tolerance"] = within
+
+    groups = [
+        g if isinstance(g, str) and g else default_rank_group(s, t, r, c)
+        for g, s, t, r, c in zip(merged["rank_group"], merged["source"], merged["table"],
+                                 merged["row"], merged["column"], strict=True)
+    ]
+    out["rank_group"] = groups
+    preserved = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    for _, idx in out[ran].groupby("rank_group").groups.items():
+        verdict = rank_preserved(out.loc[idx, "published"], out.loc[idx, "reproduced"])
+        if verdict is not None:
+            preserved[idx] = verdict
+    out["rank_preserved"] = preserved
+    out["profile"] = profile
+    out["seeds"] = merged["seeds"].map(lambda s: "" if _isnan(s) else str(s))
+    out["unit"] = merged["unit"]
+    out["status"] = np.where(~ran, STATUS_NOT_RUN,
+                             np.where(within.fillna(False).to_numpy(bool), STATUS_OK, STATUS_OFF))
+    notes = []
+    for source, note, was_ran in zip(merged["source"], merged["note"], ran, strict=True):
+        if isinstance(note, str) and note:
+            notes.append(note)
+        elif not was_ran and source in failures:
+            notes.append(failures[source])
+        elif not was_ran and source in chapters:
+            notes.append("the chapter registered no value for this cell")
+        elif not was_ran:
+            notes.append(NOT_REGISTERED)
+        else:
+            notes.append("")
+    out["note"] = notes
+    out["chapter"] = [chapters.get(s, "") for s in out["source"]]
+    out = out[[*LEDGER_COLUMNS, *EXTRA_LEDGER_COLUMNS]].reset_index(drop=True)
+    out.attrs["unmatched"] = unmatched
+    return out
+
+
+def summarize(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Per source and profile: cells published, run, reproduced, outside tolerance, not run, and
+    rank groups compared / preserved."""
+    rows = []
+    for (source, profile), part in ledger.groupby(["source", "profile"], sort=True):
+        status = part["status"]
+        groups = part.dropna(subset=["rank_preserved"]).drop_duplicates("rank_group") \
+            if "rank_group" in part else part.iloc[0:0]
+        chapter = next((c for c in part.get("chapter", []) if isinstance(c, str) and c), "")
+        rows.append({
+            "source": source, "profile": profile, "cells": len(part),
+            "run": int((status != STATUS_NOT_RUN).sum()),
+            "reproduced": int((status == STATUS_OK).sum()),
+            "outside": int((status == STATUS_OFF).sum()),
+            "not_run": int((status == STATUS_NOT_RUN).sum()),
+            "rank_groups": len(groups),
+            "rank_preserved": int(groups["rank_preserved"].astype(bool).sum()) if len(groups) else 0,
+            "chapter": chapter,
+        })
+    return pd.DataFrame(rows, columns=["source", "profile", "cells", "run", "reproduced", "outside",
+                                       "not_run", "rank_groups", "rank_preserved", "chapter"])
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The summary as terminal text, one line per source and profile."""
+    if summary.empty:
+        return "no published cells: add reference/<source>.csv files (see reference/README.md)"
+    lines = []
+    for row in summary.itertuples(index=False):
+        rank = (f"ranking kept in {row.rank_preserved}/{row.rank_groups} row groups"
+                if row.rank_groups else "no row group to rank")
+        where = f"  (see {row.chapter})" if row.chapter else ""
+        lines.append(
+            f"{row.source:<16} {row.profile:<6} {row.reproduced:>4}/{row.cells:<4} reproduce "
+            f"({row.run} run, {row.outside} outside tolerance, {row.not_run} not run); {rank}{where}"
+        )
+    total = summary[["cells", "run", "reproduced"]].sum()
+    lines.append(f"{'all':<16} {'':<6} {total['reproduced']:>4}/{total['cells']:<4} reproduce "
+                 f"({total['run']} run)")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- files and the guard
+
+
+def write_ledger(ledger: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the ledger CSV atomically (columns :data:`LEDGER_COLUMNS`, then the extras)."""
+    path = Path(path)
+    columns = [c for c in (*LEDGER_COLUMNS, *EXTRA_LEDGER_COLUMNS) if c in ledger.columns]
+    atomic_write_text(path, ledger[columns].to_csv(index=False))
+    return path
+
+
+def read_ledger(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a ledger CSV written by :func:`write_ledger` (booleans back as nullable booleans)."""
+    frame = pd.read_csv(path, dtype={c: str for c in (*KEY, "profile", "seeds", "status", "note")},
+                        keep_default_na=False, na_values=[""])
+    missing = [c for c in LEDGER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} is not a reproduction ledger: missing columns {missing}")
+    for col in ("within_tolerance", "rank_preserved"):
+        frame[col] = frame[col].map(
+            lambda v: pd.NA if _isnan(v) else {"true": True, "false": False}[str(v).strip().lower()]
+        ).astype("boolean")
+    return frame
+
+
+def find_regressions(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Cells that reproduced in ``previous`` and no longer do in ``current``.
+
+    Only profiles present in ``current`` are compared. A cell that was within tolerance and is now
+    outside it, not run, or gone from the ledger is a regression.
+    """
+    if previous.empty or current.empty:
+        return pd.DataFrame(columns=[*KEY, "profile", "before", "now"])
+    keys = [*KEY, "profile"]
+    prev = previous[previous["profile"].isin(set(current["profile"]))]
+    prev = prev[prev["within_tolerance"].fillna(False).astype(bool)]
+    both = prev[keys + ["reproduced"]].merge(
+        current[keys + ["reproduced", "within_tolerance", "status"]], on=keys, how="left",
+        suffixes=("_before", "_now"), indicator=True,
+    )
+    lost = both["_merge"] == "left_only"
+    bad = lost | ~both["within_tolerance"].fillna(False).astype(bool)
+    out = both[bad].copy()
+    out["before"] = out["reproduced_before"]
+    out["now"] = np.where(lost[bad], "gone from the ledger",
+                          out["status"].fillna("").astype(str) + " " + out["reproduced_now"].map(
+                              lambda v: "" if _isnan(v) else f"{v:.4g}"))
+    return out[[*keys, "before", "now"]].reset_index(drop=True)
+
+
+@dataclasses.dataclass
+class ReportResult:
+    """What :func:`run_report` found and wrote."""
+
+    ledger: pd.DataFrame
+    summary: pd.DataFrame
+    regressions: pd.DataFrame
+    path: Path
+    baseline: Path
+    accepted: bool
+
+
+def run_report(
+    profiles: Sequence[str] = ("quick",),
+    *,
+    output: str | os.PathLike,
+    reference: str | os.PathLike | None = None,
+    names: Sequence[str] | None = None,
+    accept: bool = False,
+    log: Callable[[str], None] = print,
+) -> ReportResult:
+    """Build the ledger of ``profiles``, write ``<output>/_build/reproduction.csv`` and compare it
+    with the last accepted ledger ``<output>/_build/reproduction.prev.csv``.
+
+    The new ledger becomes the accepted one when it has no regression, or when ``accept`` is set
+    (rows of profiles not run this time are kept from the old one). ``reference`` is the folder of
+    published CSVs (default :data:`REFERENCE_DIR`); ``names`` limits the reproductions called
+    (default: all registered).
+    """
+    published = load_published(reference)
+    ledgers = []
+    for profile in profiles:
+        cells, failures, chapters = collect_reproduced(profile, names)
+        for name, messages in cells.attrs.get("diagnostics", {}).items():
+            log(f"note: {name} ({profile}) emitted {len(messages)} warning(s), first: {messages[0]}")
+        ledger = build_ledger(published, cells, profile, failures=failures, chapters=chapters)
+        for key in ledger.attrs.get("unmatched", []):
+            log(f"warning: reproduced cell {' / '.join(key)} matches no published cell")
+        ledgers.append(ledger)
+    ledger = pd.concat(ledgers, ignore_index=True) if ledgers else build_ledger(
+        published, pd.DataFrame(columns=REPRODUCED_COLUMNS), "quick")
+    build_dir = Path(output) / "_build"
+    path = write_ledger(ledger, build_dir / "reproduction.csv")
+    baseline = build_dir / "reproduction.prev.csv"
+    previous = read_ledger(baseline) if baseline.is_file() else pd.DataFrame()
+    current = read_ledger(path)
+    regressions = find_regressions(previous, current)
+    accepted = regressions.empty or accept
+    if accepted:
+        kept = previous[~previous["profile"].isin(set(profiles))] if len(previous) else previous
+        merged = pd.concat([kept, current], ignore_index=True) if len(kept) else current
+        write_ledger(merged, baseline)
+    return ReportResult(ledger, summarize(ledger), regressions, path, baseline, accepted)

@@ -1,0 +1,245 @@
+"""Tests of the feedback-alignment chapter's trainer (learning_rules.experiments.dfa)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from learning_rules.credit import cosine_similarity
+from learning_rules.data import make_mnist_parity, normalize_parity
+from learning_rules.data.generators import parity_indices
+from learning_rules.engine import Network
+from learning_rules.experiments import EXPERIMENTS
+from learning_rules.experiments import dfa as X
+from learning_rules.nn import MLP
+
+
+def fake_data(n_train=300, n_test=120, seed=0, dtype=np.float32) -> X.ParityData:
+    """Random 28x28 'images' with digit labels: fast stand-ins for MNIST in unit tests."""
+    rng = np.random.default_rng(seed)
+    tr = rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8)
+    te = rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8)
+    return X.ParityData(normalize_parity(tr, dtype), rng.integers(0, 10, n_train),
+                        normalize_parity(te, dtype), rng.integers(0, 10, n_test), "test")
+
+
+SMALL = dict(k=1, num_epochs=2, batch_size=64, n_hidden=16)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize("bad", [dict(credit="bp"), dict(lr=0.0), dict(lr=float("nan")), dict(k=0),
+                                 dict(optimizer="adamw"), dict(feedback_init="normal"),
+                                 dict(adam_step_count="steps"), dict(update="hebb"),
+                                 dict(n_train=0), dict(dtype="float16"), dict(num_epochs=1.5)])
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError):
+        X.ParityConfig(**bad)
+
+
+def test_published_lr_reads_the_spec_tables():
+    assert X.published_lr("backprop", "sgd") == 0.12
+    assert X.published_lr("dfa", "adadelta") == 0.95
+    assert X.published_lr("fa", "sgd") == X.published_lr("dfa", "sgd") == 0.018
+    assert X.published_lr("dfa", "sgd", "standard_gaussian") == 0.001
+    assert X.published_lr("dfa", "rmsprop", num_epochs=50) == 0.00022
+    assert X.published_lr("dfa", "sgd", num_epochs=50) == 0.016
+    with pytest.raises(ValueError, match="optimizers"):
+        X.published_lr("dfa", "lbfgs")
+
+
+def test_thesis_optimizer_hyperparameters():
+    assert X.optimizer_params(X.ParityConfig(optimizer="adagrad")) == {"eps": 1e-8, "eps_placement": "inside"}
+    assert X.optimizer_params(X.ParityConfig(optimizer="adam", adam_step_count="epoch"))["step_count"] == "epoch"
+    assert X.optimizer_params(X.ParityConfig(optimizer="adadelta"))["variant"] == "thesis"
+
+
+# --------------------------------------------------------------------------- data
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_parity_batch_equals_the_data_layer_generator(k):
+    rng_img = np.random.default_rng(1)
+    imgs = rng_img.integers(0, 256, size=(50, 28, 28), dtype=np.uint8)
+    labels = rng_img.integers(0, 10, 50)
+    X_ref, y_ref = make_mnist_parity(imgs, labels, k, np.random.default_rng(5))
+    idx = parity_indices(50, k, np.random.default_rng(5))
+    Xb, yb = X.parity_batch(normalize_parity(imgs), labels, idx)
+    np.testing.assert_array_equal(Xb, normalize_parity(X_ref))
+    np.testing.assert_array_equal(yb, y_ref)
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+def test_same_seed_same_numbers_bit_for_bit_and_seeds_differ():
+    data = fake_data()
+    cfg = X.ParityConfig(credit="dfa", lr=0.05, measure_alignment=True, alignment_batch=50, **SMALL)
+    a, net_a = X.train_parity(cfg, data)
+    b, net_b = X.train_parity(cfg, data)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    np.testing.assert_array_equal(net_a.mlp.weights[0], net_b.mlp.weights[0])
+    c, net_c = X.train_parity(cfg.replace(seed=1), data)
+    assert not np.array_equal(net_a.credit_state["B"][0], net_c.credit_state["B"][0])  # fresh B
+    assert not np.array_equal(net_a.mlp.weights[0], net_c.mlp.weights[0])
+    assert list(a["epoch"]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("credit", ["backprop", "dfa"])
+def test_fast_path_equals_reference_engine(credit):
+    data = fake_data(dtype=np.float64)
+    cfg = X.ParityConfig(credit=credit, lr=0.1, dtype="float64", **SMALL)
+    fast, net_f = X.train_parity(cfg, data, backend="auto")
+    ref, net_r = X.train_parity(cfg, data, backend="reference")
+    for W_f, W_r in zip(net_f.mlp.weights, net_r.mlp.weights):
+        np.testing.assert_allclose(W_f, W_r, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast[["train_acc", "train_loss", "test_acc", "test_loss"]].to_numpy(float),
+                               ref[["train_acc", "train_loss", "test_acc", "test_loss"]].to_numpy(float),
+                               rtol=0, atol=1e-10, equal_nan=True)
+
+
+def test_reference_step_equals_network_train_step():
+    data = fake_data(dtype=np.float64)
+    cfg = X.ParityConfig(credit="dfa", optimizer="rmsprop", lr=1e-3, dtype="float64", **SMALL)
+    net_a = X.build_network(cfg, np.random.default_rng(3))
+    net_b = X.build_network(cfg, np.random.default_rng(3))
+    Xb, yb = X.parity_batch(data.train_images, data.train_labels, np.arange(32)[:, None])
+    for _ in range(3):
+        loss_a, _ = X._reference_step(net_a, Xb, yb[:, None].astype(float))
+        loss_b = net_b.train_step(Xb, yb)
+        assert loss_a == loss_b
+    np.testing.assert_array_equal(net_a.mlp.weights[0], net_b.mlp.weights[0])
+
+
+def test_fa_equals_dfa_with_one_hidden_layer():
+    data = fake_data()
+    a, _ = X.train_parity(X.ParityConfig(credit="fa", lr=0.05, **SMALL), data, backend="reference")
+    b, _ = X.train_parity(X.ParityConfig(credit="dfa", lr=0.05, **SMALL), data, backend="reference")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    c, _ = X.train_parity(X.ParityConfig(credit="dfa", lr=0.05, **SMALL), data)  # float32 buffers
+    pd.testing.assert_frame_equal(a, c, check_exact=False, rtol=1e-4)
+
+
+def test_train_accuracy_is_measured_before_the_update():
+    """One full-batch epoch: the logged train accuracy is the initial network's accuracy."""
+    data = fake_data(n_train=200)
+    cfg = X.ParityConfig(k=3, credit="backprop", lr=5.0, num_epochs=1, batch_size=200, n_hidden=8)
+    frame, _ = X.train_parity(cfg, data)
+    init_rng, train_rng, _ = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
+    net0 = X.build_network(cfg, init_rng)
+    idx = parity_indices(200, 3, train_rng)
+    Xb, yb = X.parity_batch(data.train_images, data.train_labels, idx)
+    z = net0.mlp.forward(Xb).z[-1][:, 0]
+    assert frame.loc[1, "train_acc"] == np.mean((z > 0) == (yb == 1))
+    assert np.isnan(frame.loc[0, "train_acc"])
+
+
+def test_alignment_columns():
+    data = fake_data()
+    cfg = X.ParityConfig(credit="dfa", lr=0.05, measure_alignment=True, alignment_batch=40, **SMALL)
+    frame, net = X.train_parity(cfg, data)
+    init_rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[0])
+    net0 = X.build_network(cfg, init_rng)
+    expected0 = cosine_similarity(net0.credit_state["B"][0], net0.mlp.weights[1])
+    assert frame.loc[0, "feedback_cos_1"] == pytest.approx(expected0, abs=1e-6)
+    assert frame.loc[2, "feedback_cos_1"] == pytest.approx(
+        cosine_similarity(net.credit_state["B"][0], net.mlp.weights[1]), abs=1e-6)
+    for col in ("grad_cos_1", "grad_cos_rows_1", "delta_cos_1"):
+        assert frame[col].between(-1, 1).all()
+    assert np.isnan(frame.loc[0, "grad_cos_rows_last_1"]) and frame.loc[1:, "grad_cos_rows_last_1"].notna().all()
+    bp, _ = X.train_parity(cfg.replace(credit="backprop"), data)
+    np.testing.assert_allclose(bp["grad_cos_1"], 1.0, atol=1e-5)
+    assert "feedback_cos_1" not in bp.columns
+
+
+def test_deeper_nets_record_every_layer():
+    data = fake_data()
+    dfa, net = X.train_parity(X.ParityConfig(credit="dfa", lr=0.05, n_hidden_layers=3,
+                                             measure_alignment=True, alignment_batch=30, **SMALL), data)
+    assert net.mlp.sizes == [784, 16, 16, 16, 1]
+    assert {"feedback_cos_1", "feedback_cos_2", "grad_cos_3"} <= set(dfa.columns)
+    fa, _ = X.train_parity(X.ParityConfig(credit="fa", lr=0.05, n_hidden_layers=2,
+                                          measure_alignment=True, alignment_batch=30, **SMALL), data)
+    assert {"feedback_cos_2", "feedback_cos_3"} <= set(fa.columns)
+
+
+def test_adam_epoch_variant_follows_the_epoch_and_differs():
+    data = fake_data()
+    step, net_s = X.train_parity(X.ParityConfig(optimizer="adam", lr=1e-3, **SMALL), data)
+    epoch, net_e = X.train_parity(X.ParityConfig(optimizer="adam", lr=1e-3, adam_step_count="epoch", **SMALL), data)
+    assert net_e.rule.optimizer.epoch == SMALL["num_epochs"] - 1
+    assert not np.array_equal(net_s.mlp.weights[0], net_e.mlp.weights[0])
+
+
+def test_dual_weight_composes_with_dfa():
+    data = fake_data()
+    frame, net = X.train_parity(X.ParityConfig(credit="dfa", update="dual_weight", lr=0.3, **SMALL), data)
+    assert np.isfinite(frame["test_loss"]).all()
+    assert net.rule.name == "dual_weight"
+
+
+def test_experiment_is_registered():
+    assert EXPERIMENTS["dfa_parity"].config_cls is X.ParityConfig
+
+
+def test_lr_grid():
+    assert X.lr_grid(0.018, [0.5, 1, 2]) == [0.009, 0.018, 0.036]
+    with pytest.raises(ValueError):
+        X.lr_grid(0.1, [0.0])
+
+
+# --------------------------------------------------------------------------- the W2 <- B pull
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.001, 1.0))
+def test_pull_of_w2_towards_b_is_a_nonnegative_multiple_of_b(seed, lr):
+    """Linear hidden layer: the next W2 step gains (lr^2/n^2) e'Ke B with e'Ke >= 0 (derivation page)."""
+    rng = np.random.default_rng(seed)
+    mlp = MLP.create([6, 5, 1], ["identity", "sigmoid"], init="pytorch", bias=False, rng=rng)
+    net = Network(mlp, credit="dfa", loss="bce", lr=lr, rng=rng)
+    Xb = rng.standard_normal((9, 6))
+    yb = rng.integers(0, 2, 9)
+    _, e, _ = net.signals(Xb, yb)
+    B = net.credit_state["B"][0]
+    W1_before = net.mlp.weights[0].copy()
+    net_w1 = Network(mlp.copy(), credit="dfa", loss="bce", lr=lr, rng=np.random.default_rng(0),
+                     trainable=[True, False])
+    net_w1.credit_state["B"][0] = B
+    net_w1.train_step(Xb, yb)
+    delta_h = Xb @ (net_w1.mlp.weights[0] - W1_before).T
+    extra = -lr * (e.T @ delta_h) / len(Xb)
+    c = (lr**2 / len(Xb) ** 2 * (e.T @ (Xb @ Xb.T) @ e)).item()
+    assert c >= 0
+    np.testing.assert_allclose(extra, c * B, rtol=1e-9, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- real MNIST (small)
+
+
+def test_validation_split_is_carved_from_training_images(shared_data):
+    cfg = X.ParityConfig(k=1, validation=True, n_train=100, n_test=50)
+    d = X.load_parity_data(cfg)
+    assert d.eval_name == "validation"
+    Xtr, _ = X._mnist("train")
+    perm = np.random.default_rng(X.VALIDATION_SPLIT_SEED).permutation(len(Xtr))
+    np.testing.assert_array_equal(d.eval_images, normalize_parity(Xtr[perm[-X.N_VALIDATION:]][:50]))
+    np.testing.assert_array_equal(d.train_images, normalize_parity(Xtr[perm[:-X.N_VALIDATION]][:100]))
+    assert not np.isin(perm[:-X.N_VALIDATION][:100], perm[-X.N_VALIDATION:]).any()
+
+
+def test_select_lr_scores_on_validation_only(shared_data, tmp_path):
+    from learning_rules.store import Store
+
+    base = X.ParityConfig(k=1, num_epochs=2, n_train=300, n_test=200, n_hidden=16)
+    best, scores = X.select_lr(base, [0.01, 0.1], store=Store(tmp_path), last=1)
+    assert list(scores["lr"]) == [0.01, 0.1]
+    frames = [X.parity_run(base.replace(lr=g, validation=True)) for g in (0.01, 0.1)]
+    assert all((f["eval_set"] == "validation").all() for f in frames)
+    expected = [f.loc[f.epoch == 2, "test_acc"].iloc[0] for f in frames]
+    assert list(scores["score"]) == expected
+    assert best == [0.01, 0.1][int(np.argmax(expected))]

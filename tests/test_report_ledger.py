@@ -1,0 +1,296 @@
+"""The reproduction ledger on synthetic published / reproduced tables: tolerances, rankings, the
+not-run rows, the summary, and the regression guard of ``learning-rules report`` (exit codes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from learning_rules import cli, report
+from learning_rules._registry import Registry
+from learning_rules.report import (
+    LEDGER_COLUMNS,
+    build_ledger,
+    find_regressions,
+    mean_interval,
+    rank_preserved,
+    record,
+    summarize,
+    tolerance,
+)
+
+
+def pub(rows):
+    """rows: (source, table, row, column, published, unit)"""
+    return pd.DataFrame(rows, columns=["source", "table", "row", "column", "published", "unit"])
+
+
+def rep(cells, profile="quick"):
+    """cells: (source, table, row, column, reproduced)"""
+    return pd.DataFrame([record(*c, profile=profile, seeds="0,1,2") for c in cells])
+
+
+PUBLISHED = pub([
+    ("paper", "Table 1", "mnist|GD", "normal", 80.0, "accuracy %"),
+    ("paper", "Table 1", "mnist|ours", "normal", 85.0, "accuracy %"),
+    ("paper", "Table 1", "mnist|L2", "normal", 90.0, "accuracy %"),
+    ("paper", "Table 1", "wine|GD", "normal", 100.0, "loss x 1e4"),
+    ("paper", "Table 1", "wine|ours", "normal", 70.0, "loss x 1e4"),
+    ("thesis", "Fig. 1", "k=1|BP", "test error", 0.10, "test error"),
+])
+
+
+# --------------------------------------------------------------------------- tolerance
+
+
+@pytest.mark.parametrize(
+    ("unit", "published", "expected"),
+    [("accuracy %", 87.5, 2.0), ("%", 3.0, 2.0), ("accuracy", 0.9, 0.02), ("test error", 0.1, 0.02),
+     ("loss x 1e4", 200.0, 30.0), ("loss x 1e4", -40.0, 6.0), ("cost", 0.25, 0.0375)],
+)
+def test_tolerance_by_unit(unit, published, expected):
+    assert tolerance(unit, published) == pytest.approx(expected)
+
+
+def test_tolerance_override_and_unknown_unit():
+    assert tolerance("accuracy %", 50.0, 5.0) == 5.0
+    assert tolerance("accuracy %", 50.0, float("nan")) == 2.0
+    with pytest.raises(ValueError, match="unknown unit 'furlongs'.*accuracy %"):
+        tolerance("furlongs", 1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        tolerance("loss", 1.0, -1.0)
+
+
+def test_within_tolerance_edges():
+    # accuracy: +-2 points, inclusive; loss: +-15 % of the published value
+    cells = [("paper", "Table 1", "mnist|GD", "normal", 82.0),  # exactly +2 -> inside
+             ("paper", "Table 1", "mnist|ours", "normal", 82.9),  # -2.1 -> outside
+             ("paper", "Table 1", "wine|GD", "normal", 114.9),  # +14.9 % -> inside
+             ("paper", "Table 1", "wine|ours", "normal", 59.0),  # -15.7 % -> outside
+             ("thesis", "Fig. 1", "k=1|BP", "test error", 0.125)]  # +0.025 -> outside
+    led = build_ledger(PUBLISHED, rep(cells), "quick")
+    assert list(led.columns[: len(LEDGER_COLUMNS)]) == LEDGER_COLUMNS
+    led = led.set_index("row")
+    assert bool(led.loc["mnist|GD", "within_tolerance"]) is True
+    assert bool(led.loc["mnist|ours", "within_tolerance"]) is False
+    assert bool(led.loc["wine|GD", "within_tolerance"]) is True
+    assert bool(led.loc["wine|ours", "within_tolerance"]) is False
+    assert bool(led.loc["k=1|BP", "within_tolerance"]) is False
+    assert led.loc["mnist|ours", "delta"] == pytest.approx(-2.1)
+    assert led.loc["wine|ours", "status"] == "outside tolerance"
+    # the one cell nobody regenerated stays, honestly marked
+    assert led.loc["mnist|L2", "status"] == "not run"
+    assert pd.isna(led.loc["mnist|L2", "reproduced"]) and pd.isna(led.loc["mnist|L2", "within_tolerance"])
+    assert led.loc["mnist|L2", "note"]
+
+
+def test_not_run_reasons():
+    cells = pd.DataFrame([record("paper", "Table 1", "mnist|GD", "normal", None, profile="quick",
+                                 seeds="", note="CIFAR-10 is not on this machine")])
+    led = build_ledger(PUBLISHED, cells, "quick", failures={"thesis": "boom: ValueError"},
+                       chapters={"paper": "book/paper.ipynb"}).set_index("row")
+    assert led.loc["mnist|GD", "note"] == "CIFAR-10 is not on this machine"
+    assert led.loc["k=1|BP", "note"] == "boom: ValueError"
+    assert "registered no value" in led.loc["mnist|ours", "note"]
+    assert led.loc["mnist|ours", "chapter"] == "book/paper.ipynb"
+    assert (led["status"] == "not run").all()
+
+
+def test_profiles_do_not_mix_and_unmatched_cells_are_listed():
+    cells = pd.concat([
+        rep([("paper", "Table 1", "mnist|GD", "normal", 80.5)], profile="smoke"),
+        rep([("paper", "Table 1", "mnist|GDD", "normal", 80.5)], profile="quick"),  # a typo
+    ])
+    led = build_ledger(PUBLISHED, cells, "quick")
+    assert (led["status"] == "not run").all() and (led["profile"] == "quick").all()
+    assert led.attrs["unmatched"] == [("paper", "Table 1", "mnist|GDD", "normal")]
+
+
+def test_duplicate_reproduced_cell_is_an_error():
+    cells = rep([("paper", "Table 1", "mnist|GD", "normal", 80.0)] * 2)
+    with pytest.raises(ValueError, match="given twice"):
+        build_ledger(PUBLISHED, cells, "quick")
+
+
+def test_record_checks_interval_and_joins_seeds():
+    row = record("a", "b", "c", "d", 1.0, 0.5, 1.5, profile="quick", seeds=range(3))
+    assert row["seeds"] == "0,1,2"
+    with pytest.raises(ValueError, match="low"):
+        record("a", "b", "c", "d", 1.0, 2.0, 1.5, profile="quick", seeds=1)
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def test_rank_preserved_hand_examples():
+    assert rank_preserved([80, 85, 90], [70, 75, 99]) is True  # offsets do not matter, order does
+    assert rank_preserved([80, 85, 90], [70, 95, 90]) is False  # the top two swapped
+    assert rank_preserved([80, 80, 90], [81, 79, 95]) is True  # published ties impose no order
+    assert rank_preserved([80, 85], [80, 80]) is False  # a strict published gap needs a strict one
+    assert rank_preserved([80, np.nan, 90], [1, 2, 0]) is False  # NaNs are dropped, 80<90 but 1>0
+    assert rank_preserved([80], [81]) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-1000, 1000), min_size=2, max_size=8, unique=True),
+       st.floats(0.1, 10), st.floats(-5, 5))
+def test_rank_preserved_invariant_under_increasing_maps(values, scale, shift):
+    p = np.array(values, dtype=float)  # integers: an affine map keeps every gap representable
+    assert rank_preserved(p, scale * p + shift) is True
+    assert rank_preserved(p, -p) is False
+
+
+def test_rank_groups_in_the_ledger():
+    # mnist group: published order GD < ours < L2; reproduced swaps ours and L2 -> not preserved
+    # wine group: order kept. The thesis group has one cell: no verdict.
+    cells = [("paper", "Table 1", "mnist|GD", "normal", 81.0),
+             ("paper", "Table 1", "mnist|ours", "normal", 91.0),
+             ("paper", "Table 1", "mnist|L2", "normal", 89.0),
+             ("paper", "Table 1", "wine|GD", "normal", 140.0),
+             ("paper", "Table 1", "wine|ours", "normal", 60.0),
+             ("thesis", "Fig. 1", "k=1|BP", "test error", 0.1)]
+    led = build_ledger(PUBLISHED, rep(cells), "quick").set_index("row")
+    assert not led.loc[["mnist|GD", "mnist|ours", "mnist|L2"], "rank_preserved"].any()
+    assert led.loc[["wine|GD", "wine|ours"], "rank_preserved"].all()
+    assert pd.isna(led.loc["k=1|BP", "rank_preserved"])
+    summary = summarize(led.reset_index()).set_index("source")
+    assert summary.loc["paper", "rank_groups"] == 2 and summary.loc["paper", "rank_preserved"] == 1
+    assert summary.loc["paper", "cells"] == 5 and summary.loc["paper", "run"] == 5
+    assert summary.loc["paper", "reproduced"] == 3  # mnist GD (+1), mnist L2 (-1), wine ours (-14.3 %)
+    assert summary.loc["thesis", "reproduced"] == 1 and summary.loc["thesis", "rank_groups"] == 0
+
+
+def test_explicit_rank_group_overrides_default():
+    cells = pd.DataFrame([
+        record("paper", "Table 1", "mnist|GD", "normal", 95.0, profile="quick", seeds=0, rank_group="g"),
+        record("paper", "Table 1", "wine|ours", "normal", 10.0, profile="quick", seeds=0, rank_group="g"),
+    ])
+    led = build_ledger(PUBLISHED, cells, "quick").set_index("row")
+    # published 80 (GD) < 70? no: 70 < 80, reproduced 10 < 95 -> preserved in the explicit group
+    assert bool(led.loc["mnist|GD", "rank_preserved"]) is True
+
+
+def test_mean_interval():
+    mean, low, high = mean_interval([1.0, 2.0, 3.0])
+    # t_{0.975, 2} = 4.302652729..., s = 1, n = 3
+    assert mean == 2.0 and high - mean == pytest.approx(4.302652729749464 / np.sqrt(3))
+    assert low == pytest.approx(2 * mean - high)
+    m, lo, hi = mean_interval([5.0])
+    assert m == 5.0 and np.isnan(lo) and np.isnan(hi)
+    with pytest.raises(ValueError):
+        mean_interval([])
+
+
+# --------------------------------------------------------------------------- regression guard
+
+
+def ledger_for(values, profile="quick"):
+    cells = [("paper", "Table 1", row, "normal", v) for row, v in values.items()]
+    return build_ledger(PUBLISHED, rep(cells, profile), profile)
+
+
+def test_find_regressions():
+    before = ledger_for({"mnist|GD": 80.5, "mnist|ours": 85.0, "wine|GD": 200.0})
+    after = ledger_for({"mnist|GD": 70.0, "wine|GD": 100.0})  # GD broke, ours vanished, wine fixed
+    found = find_regressions(before, after).set_index("row")
+    assert sorted(found.index) == ["mnist|GD", "mnist|ours"]
+    assert "outside tolerance" in found.loc["mnist|GD", "now"]
+    assert "not run" in found.loc["mnist|ours", "now"]
+    assert find_regressions(after, before).set_index("row").index.tolist() == ["wine|GD"]
+    # another profile's ledger is not compared
+    assert find_regressions(before, ledger_for({"mnist|GD": 0.0}, "smoke")).empty
+
+
+@pytest.fixture
+def synthetic_registry(tmp_path, monkeypatch):
+    """A reference folder with one source and one registered reproduction whose value the test sets."""
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    PUBLISHED[PUBLISHED["source"] == "paper"].to_csv(ref / "paper.csv", index=False)
+    registry = Registry("reproduction")
+    monkeypatch.setattr(report, "REPRODUCTIONS", registry)
+    monkeypatch.setattr(report, "discover_reproductions", lambda: registry)
+    state = {"mnist|GD": 80.5}
+
+    @report.register_reproduction("toy", sources=("paper",), chapter="book/toy.ipynb")
+    def cells(profile):
+        return rep([("paper", "Table 1", k, "normal", v) for k, v in state.items()], profile)
+
+    return ref, state
+
+
+def test_report_cli_regression_guard(synthetic_registry, tmp_path, capsys):
+    ref, state = synthetic_registry
+    out = tmp_path / "out"
+    args = ["report", "--reference", str(ref), "--output", str(out)]
+    assert cli.main(args) == 0
+    text = capsys.readouterr().out
+    assert "1/5" in text and "book/toy.ipynb" in text
+    ledger = pd.read_csv(out / "_build" / "reproduction.csv")
+    assert list(ledger.columns[: len(LEDGER_COLUMNS)]) == LEDGER_COLUMNS
+    assert len(ledger) == 5 and (out / "_build" / "reproduction.prev.csv").is_file()
+
+    state["mnist|GD"] = 60.0  # the cell stops reproducing
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "mnist|GD" in err and "--accept" in err
+    assert cli.main(args) == 1  # the accepted ledger did not move: still a regression
+
+    assert cli.main([*args, "--accept"]) == 0  # accepted: the new values are the reference
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    state["mnist|GD"] = 81.0
+    assert cli.main(args) == 0
+
+
+def test_report_cli_failing_chapter_is_reported_not_raised(synthetic_registry, tmp_path, capsys):
+    ref, _ = synthetic_registry
+
+    @report.register_reproduction("broken", sources=("paper",))
+    def broken(profile):
+        raise FileNotFoundError("CIFAR-10 is not on this machine")
+
+    assert cli.main(["report", "--reference", str(ref), "--output", str(tmp_path), "--only", "broken"]) == 0
+    ledger = pd.read_csv(tmp_path / "_build" / "reproduction.csv")
+    assert (ledger["status"] == "not run").all()
+    assert ledger["note"].str.contains("CIFAR-10 is not on this machine").all()
+    assert cli.main(["report", "--reference", str(ref), "--output", str(tmp_path), "--only", "nope"]) == 2
+    assert "unknown reproduction 'nope'" in capsys.readouterr().err
+
+
+def test_discover_registers_chapter_modules():
+    """Every experiment module with a ``reproduced_cells`` is registered (nothing is run)."""
+    import importlib
+    import pkgutil
+
+    from learning_rules import experiments
+
+    registry = report.discover_reproductions()
+    report.discover_reproductions()  # idempotent
+    registered = {id(r.cells) for r in registry.values()}
+    for info in pkgutil.iter_modules(experiments.__path__):
+        module = importlib.import_module(f"{experiments.__name__}.{info.name}")
+        if callable(getattr(module, "reproduced_cells", None)):
+            assert id(module.reproduced_cells) in registered, info.name
+    published_sources = set(report.load_published()["source"])
+    for rep_ in registry.values():
+        assert set(rep_.sources) <= published_sources, f"{rep_.name} names an unknown source"
+
+
+def test_chapter_warnings_are_collected_not_printed(synthetic_registry, capsys):
+    import sys
+    import warnings
+
+    @report.register_reproduction("noisy", sources=("paper",))
+    def noisy(profile):
+        warnings.warn("overflow in exp", RuntimeWarning)
+        print("progress 50%", file=sys.stderr)
+        return rep([("paper", "Table 1", "mnist|GD", "normal", 80.0)], profile)
+
+    cells, failures, _ = report.collect_reproduced("quick", ["noisy"])
+    assert capsys.readouterr().err == "" and failures == {}
+    assert cells.attrs["diagnostics"]["noisy"] == ["RuntimeWarning: overflow in exp", "progress 50%"]
+    assert len(cells) == 1
