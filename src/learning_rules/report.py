@@ -31,6 +31,8 @@ Explained in: ``book/report.ipynb`` (the reproduction report) and ``reference/RE
 
 from __future__ import annotations
 
+from .analysis.stats import t_half_width
+
 import contextlib
 import dataclasses
 import importlib
@@ -388,9 +390,7 @@ def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, 
     mean = float(x.mean())
     if x.size < 2:
         return mean, float("nan"), float("nan")
-    from scipy import stats
-
-    half = float(stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    half = t_half_width(x, level)
     return mean, mean - half, mean + half
 
 

@@ -14,6 +14,8 @@ Explained in: ``book/foundations/ablation.ipynb``.
 
 from __future__ import annotations
 
+from .stats import t_half_width
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -207,8 +209,6 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
     Returns ``(mean, low, high)``; with one value the interval collapses to the value (no spread
     can be estimated from one run); NaNs (diverged runs) are dropped first.
     """
-    from scipy import stats
-
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     x = np.asarray(values, dtype=np.float64)
@@ -218,7 +218,7 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
     mean = float(x.mean())
     if x.size == 1:
         return mean, mean, mean
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    half = t_half_width(x, level)
     return mean, mean - half, mean + half
 
 

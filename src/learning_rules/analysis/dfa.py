@@ -11,6 +11,8 @@ Explained in: book/dfa/index.md.
 
 from __future__ import annotations
 
+from .stats import t_half_width
+
 from collections.abc import Sequence
 from importlib import resources
 
@@ -33,8 +35,6 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     values : 1-D array-like of finite numbers
     level : confidence level in (0, 1)
     """
-    from scipy import stats
-
     x = np.asarray(values, dtype=float).ravel()
     if x.size == 0:
         raise ValueError("mean_interval needs at least one value")
@@ -45,7 +45,7 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     m = float(x.mean())
     if x.size == 1:
         return m, float("nan"), float("nan")
-    half = float(stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    half = t_half_width(x, level)
     return m, m - half, m + half
 
 

@@ -16,6 +16,8 @@ Explained in: book/dual-weight/experiments.ipynb and receptive-fields.ipynb.
 
 from __future__ import annotations
 
+from .stats import t_half_width
+
 import functools
 from collections.abc import Sequence
 from importlib import resources
@@ -66,8 +68,6 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     -------
     (mean, low, high) : floats; low = high = NaN when fewer than 2 values
     """
-    from scipy import stats
-
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     v = np.asarray(values, dtype=np.float64)
@@ -77,7 +77,7 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     mean = float(v.mean())
     if v.size < 2:
         return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    half = t_half_width(v, level)
     return mean, mean - half, mean + half
 
 
