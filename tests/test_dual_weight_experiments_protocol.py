@@ -181,3 +181,44 @@ def test_reproduced_cells_for_the_ledger(shared_data, tmp_path, monkeypatch):
     if E.dataset_status("cifar10") is not None:
         assert cifar["reproduced"].isna().all()
         assert cifar["note"].str.contains("cifar").all()
+
+
+def _toy_fields(moved: set[int], n_neurons: int = 4) -> pd.DataFrame:
+    """A receptive-field frame with an ``init`` method and one trained method moving ``moved`` units."""
+    rng = np.random.default_rng(3)
+    W0 = rng.normal(size=(n_neurons, 784))
+    W = W0.copy()
+    for j in moved:
+        W[j] += 1e-3 * rng.normal(size=784)
+    rows = []
+    for method, M in (("init", W0), ("GD", W)):
+        for j in range(n_neurons):
+            rows.append(pd.DataFrame({"seed": 0, "method": method, "neuron": j,
+                                      "pixel": np.arange(784), "weight": M[j]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_silent_neurons_are_the_unmoved_fields():
+    rf = _toy_fields(moved={0, 2})
+    assert E.silent_neurons(rf, "GD") == [1, 3]
+    assert E.silent_neurons(rf, "init") == [0, 1, 2, 3]
+
+
+def test_plot_fields_scales():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rf = _toy_fields(moved={0})
+    for scale in E.FIELD_SCALES:
+        fig = E.plot_fields(rf, ["init", "GD"], range(4), scale=scale)
+        images = [ax.images[0] for ax in fig.axes if ax.images]
+        assert len(images) == 8
+        if scale != "image":  # centred at zero
+            assert all(np.isclose(im.get_clim()[0], -im.get_clim()[1]) for im in images)
+        if scale == "shared":  # one scale for every row
+            assert len({im.get_clim() for im in images}) == 1
+        plt.close(fig)
+    with pytest.raises(ValueError, match="scale"):
+        E.plot_fields(rf, ["GD"], scale="per-pixel")

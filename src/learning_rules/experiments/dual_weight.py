@@ -77,6 +77,7 @@ __all__ = [
     "missing_reasons",
     "plot_curves",
     "plot_fields",
+    "silent_neurons",
     "plot_figure2",
     "plot_lr_sweep",
     "prepare",
@@ -762,40 +763,66 @@ def field_images(rf: pd.DataFrame, method: str, neurons: Sequence[int], seed: in
     return np.stack(imgs)
 
 
+FIELD_SCALES = ("shared", "row", "image")
+
+
 def plot_fields(rf: pd.DataFrame, methods: Sequence[str], neurons: Sequence[int] = range(10),
-                symmetric: bool = True, seed: int | None = None):
+                scale: str = "shared", seed: int | None = None):
     """Figure 3: one row per method, one column per neuron, weights as 28x28 images (cmap ``bwr``).
 
-    ``symmetric=True``: one colour scale per method, centred at 0 (white = 0), ``vmax`` = the 99th
-    percentile of ``|w|`` over that method's shown fields. ``symmetric=False``: the original's
-    per-image autoscale, with the dual methods' images clipped below at -1 as its code does.
+    ``scale="shared"``: one colour scale for the whole figure, centred at 0 (white = 0), ``vmax`` =
+    the 99th percentile of ``|w|`` over every shown field, so magnitudes compare across methods.
+    ``scale="row"``: the same, one scale per method. ``scale="image"``: the original's per-image
+    autoscale (white is not zero), with the dual methods' images clipped below at -1 as its code does.
     """
     import matplotlib.pyplot as plt
 
+    _check_choice("scale", scale, FIELD_SCALES)
     neurons = list(neurons)
+    images = {method: field_images(rf, method, neurons, seed) for method in methods}
+    shared = float(np.percentile(np.abs(np.concatenate(list(images.values()))), 99)) or 1.0
     fig, axes = plt.subplots(len(methods), len(neurons), figsize=(1.05 * len(neurons), 1.2 * len(methods)),
                              squeeze=False)
     for i, method in enumerate(methods):
-        imgs = field_images(rf, method, neurons, seed)
-        vmax = float(np.percentile(np.abs(imgs), 99)) or 1.0
+        imgs = images[method]
+        vmax = shared if scale == "shared" else float(np.percentile(np.abs(imgs), 99)) or 1.0
         for j, img in enumerate(imgs):
             ax = axes[i, j]
-            if symmetric:
-                im = ax.imshow(img, cmap="bwr", vmin=-vmax, vmax=vmax)
-            else:
+            if scale == "image":
                 shown = np.maximum(img, -1.0) if method in ("our", "our+stab") else img
                 ax.imshow(shown, cmap="bwr")
+            else:
+                im = ax.imshow(img, cmap="bwr", vmin=-vmax, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(f"neuron {neurons[j]}", fontsize=7)
             if j == 0:
                 ax.set_ylabel(method, fontsize=8, rotation=0, ha="right", va="center")
-        if symmetric:
+        if scale == "row":
             cb = fig.colorbar(im, ax=axes[i, :].tolist(), fraction=0.02, pad=0.01)
             cb.ax.tick_params(labelsize=6)
             cb.set_label("weight", fontsize=6)
+    if scale == "shared":
+        cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+        cb.ax.tick_params(labelsize=7)
+        cb.set_label("weight (white = 0)", fontsize=7)
     return fig
+
+
+def silent_neurons(rf: pd.DataFrame, method: str, seed: int | None = None, rtol: float = 1e-6) -> list[int]:
+    """Hidden units of ``method`` whose layer-1 field never moved from the shared initial field.
+
+    A unit is silent when :math:`\\lVert W_j - W_j^{(0)} \\rVert \\le \\text{rtol}\\,
+    \\lVert W_j^{(0)} \\rVert` (rows ``method == "init"`` hold :math:`W^{(0)}`): it got no teaching
+    update on any training step (for instance a ReLU unit that never fired, whose teaching signal is
+    always zero).
+    """
+    neurons = sorted(rf.loc[rf["method"] == method, "neuron"].unique())
+    W = field_images(rf, method, neurons, seed).reshape(len(neurons), -1)
+    W0 = field_images(rf, "init", neurons, seed).reshape(len(neurons), -1)
+    moved = np.linalg.norm(W - W0, axis=1)
+    return [int(j) for j, m, w0 in zip(neurons, moved, np.linalg.norm(W0, axis=1)) if m <= rtol * w0]
 
 
 def plot_lr_sweep(frame: pd.DataFrame, level: float = 0.95):
