@@ -199,3 +199,28 @@ def test_claims_on_a_grid_with_known_answers():
     assert v[6] == "not testable here"
     assert v[7] == "holds"  # identical gaps at lambda 0 and 3
     assert "learned: fashion-mnist/adam/lam=3, mnist/adam/lam=3;" in claims["measured"].iloc[0]
+
+
+def _onset_grid(onset: int, num_epochs: int = 40):
+    """CIFAR-10 Adam runs: from U[-1, 1] they start learning at epoch ``onset`` (lambda 3) or never
+    (lambda 0); from He uniform they learn from epoch 1."""
+    rows = []
+    for init, lam, seed in [(i, lam, s) for i in ("uniform", "he_uniform") for lam in (0.0, 3.0) for s in (0, 1)]:
+        base = {"run_id": f"c|{init}|{lam}|{seed}", "dataset": "cifar10", "optimizer": "adam", "init": init,
+                "lam": lam, "seed": seed}
+        start = 1 if init == "he_uniform" else (onset if lam == 3.0 else num_epochs + 1)
+        for epoch in range(num_epochs + 1):
+            for split in ("train", "cv"):
+                rows.append({**base, "kind": "epoch", "epoch": epoch, "split": split,
+                             "accuracy": 0.5 if epoch >= start else 0.1})
+        rows.append({**base, "kind": "batch", "epoch": 1, "step": 1, "batch_cost": 1.0})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("onset,epochs,verdict", [(33, 40, "holds"), (36, 40, "holds"), (12, 40, "does not hold"),
+                                                  (5, 8, "not testable here")])
+def test_onset_claim_is_decided_by_the_run(onset, epochs, verdict):
+    claims = an.evaluate_claims(_onset_grid(onset, epochs))
+    row = claims[claims["claim"].str.contains("epoch 33")].iloc[0]
+    assert row["verdict"].startswith(verdict)
+    assert f"cifar10/lam=3: {onset:g}" in row["measured"] and "cifar10/lam=0: never" in row["measured"]

@@ -32,7 +32,9 @@ def write_nb(path: Path, body: str) -> None:
 
 
 @pytest.mark.slow
-def test_cache_rerun_and_failing_cell(tmp_path):
+def test_cache_rerun_and_failing_cell(tmp_path, monkeypatch):
+    # Pin the code part of the cache key: the package may be edited while this test runs.
+    monkeypatch.setattr(book, "package_hash", lambda: "0" * 64)
     root = tmp_path / "proj"
     (root / "book" / "profiles").mkdir(parents=True)
     (root / "_toc.yml").write_text(
@@ -103,3 +105,34 @@ def test_smoke_book(built_book):
     assert len(list((tmp_path / "_build" / "executed").glob("*.ipynb"))) == len(book.toc_notebooks(ROOT))
     report_page = (html / "book" / "report.html").read_text()
     assert "Reproduction report" in report_page and "reproduction-ledger" in report_page
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_smoke_book_timings_report_and_figures(built_book):
+    """The real book's build: timings of every notebook; the report page ran last and only read the
+    chapters' stored results; figures are high-DPI PNGs (the project's kernel config)."""
+    import base64
+    import json
+    import struct
+
+    import pandas as pd
+
+    out = built_book.html.parents[1]
+    timings = pd.read_csv(out / "_build" / "timings.csv")
+    notebooks = [p.as_posix() for p in book.toc_notebooks(ROOT)]
+    assert sorted(timings["notebook"]) == sorted(notebooks)
+    assert set(timings["cache"]) <= {"hit", "miss"} and (timings["profile"] == "smoke").all()
+    report_nb = (out / "_build" / "stage" / "book" / "report.ipynb").read_text()
+    assert "results not stored yet" not in report_nb, (
+        "the report page found a chapter's results missing from the store: its reproduced_cells "
+        "asks for other configs than the chapter's notebook computes"
+    )
+    nb = json.loads((out / "_build" / "stage" / "book" / "datasets.ipynb").read_text())
+    pngs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+    assert pngs
+    for o in pngs:
+        width = struct.unpack(">I", base64.b64decode(o["data"]["image/png"])[16:20])[0]
+        # retina: drawn at twice the DPI, shown at half the pixel size (IPython floors odd sizes)
+        assert width // 2 == o["metadata"]["image/png"]["width"], "figures should be retina PNGs"

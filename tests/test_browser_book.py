@@ -7,7 +7,10 @@ must find a known chapter for a known word, and notebook pages must offer launch
 buttons. Screenshots of the landing page and of an experiment page (light and dark) are written to
 ``_build/test-artifacts/``.
 
-Requests that leave localhost (MathJax's CDN, Binder, Colab) are blocked: the tests need no network.
+Requests that leave localhost (Binder, Colab) are blocked: the tests need no network. MathJax is
+served by the book itself (the build copies it from the django-static-mathjax wheel into
+``_static/mathjax``), so formulas must render here; a test checks that they do. Typing an equation's
+name into the search box must find the generated Equations page.
 When ``/usr/bin/chromium`` is missing it is installed with ``apt-get`` (needs root); otherwise the
 tests are skipped with the command that installs it.
 """
@@ -235,6 +238,44 @@ def test_search_box_submits(browser_page, site):
     field.press("Enter")
     page.wait_for_url("**/search.html?q=*", timeout=10_000)
     page.locator("#search-results ul.search li a").first.wait_for(timeout=15_000)
+
+
+def _search_from_box(page, site, words):
+    page.goto(urljoin(site, "book/intro.html"), wait_until="load")
+    page.keyboard.press("Control+k")
+    field = page.locator("input[name='q']:visible").first
+    field.wait_for(timeout=5_000)
+    field.fill(words)
+    field.press("Enter")
+    page.wait_for_url("**/search.html?q=*", timeout=10_000)
+    results = page.locator("#search-results ul.search li a")
+    results.first.wait_for(timeout=15_000)
+    return results.evaluate_all("els => els.map(e => e.href)")
+
+
+def test_search_finds_an_equation_by_name(browser_page, site):
+    entries = book.equation_index(ROOT)
+    named = [e for e in entries if e["name"] != e["label"].replace("-", " ")] or entries
+    assert named, "the book has no labelled equation"
+    entry = named[-1]
+    hrefs = _search_from_box(browser_page, site, entry["name"])
+    assert any("book/equations.html" in h for h in hrefs), f"searching {entry['name']!r} found {hrefs}"
+    # The index entry links to the equation itself.
+    browser_page.goto(urljoin(site, "book/equations.html"), wait_until="load")
+    target = browser_page.locator(f"a[href*='#equation-{entry['label']}']")
+    assert target.count() >= 1, f"no link to equation {entry['label']} on the Equations page"
+
+
+def test_math_renders_offline(browser_page, site):
+    page = browser_page
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(urljoin(site, "book/intro.html"), wait_until="load")
+    page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0",
+                           timeout=20_000)
+    assert page.locator("mjx-container[display='true']").count() >= 1  # the labelled display equation
+    assert any("/_static/mathjax/" in u for u in requests), "MathJax should come from the book"
+    assert page.locator("mjx-merror").count() == 0, "a formula failed to typeset"
 
 
 def test_screenshots_light_and_dark(chromium, site):

@@ -294,3 +294,12 @@ def test_chapter_warnings_are_collected_not_printed(synthetic_registry, capsys):
     assert capsys.readouterr().err == "" and failures == {}
     assert cells.attrs["diagnostics"]["noisy"] == ["RuntimeWarning: overflow in exp", "progress 50%"]
     assert len(cells) == 1
+
+
+def test_a_chapter_with_no_cell_for_this_profile_is_valid_but_wrong_columns_are_not():
+    from learning_rules.report import REPRODUCED_COLUMNS, validate_reproduced
+
+    empty = validate_reproduced(pd.DataFrame())
+    assert empty.empty and set(REPRODUCED_COLUMNS) <= set(empty.columns)
+    with pytest.raises(ValueError, match="missing columns"):
+        validate_reproduced(pd.DataFrame({"source": ["x"]}))

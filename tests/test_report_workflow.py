@@ -74,7 +74,10 @@ def test_cli_commands_parse(workflow):
         assert cmd[0] == ".venv/bin/learning-rules"  # what `make book` installs
         args = parser.parse_args(cmd[1:])
         assert callable(args.func)
-        assert args.command == "report" and args.profile == ["quick"]
+        assert args.command == "report"
+        assert args.timings or args.profile == ["quick"]
+    assert any(not parser.parse_args(c[1:]).timings for c in cli_cmds), "no ledger step"
+    assert any(parser.parse_args(c[1:]).timings for c in cli_cmds), "no timings step"
 
 
 def test_console_script_help():
@@ -109,4 +112,6 @@ def test_paths_match_what_the_package_writes(workflow, tmp_path, monkeypatch):
     assert written == {"_build/reproduction.csv", "_build/reproduction.prev.csv"}
     assert "_build/reproduction.prev.csv" in cached
     upload = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/upload-artifact@"))
-    assert all(Path(p).match(upload["with"]["path"]) for p in written)
+    patterns = upload["with"]["path"].split()
+    assert all(any(Path(p).match(pat) for pat in patterns) for p in written)
+    assert "_build/timings.csv" in patterns  # book.build writes <output>/_build/timings.csv

@@ -17,6 +17,15 @@
 4. **Render** the stage with ``jupyter-book build`` (execution off, ``-W --keep-going``: every
    warning is an error) into ``_build/html``.
 
+Every build writes ``_build/timings.csv`` (one row per notebook: cache hit or miss, the wall time
+spent in this build and the wall time of the execution whose output is published) and prints the
+slowest notebooks. ``only=[...]`` (``learning-rules build --only PATH ...``) executes just those
+notebooks and renders the rest from the cache. Kernels get the project's figure settings
+(``book/_kernel/ipython_kernel_config.py``: high-DPI "retina" PNGs) through ``IPYTHONDIR``. Pages
+listed in :data:`GENERATED_PAGES` (the equation index) are written into the stage by the build.
+A notebook whose metadata says ``{"learning_rules": {"run_after_others": true}}`` (the reproduction
+report, which only reads what the chapters stored) is executed after all the others.
+
 A notebook declares the datasets it reads in its metadata (``{"learning_rules": {"datasets":
 [...]}}``); a profile may override that list per notebook with a ``datasets`` key.
 
@@ -36,6 +45,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,6 +58,8 @@ from ._progress import QUIET_ENV, quiet
 from .store import atomic_write_bytes, canonical_json, package_hash
 
 __all__ = [
+    "GENERATED_PAGES",
+    "TIMINGS_COLUMNS",
     "BuildError",
     "BuildResult",
     "NotebookParameter",
@@ -56,6 +68,8 @@ __all__ = [
     "Profile",
     "build",
     "check_executed",
+    "equation_index",
+    "read_timings",
     "find_root",
     "load_profile",
     "notebook_cache_key",
@@ -70,7 +84,9 @@ __all__ = [
 PROFILES = ("smoke", "quick", "paper")
 KEY_VERSION = 1  # bump when the executed-notebook format or the key recipe changes
 STAGED_ROOT_FILES = ("_config.yml", "_toc.yml", "references.bib", "CONTRIBUTING.md")
-SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "profiles", "_build"}
+SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "profiles", "_build", "_kernel"}
+KERNEL_CONFIG = Path("book") / "_kernel" / "ipython_kernel_config.py"
+TIMINGS_COLUMNS = ("notebook", "profile", "cache", "seconds", "executed_seconds", "key")
 
 
 class BuildError(RuntimeError):
@@ -130,6 +146,8 @@ def toc_files(root: Path) -> list[Path]:
         else:
             options = [rel.with_name(rel.name + s) for s in (".ipynb", ".md", ".rst")]
         found = next((o for o in options if (root / o).is_file()), None)
+        if found is None and rel.with_suffix(".md").as_posix() in GENERATED_PAGES:
+            found = rel.with_suffix(".md")
         if found is None:
             raise BuildError(f"_toc.yml lists {entry!r} but no such .md/.ipynb file exists in {root}")
         pages.append(found)
@@ -565,9 +583,12 @@ def _format_papermill_error(exc: Any, nb_path: Path | None, label: str) -> str:
 # --------------------------------------------------------------------------- execution (worker)
 
 
-def _kernel_environment(blas_threads: int | None = None) -> None:
-    """Environment for the kernels a worker starts: quiet bars, inline figures, this Python, and
-    (when given) the number of BLAS/OpenMP threads each kernel may use."""
+def _kernel_environment(blas_threads: int | None = None, ipython_dir: str | None = None) -> None:
+    """Environment for the kernels a worker starts: quiet bars, inline figures, this Python, the
+    project's IPython profile folder (figure format and DPI), and (when given) the number of
+    BLAS/OpenMP threads each kernel may use."""
+    if ipython_dir:
+        os.environ["IPYTHONDIR"] = ipython_dir
     if blas_threads:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS"):
@@ -588,7 +609,7 @@ def _execute_one(task: dict) -> dict:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    _kernel_environment(task.get("blas_threads"))
+    _kernel_environment(task.get("blas_threads"), task.get("ipython_dir"))
     source, target, label = Path(task["source"]), Path(task["target"]), task["label"]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.ipynb")
@@ -664,6 +685,34 @@ def _stage_sources(root: Path) -> dict[Path, Path]:
     return files
 
 
+MATHJAX_STAGE = Path("book") / "_static" / "mathjax"
+MATHJAX_PARTS = ("tex-mml-chtml.js", "input", "output/chtml", "output/chtml.js", "ui", "a11y", "sre",
+                 "adaptors")
+
+
+def _mathjax_sources() -> dict[Path, Path]:
+    """MathJax 3's files the pages need (relative stage path -> installed file), from the
+    ``django-static-mathjax`` wheel, so math renders without a CDN (``mathjax_path`` in
+    ``_config.yml`` points at ``_static/mathjax/tex-mml-chtml.js``)."""
+    try:
+        import mathjax  # the django-static-mathjax distribution's package
+    except ImportError as exc:
+        raise BuildError(
+            "MathJax is not installed; the book serves its own copy so that formulas render "
+            "offline: pip install 'django-static-mathjax>=3.2' (part of the [book] extra)"
+        ) from exc
+    es5 = Path(mathjax.__file__).resolve().parent / "static" / "mathjax" / "es5"
+    if not (es5 / "tex-mml-chtml.js").is_file():
+        raise BuildError(f"{es5 / 'tex-mml-chtml.js'} is missing; reinstall django-static-mathjax")
+    files: dict[Path, Path] = {}
+    for part in MATHJAX_PARTS:
+        src = es5 / part
+        for path in ([src] if src.is_file() else sorted(src.rglob("*")) if src.is_dir() else []):
+            if path.is_file():
+                files[MATHJAX_STAGE / path.relative_to(es5)] = path
+    return files
+
+
 def _prune(stage: Path, keep: set[Path]) -> None:
     if not stage.is_dir():
         return
@@ -717,13 +766,20 @@ def _render(stage: Path, output: Path, log: Callable[[str], None]) -> Path:
 
 @dataclasses.dataclass
 class BuildResult:
-    """What a build did: where the HTML is, which notebooks ran and which came from the cache."""
+    """What a build did: where the HTML is, which notebooks ran and which came from the cache.
+
+    ``timings`` holds one dict per notebook with the keys of :data:`TIMINGS_COLUMNS` (also
+    written to ``_build/timings.csv``); ``stale`` lists notebooks shown from an older execution
+    or without outputs (only with ``only=``).
+    """
 
     profile: str
     html: Path | None
     executed: list[str]
     cached: list[str]
     seconds: float
+    timings: list[dict] = dataclasses.field(default_factory=list)
+    stale: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def index(self) -> Path | None:
@@ -736,6 +792,235 @@ def _progress_bar(iterable, total: int):
     return tqdm(iterable, total=total, desc="notebooks", unit="nb", disable=True if quiet() else None)
 
 
+def _resolve_only(root: Path, only: Iterable[str | os.PathLike], notebooks: Sequence[Path]) -> set[str]:
+    """``--only`` arguments (``book/x.ipynb``, ``book/x``, ``./book/x.ipynb`` or an absolute path)
+    as toc notebook paths; unknown ones raise :class:`BuildError` listing the notebooks."""
+    listed = {nb.as_posix(): nb for nb in notebooks}
+    chosen: set[str] = set()
+    for item in only:
+        path = Path(item)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(root)
+            except ValueError:
+                raise BuildError(f"--only {item}: not inside the project {root}") from None
+        rel = path.as_posix().removeprefix("./")
+        if not rel.endswith(".ipynb"):
+            rel = rel.removesuffix(".md") + ".ipynb"
+        if rel not in listed:
+            raise BuildError(
+                f"--only {item}: not a notebook of _toc.yml; notebooks: " + ", ".join(sorted(listed))
+            )
+        chosen.add(rel)
+    if not chosen:
+        raise BuildError("--only needs at least one notebook path, e.g. --only book/datasets.ipynb")
+    return chosen
+
+
+def _executed_seconds(nb: Mapping) -> float | None:
+    """Wall time papermill recorded for an executed notebook (``metadata.papermill.duration``)."""
+    value = nb.get("metadata", {}).get("papermill", {}).get("duration")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _write_timings(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TIMINGS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in TIMINGS_COLUMNS})
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+
+def read_timings(output: str | os.PathLike | None = None):
+    """``_build/timings.csv`` of the last build under ``output`` (default: the project root) as a
+    DataFrame with the columns :data:`TIMINGS_COLUMNS`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No build has written the file yet (run ``learning-rules build``).
+    """
+    import pandas as pd
+
+    folder = find_root() if output is None else Path(output)
+    path = folder / "_build" / "timings.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist yet; `learning-rules build` writes it")
+    return pd.read_csv(path, dtype={"notebook": str, "profile": str, "cache": str, "key": str})
+
+
+def format_timings(rows: Sequence[Mapping[str, Any]], top: int = 8) -> str:
+    """A short text summary of a build's timings: totals and the slowest notebooks."""
+    if not rows:
+        return "no notebooks"
+    misses = [r for r in rows if r["cache"] == "miss"]
+    hits = [r for r in rows if r["cache"] == "hit"]
+    spent = sum(float(r["seconds"] or 0.0) for r in misses)
+    lines = [f"timings: {len(misses)} executed ({spent:.1f} s of kernel time, summed over "
+             f"parallel workers), {len(hits)} from cache, {len(rows) - len(misses) - len(hits)} "
+             "shown stale or without outputs"]
+
+    def cost(r):
+        return float(r["executed_seconds"]) if r.get("executed_seconds") not in (None, "") else -1.0
+
+    ranked = sorted((r for r in rows if cost(r) >= 0), key=cost, reverse=True)[:top]
+    if ranked:
+        lines.append("slowest (execution wall time of the published output):")
+        for r in ranked:
+            lines.append(f"  {cost(r):8.1f} s  {r['cache']:<5} {r['notebook']}")
+    return "\n".join(lines)
+
+
+def _latest_index(executed_dir: Path) -> dict[str, str]:
+    try:
+        data = json.loads((executed_dir / "latest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+# --------------------------------------------------------------------------- equation index
+
+
+_DOLLAR_LABEL = re.compile(r"\$\$(?P<body>(?:(?!\$\$).)+?)\$\$[ \t]*\((?P<label>[A-Za-z0-9_:.-]+)\)", re.S)
+_MATH_DIRECTIVE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{math\}[^\n]*\n(?P<options>(?:[ \t]*:[A-Za-z_-]+:[^\n]*\n)+)(?P<body>.*?)^(?P=fence)[ \t]*$",
+    re.S | re.M,
+)
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+
+
+def _page_markdown(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        nb = _read_notebook(path)
+        parts = []
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "markdown":
+                src = cell.get("source", "")
+                parts.append("".join(src) if isinstance(src, list) else src)
+        return "\n\n".join(parts)
+    return path.read_text(encoding="utf-8")
+
+
+def _strip_fences(text: str) -> str:
+    """Blank out ``` code blocks that are not {math} directives (their $$ are not equations)."""
+    out, fence, math_fence = [], None, None
+    for line in text.splitlines():
+        stripped = line.strip()
+        ticks = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+        if math_fence is not None:  # inside a {math} directive: keep, until its closing fence
+            if ticks == math_fence and stripped == ticks:
+                math_fence = None
+            out.append(line)
+            continue
+        if fence is None and len(ticks) >= 3:
+            if stripped[len(ticks):].startswith("{math}"):
+                math_fence = ticks
+                out.append(line)
+            else:
+                fence = ticks
+                out.append("")
+            continue
+        if fence is not None:
+            if ticks == fence and stripped == ticks:
+                fence = None
+            out.append("")
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def equation_index(root: str | os.PathLike) -> list[dict[str, str]]:
+    """Every labelled display equation of the book's pages, in toc order.
+
+    Finds MyST ``$$ ... $$ (label)`` blocks and ``{math}`` directives with ``:label:`` in the
+    ``.md`` pages and the markdown cells of the notebooks of ``_toc.yml``. The name of an equation
+    is its ``:name:``-like entry in ``book/equation-names.yml`` (label -> name) when there is one,
+    else its label with dashes read as spaces.
+
+    Returns
+    -------
+    list of dict
+        Keys ``label``, ``name``, ``page`` (toc path without suffix), ``title`` (the page's first
+        heading), ``section`` (the heading above the equation) and ``tex``.
+    """
+    root = Path(root)
+    names_file = root / "book" / "equation-names.yml"
+    names: dict[str, str] = {}
+    if names_file.is_file():
+        try:
+            raw = yaml.safe_load(names_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise BuildError(f"{names_file} is not valid YAML: {exc}") from exc
+        if not isinstance(raw, Mapping):
+            raise BuildError(f"{names_file} must map equation labels to names")
+        names = {str(k): str(v) for k, v in raw.items()}
+    found: list[dict[str, str]] = []
+    for page in toc_files(root):
+        if page.as_posix() in GENERATED_PAGES or not (root / page).is_file():
+            continue
+        text = _strip_fences(_page_markdown(root / page))
+        headings = [(m.start(), m.group(2).strip()) for m in _HEADING.finditer(text)]
+        title = headings[0][1] if headings else page.stem
+        hits = []
+        for m in _DOLLAR_LABEL.finditer(text):
+            hits.append((m.start(), m.group("label"), m.group("body")))
+        for m in _MATH_DIRECTIVE.finditer(text):
+            label = re.search(r":label:[ \t]*(\S+)", m.group("options"))
+            if label:
+                hits.append((m.start(), label.group(1), m.group("body")))
+        for start, label, body in sorted(hits):
+            section = next((h for pos, h in reversed(headings) if pos < start), title)
+            found.append({
+                "label": label,
+                "name": names.get(label, label.replace("-", " ").replace("_", " ")),
+                "page": page.with_suffix("").as_posix(),
+                "title": title,
+                "section": section,
+                "tex": textwrap.dedent(body).strip(),
+            })
+    return found
+
+
+def _equations_page(root: Path) -> str:
+    entries = equation_index(root)
+    lines = [
+        "(equation-index)=",
+        "# Equations",
+        "",
+        "Every numbered equation of the book, by name, with the page and section that derive it.",
+        "The search box finds an equation by any word of its name. This page is generated by",
+        "`learning-rules build` from the labels of the pages (names: `book/equation-names.yml`).",
+        "",
+    ]
+    if not entries:
+        lines.append("No page has a labelled equation yet.")
+    for e in entries:
+        lines += [
+            f"## {e['name']}",
+            "",
+            f"{{eq}}`{e['label']}` in {{doc}}`/{e['page']}`, section *{e['section']}* "
+            f"(label `{e['label']}`).",
+            "",
+            "$$",
+            e["tex"],
+            "$$",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+GENERATED_PAGES: dict[str, Callable[[Path], str]] = {"book/equations.md": _equations_page}
+"""Pages the build writes into the stage (toc path -> generator of the page's MyST text)."""
+
+
+# --------------------------------------------------------------------------- build
+
+
 def build(
     profile: str = "quick",
     *,
@@ -745,6 +1030,7 @@ def build(
     force: bool = False,
     render: bool = True,
     timeout: int | None = None,
+    only: Sequence[str | os.PathLike] | None = None,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
     """Stage, execute (cached, parallel), check and render the book.
@@ -765,6 +1051,10 @@ def build(
         Run Jupyter Book after execution (``False``: execute and check only).
     timeout : int, optional
         Per-cell timeout in seconds (papermill ``execution_timeout``).
+    only : sequence of paths, optional
+        Execute just these notebooks (always, even when cached). The other pages are still
+        rendered: from their current cached execution, else from their last execution under any
+        key (an older code or parameter version; logged), else without outputs (logged).
 
     Raises
     ------
@@ -792,6 +1082,7 @@ def build(
                     f"{prof.path} names {rel!r}, which is not a notebook of _toc.yml; notebooks: "
                     + ", ".join(sorted(listed))
                 )
+    selected = None if only is None else _resolve_only(root, only, notebooks)
 
     # Validate every notebook's parameters before running anything.
     code_hash = package_hash()
@@ -800,21 +1091,28 @@ def build(
         params = resolve_parameters(root, prof, nb)
         fingerprint = _dataset_fingerprint(notebook_datasets(root, prof, nb))
         key = notebook_cache_key((root / nb).read_bytes(), params, code_hash, fingerprint)
-        plans.append({"nb": nb, "params": params, "key": key, "target": executed_dir / f"{key}.ipynb"})
+        meta = _read_notebook(root / nb).get("metadata", {}).get("learning_rules", {})
+        plans.append({"nb": nb, "params": params, "key": key, "target": executed_dir / f"{key}.ipynb",
+                      "last": bool(meta.get("run_after_others", False))})
 
-    todo = [p for p in plans if force or not p["target"].exists()]
-    cached = [p["nb"].as_posix() for p in plans if p not in todo]
+    if selected is None:
+        todo = [p for p in plans if force or not p["target"].exists()]
+    else:
+        todo = [p for p in plans if p["nb"].as_posix() in selected]
+    cached = [p["nb"].as_posix() for p in plans if p not in todo and p["target"].exists()]
     log(
         f"profile {profile}: {len(plans)} notebooks, {len(todo)} to execute, "
         f"{len(cached)} unchanged (cached)"
+        + ("" if selected is None else f", {len(plans) - len(todo) - len(cached)} not current")
     )
+    reports: dict[str, dict] = {}
+    failures: list[str] = []
+    ipython_dir = _prepare_ipython_dir(root, build_dir)
     if todo:
         # Kernels running side by side share the cores: give each its share of BLAS threads, or
         # OpenBLAS threads oversubscribe the machine (measured: far slower, not just 2x).
-        workers = min(n_jobs, len(todo))
-        blas_threads = max(1, (os.cpu_count() or 1) // workers)
-        tasks = [
-            {
+        def task(p, workers):
+            return {
                 "source": str(root / p["nb"]),
                 "target": str(p["target"]),
                 "failed": str(failed_dir / p["nb"].as_posix().replace("/", "__")),
@@ -822,20 +1120,76 @@ def build(
                 "label": p["nb"].as_posix(),
                 "parameters": p["params"],
                 "timeout": timeout,
-                "blas_threads": blas_threads,
+                "blas_threads": max(1, (os.cpu_count() or 1) // workers),
+                "ipython_dir": ipython_dir,
             }
-            for p in todo
-        ]
-        _run_tasks(tasks, min(n_jobs, len(tasks)), log)
+
+        # Notebooks marked run_after_others (the report, which reads what the chapters stored)
+        # start only when every other notebook has finished.
+        for phase in ([p for p in todo if not p["last"]], [p for p in todo if p["last"]]):
+            if not phase or failures:
+                continue
+            workers = min(n_jobs, len(phase))
+            done, failed = _run_tasks([task(p, workers) for p in phase], workers, log)
+            reports.update({r["label"]: r for r in done})
+            failures += failed
+
+    # latest.json: each notebook's newest execution, what `only=` shows for a page it does not run.
+    latest = _latest_index(executed_dir)
+    current = {p["nb"].as_posix(): p["key"] for p in plans if p["target"].exists()}
+    if current and any(latest.get(k) != v for k, v in current.items()):
+        latest.update(current)
+        executed_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(executed_dir / "latest.json",
+                           (json.dumps(latest, indent=1, sort_keys=True) + "\n").encode())
+
+    # Timings: this build's wall time per notebook and the execution time of what is published.
+    timings, stale = [], []
+    for p in plans:
+        label = p["nb"].as_posix()
+        row = {"notebook": label, "profile": profile, "key": p["key"], "seconds": 0.0}
+        if label in reports:
+            row.update(cache="miss", seconds=round(reports[label]["seconds"], 2),
+                       executed_seconds=round(reports[label]["seconds"], 2))
+        elif p["target"].exists():
+            nb_json = json.loads(p["target"].read_bytes())
+            row.update(cache="hit", executed_seconds=_executed_seconds(nb_json))
+        else:
+            old = executed_dir / f"{latest.get(label, '')}.ipynb"
+            if label in latest and old.exists():
+                row.update(cache="stale", key=latest[label],
+                           executed_seconds=_executed_seconds(json.loads(old.read_bytes())))
+                p["target"] = old
+            else:
+                row.update(cache="none", key="")
+                p["target"] = None
+            stale.append(label)
+        timings.append(row)
+    if timings:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        _write_timings(build_dir / "timings.csv", timings)
+    if failures:
+        raise BuildError("notebook execution failed:\n" + "\n\n".join(failures))
+    if stale:
+        log(f"{len(stale)} notebook(s) not executed in this build and not current in the cache, "
+            "shown from an older execution or without outputs: " + ", ".join(stale))
 
     # Stage: pages and assets, then the executed notebooks (checked again before publishing).
     keep: set[Path] = set()
-    for rel, src in _stage_sources(root).items():
+    for rel, src in {**_stage_sources(root), **_mathjax_sources()}.items():
         _sync_bytes(src.read_bytes(), stage / rel)
         keep.add(rel)
+    toc_pages = {p.as_posix() for p in toc_files(root)}
+    for rel, generate in GENERATED_PAGES.items():
+        if rel in toc_pages:
+            _sync_bytes(generate(root).encode("utf-8"), stage / rel)
+            keep.add(Path(rel))
     for p in plans:
-        data = p["target"].read_bytes()
-        check_executed(json.loads(data), p["nb"].as_posix())
+        if p["target"] is None:  # only with --only: the source notebook, without outputs
+            data = (root / p["nb"]).read_bytes()
+        else:
+            data = p["target"].read_bytes()
+            check_executed(json.loads(data), p["nb"].as_posix())
         _sync_bytes(data, stage / p["nb"])
         keep.add(p["nb"])
     _prune(stage, keep)
@@ -845,13 +1199,31 @@ def build(
         log("rendering HTML with jupyter-book (warnings are errors) ...")
         html = _render(stage, output, log)
         log(f"open {html / 'index.html'}")
+    log(format_timings(timings))
+    log(f"timings written to {build_dir / 'timings.csv'}")
     return BuildResult(
-        profile, html, [p["nb"].as_posix() for p in todo], cached, time.perf_counter() - start
+        profile, html, [p["nb"].as_posix() for p in todo], cached, time.perf_counter() - start,
+        timings=timings, stale=stale,
     )
 
 
-def _run_tasks(tasks: list[dict], workers: int, log: Callable[[str], None]) -> None:
+def _prepare_ipython_dir(root: Path, build_dir: Path) -> str | None:
+    """``_build/ipython`` holding ``profile_default/ipython_kernel_config.py`` copied from the
+    project's ``book/_kernel/ipython_kernel_config.py`` (figure format and DPI for every kernel);
+    ``None`` when the project has no such file (kernels then use the user's IPython profile)."""
+    src = root / KERNEL_CONFIG
+    if not src.is_file():
+        return None
+    folder = build_dir / "ipython"
+    _sync_bytes(src.read_bytes(), folder / "profile_default" / "ipython_kernel_config.py")
+    return str(folder)
+
+
+def _run_tasks(tasks: list[dict], workers: int, log: Callable[[str], None]) -> tuple[list[dict], list[str]]:
+    """Execute ``tasks`` in a process pool; returns (reports of successes, failure messages).
+    After the first failure the tasks not yet started are cancelled."""
     failures: list[str] = []
+    done: list[dict] = []
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(_execute_one, t) for t in tasks]
@@ -862,6 +1234,7 @@ def _run_tasks(tasks: list[dict], workers: int, log: Callable[[str], None]) -> N
                 report = future.result()
                 if report["ok"]:
                     log(f"  executed {report['label']} in {report['seconds']:.1f} s")
+                    done.append(report)
                 else:
                     failures.append(report["error"])
                     for other in futures:
@@ -870,5 +1243,4 @@ def _run_tasks(tasks: list[dict], workers: int, log: Callable[[str], None]) -> N
             for other in futures:
                 other.cancel()
             raise
-    if failures:
-        raise BuildError("notebook execution failed:\n" + "\n\n".join(failures))
+    return done, failures

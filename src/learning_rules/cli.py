@@ -3,8 +3,10 @@
 ::
 
     learning-rules build [--profile smoke|quick|paper] [--jobs N] [--force]   # what `make book` runs
+                         [--only NOTEBOOK ...]                                 # re-execute just these
     learning-rules data list|where|verify|fetch [NAME]                         # the data layer
-    learning-rules run EXPERIMENT [--set key=value ...] [--out PATH]           # one experiment
+    learning-rules run EXPERIMENT [--set key=value ...] [--out PATH] [--store DIR]
+                   [--scheduler ADDRESS] [--jobs N]                            # one experiment
     learning-rules make ARTIFACT [--out PATH] [--profile P]                    # one table / figure
     learning-rules list                                                        # experiments, artifacts
     learning-rules store list|clear [--experiment NAME]                        # the result store
@@ -18,8 +20,10 @@ with status 1 when a cell that reproduced in the last accepted ledger no longer 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +50,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         force=args.force,
         render=not args.no_render,
         timeout=args.timeout,
+        only=args.only,
     )
     print(
         f"built profile {result.profile} in {result.seconds:.1f} s: "
@@ -90,13 +95,47 @@ def _write_frame(frame, out: str | None) -> None:
     print(f"wrote {path.resolve()} ({len(frame)} rows)")
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str | None]):
+    """Set the given environment variables (``None``: leave as is) and restore them afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for key, value in values.items():
+            if value is not None:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .experiments import EXPERIMENTS, config_from_strings, run_experiment
+    from .store import STORE_ENV
+    from .sweep import JOBS_ENV, SCHEDULER_ENV
 
     exp = EXPERIMENTS.lookup(args.experiment)
     config = config_from_strings(exp.config_cls, args.set or [])
-    store = None if args.no_store else _store(args)
-    frame = run_experiment(exp.name, config, store=store)
+    if args.jobs is not None and (args.jobs == 0 or args.jobs < -1):
+        raise UserError(f"--jobs must be a positive worker count or -1 (all cores), got {args.jobs}")
+    if args.no_store and args.store:
+        raise UserError("--no-store and --store contradict each other; give one of them")
+    # --store, --scheduler and --jobs apply to the whole run: experiments open their own Store()
+    # and call run_sweep deep inside, and both read these variables.
+    with contextlib.ExitStack() as stack:
+        store_dir = str(Path(args.store).expanduser().resolve()) if args.store else None
+        if args.no_store:  # sweeps inside the experiment get a throw-away store
+            store_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="lr-no-store-"))
+        stack.enter_context(_environment({
+            STORE_ENV: store_dir,
+            SCHEDULER_ENV: args.scheduler,
+            JOBS_ENV: None if args.jobs is None else str(args.jobs),
+        }))
+        store = None if args.no_store else _store(args)
+        frame = run_experiment(exp.name, config, store=store)
     _write_frame(frame, args.out)
     return 0
 
@@ -159,10 +198,28 @@ def _cmd_store(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_timings(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .book import find_root, format_timings, read_timings
+
+    frame = read_timings(Path(args.output) if args.output else find_root(args.root))
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    shown = frame.drop(columns=["key"]).sort_values("executed_seconds", ascending=False,
+                                                    na_position="last")
+    with pd.option_context("display.max_rows", 500, "display.width", 160,
+                           "display.float_format", "{:.1f}".format):
+        print(shown.to_string(index=False))
+    print(format_timings(rows))
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .book import find_root
     from .report import format_summary, run_report
 
+    if args.timings:
+        return _print_timings(args)
     profiles = list(dict.fromkeys(args.profile or ["quick"]))
     output = Path(args.output) if args.output else find_root(args.root)
     result = run_report(profiles, output=output, reference=args.reference, names=args.only,
@@ -209,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-execute every notebook")
     p.add_argument("--no-render", action="store_true", help="execute and check only, no HTML")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    p.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK",
+                   help="execute just these notebooks (e.g. book/dfa/parity.ipynb), even if cached; "
+                   "the whole book is still rendered, the other pages from the cache where they "
+                   "were executed (an older execution, or no outputs, otherwise: the build says which)")
     p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
     p.add_argument("--output", default=None,
                    help="folder that receives _build/ (default: the project root)")
@@ -228,8 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="config field (repeatable); tuples are comma-separated")
     p.add_argument("--out", default=None, help="write .csv / .md / .json / .pkl instead of printing")
-    p.add_argument("--no-store", action="store_true", help="do not read or write the result store")
-    p.add_argument("--store", default=None, help="store folder (default: LEARNING_RULES_STORE or user cache)")
+    p.add_argument("--no-store", action="store_true",
+                   help="do not read or write the result store (the experiment's own sweeps "
+                   "use a temporary store, deleted after the run)")
+    p.add_argument("--store", default=None,
+                   help="store folder for the whole run, including the per-cell results an "
+                   "experiment's own sweeps save (default: LEARNING_RULES_STORE or user cache)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run every sweep of the experiment on this dask scheduler "
+                   "(e.g. tcp://10.0.0.5:8786; sets LEARNING_RULES_SCHEDULER)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="worker processes of every local sweep, overriding the experiment's own "
+                   "n_jobs (-1: all cores; sets LEARNING_RULES_JOBS)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("make", help="write one of the book's tables or figures")
@@ -257,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of published <source>.csv files (default: the package's reference/)")
     p.add_argument("--accept", action="store_true",
                    help="accept this ledger as the new reference even if cells stopped reproducing")
+    p.add_argument("--timings", action="store_true",
+                   help="instead of the ledger, print the last build's notebook timings "
+                   "(_build/timings.csv: cache hit/miss and wall time per notebook)")
     p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
     p.add_argument("--output", default=None,
                    help="folder whose _build/ receives reproduction.csv (default: the project root)")
@@ -287,6 +361,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `learning-rules ... | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ One training step (:meth:`Network.train_step`) is
 Credit assignment never touches weights; a weight update never looks at other layers, so every
 pair (backprop / FA / DFA) x (gradient / dual_weight / dual_weight_stabilized) runs.
 
-Explained in: book/foundations/engine.md
+Explained in: book/conventions.md (notation), book/foundations/backprop.ipynb (backprop checked against the engine).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Hyper-parameters are stored untouched in ``__init__`` and validated in ``fit``. 
 The training loop runs in exactly one place, :func:`_train_epochs` (the hook where a compiled fast
 path can replace the NumPy reference).
 
-Explained in: book/foundations/estimators.md
+Explained in: README.md and CONTRIBUTING.md (module contract); no book page uses the estimators yet.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Explained in: book/foundations/vanishing.ipynb, optimizers.ipynb, regularization
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +16,8 @@ import seaborn as sns
 
 __all__ = [
     "format_table",
+    "mean_band",
+    "seeds_text",
     "plot_activations",
     "plot_ema",
     "plot_gradient_flow",
@@ -51,8 +53,57 @@ def plot_activations(z: np.ndarray | None = None) -> plt.Figure:
     return fig
 
 
+def mean_band(frame: pd.DataFrame, x: str, y: str, by: Sequence[str] = (), log: bool = False,
+              level: float = 0.95) -> pd.DataFrame:
+    r"""Mean over seeds of ``y`` at each ``x`` (per ``by`` group) with the Student-t interval.
+
+    .. math:: \bar y \pm t_{(1+\text{level})/2,\,m-1}\, s/\sqrt m \quad (m \text{ seeds})
+
+    With ``log=True`` the interval is taken on :math:`\log_{10} y` and mapped back (a geometric
+    mean, for quantities drawn on a log axis). One seed, or NaN values only, gives
+    ``low = high = NaN`` (no spread can be estimated). Columns: ``*by, x, mean, low, high, n``.
+    """
+    from .analysis.stats import t_half_width
+
+    rows = []
+    keys = [*by, x]
+    for key, group in frame.groupby(keys, sort=True):
+        v = group[y].to_numpy(dtype=np.float64)
+        if log:
+            with np.errstate(divide="ignore", invalid="ignore"):  # 0 or negative -> dropped below
+                v = np.log10(v)
+        v = v[np.isfinite(v)]
+        key = key if isinstance(key, tuple) else (key,)
+        if v.size == 0:
+            mean = low = high = np.nan
+        else:
+            mean = float(v.mean())
+            half = t_half_width(v, level) if v.size > 1 else np.nan
+            low, high = mean - half, mean + half
+        if log:
+            mean, low, high = (10.0 ** mean, 10.0 ** low, 10.0 ** high)
+        rows.append({**dict(zip(keys, key)), "mean": mean, "low": low, "high": high, "n": int(v.size)})
+    return pd.DataFrame(rows, columns=[*keys, "mean", "low", "high", "n"])
+
+
+def seeds_text(frame: pd.DataFrame) -> str:
+    """``"seeds 0-2 (mean, band = 95 % t-interval)"`` for the ``seed`` column of ``frame``."""
+    seeds = sorted(set(frame["seed"])) if "seed" in frame else [0]
+    if len(seeds) == 1:
+        return f"seed {seeds[0]} (one run, no interval)"
+    span = (f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1))
+            else ", ".join(map(str, seeds)))
+    return f"seeds {span} (line = mean over {len(seeds)} seeds, band = 95 % t-interval)"
+
+
+def _band(ax, summary: pd.DataFrame, x: str, color, label=None, style: str = "-", ms: float = 3) -> None:
+    ax.plot(summary[x], summary["mean"], style, color=color, label=label, ms=ms)
+    ax.fill_between(summary[x], summary["low"], summary["high"], color=color, alpha=0.2, lw=0)
+
+
 def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:
-    """Per-layer gradient norms at initialization and at the end, and probe accuracy over steps."""
+    """Per-layer gradient norms at initialization and at the end, and probe accuracy over steps;
+    geometric mean over seeds with a 95 % interval (of the log) as a band."""
     acts = list(dict.fromkeys(frame["activation"]))
     colors = dict(zip(acts, _palette(len(acts))))
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
@@ -60,14 +111,15 @@ def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:
     for a in acts:
         f = frame[frame["activation"] == a]
         for ax, step, style in ((axes[0], 0, "-o"), (axes[1], last, "-s")):
-            g = f[f["step"] == step].sort_values("layer")
-            ax.semilogy(g["layer"], g["grad_norm"], style, color=colors[a], label=a)
+            _band(ax, mean_band(f[f["step"] == step], "layer", "grad_norm", log=True), "layer",
+                  colors[a], a, style)
+            ax.set_yscale("log")
         for layer, ls in ((1, "-"), (int(f["layer"].max()), ":")):
-            g = f[f["layer"] == layer].sort_values("step")
-            axes[2].semilogy(g["step"], g["grad_norm"], ls, color=colors[a],
-                             label=f"{a}, layer {layer}")
-        acc = f.groupby("step")["probe_accuracy"].first()
-        axes[3].plot(acc.index, acc.values, color=colors[a], label=a)
+            _band(axes[2], mean_band(f[f["layer"] == layer], "step", "grad_norm", log=True), "step",
+                  colors[a], f"{a}, layer {layer}", ls)
+        acc = f[f["layer"] == 1]
+        _band(axes[3], mean_band(acc, "step", "probe_accuracy"), "step", colors[a], a)
+    axes[2].set_yscale("log")
     axes[0].set(title="at initialization (step 0)", xlabel="layer l (1 = next to the input)",
                 ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
     axes[1].set(title=f"after training (step {last})", xlabel="layer l (1 = next to the input)",
@@ -81,14 +133,15 @@ def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:
 
 
 def plot_symmetry(frame: pd.DataFrame) -> plt.Figure:
-    """Distinct hidden neurons and their spread per epoch, per initialization."""
+    """Distinct hidden neurons and training accuracy per epoch, per initialization (mean over
+    seeds, band = 95 % interval)."""
     inits = list(dict.fromkeys(frame["init"]))
     colors = dict(zip(inits, _palette(len(inits))))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for i in inits:
         f = frame[frame["init"] == i]
-        axes[0].plot(f["epoch"], f["distinct_neurons"], "-o", color=colors[i], label=i)
-        axes[1].plot(f["epoch"], f["train_accuracy"], "-o", color=colors[i], label=i)
+        _band(axes[0], mean_band(f, "epoch", "distinct_neurons"), "epoch", colors[i], i, "-o")
+        _band(axes[1], mean_band(f, "epoch", "train_accuracy"), "epoch", colors[i], i, "-o")
     axes[0].set(xlabel="epoch", ylabel="distinct rows of $W_1$ (neurons)", title="hidden neurons that differ")
     axes[1].set(xlabel="epoch", ylabel="training accuracy (fraction)", title="training accuracy", ylim=(0, 1))
     axes[0].legend(title="init")
@@ -190,20 +243,25 @@ def plot_weight_decay_claim(frame: pd.DataFrame, claim: int, eta: float, lam: fl
     ncols = 2 if claim in (1, 2) else 1
     fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 3.8), squeeze=False)
     ax = axes[0, 0]
+    f1 = f1.assign(epoch_ratio=f1["decay_displacement"] / f1["gradient_displacement"],
+                   step_ratio=f1["decay_step_norm"] / f1["gradient_step_norm"],
+                   shrink=f1["rms_weight"] / f1["rms_start"])
     for run in runs:
         g0 = f1[f1["run"] == run]
         g = g0[g0["epoch"] > 0]
+        c = colors[run]
         if claim == 1:
-            ax.semilogy(g["epoch"], g["decay_displacement"] / g["gradient_displacement"], "-o", ms=3,
-                        color=colors[run], label=run)
-            axes[0, 1].semilogy(g["epoch"], g["decay_step_norm"] / g["gradient_step_norm"], "-o", ms=3,
-                                color=colors[run], label=run)
+            _band(ax, mean_band(g, "epoch", "epoch_ratio", log=True), "epoch", c, run, "-o")
+            _band(axes[0, 1], mean_band(g, "epoch", "step_ratio", log=True), "epoch", c, run, "-o")
+            for a in axes[0]:
+                a.set_yscale("log")
         elif claim == 2:
-            ax.plot(g["epoch"], g["rms_weight"] / g["rms_start"], "-o", ms=3, color=colors[run], label=run)
+            _band(ax, mean_band(g, "epoch", "shrink"), "epoch", c, run, "-o")
         elif claim == 3:
-            ax.semilogy(g0["epoch"], g0["rms_weight"], "-o", ms=3, color=colors[run], label=run)
+            _band(ax, mean_band(g0, "epoch", "rms_weight", log=True), "epoch", c, run, "-o")
+            ax.set_yscale("log")
         else:
-            ax.plot(g0["epoch"], g0["eval_accuracy"], "-o", ms=3, color=colors[run], label=run)
+            _band(ax, mean_band(g0, "epoch", "eval_accuracy"), "epoch", c, run, "-o")
     if claim == 1:
         for a in axes[0]:
             a.axhline(1.0, color="k", lw=0.8, ls="--")
@@ -241,19 +299,35 @@ def plot_weight_decay_claim(frame: pd.DataFrame, claim: int, eta: float, lam: fl
     return fig
 
 
-def plot_l1_l2_histograms(weights: Mapping[str, np.ndarray], threshold: float) -> plt.Figure:
-    """Histograms of first-layer weights per penalty, linear and log-count panels."""
+def plot_l1_l2_histograms(weights: Mapping[str, np.ndarray | Sequence[np.ndarray]],
+                          threshold: float, bins: int = 120) -> plt.Figure:
+    """Histograms of first-layer weights per penalty, linear and log-count panels.
+
+    ``weights[label]`` is one array, or one array per seed: then the line is the mean count per bin
+    over seeds and the band its 95 % t-interval.
+    """
+    from .analysis.stats import t_half_width
+
+    runs = {k: [np.asarray(w)] if np.ndim(w) == 1 and np.asarray(w).dtype != object else
+            [np.asarray(a) for a in w] for k, w in weights.items()}
+    lo = min(float(np.min(a)) for ws in runs.values() for a in ws)
+    hi = max(float(np.max(a)) for ws in runs.values() for a in ws)
+    edges = np.linspace(lo, hi, bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    lo = min(float(np.min(w)) for w in weights.values())
-    hi = max(float(np.max(w)) for w in weights.values())
-    bins = np.linspace(lo, hi, 121)
-    for (name, w), c in zip(weights.items(), _palette(len(weights))):
+    for (name, ws), c in zip(runs.items(), _palette(len(runs))):
+        counts = np.array([np.histogram(a, bins=edges)[0] for a in ws], dtype=np.float64)
+        mean = counts.mean(axis=0)
+        half = (np.array([t_half_width(counts[:, b]) for b in range(bins)]) if len(ws) > 1
+                else np.full(bins, np.nan))
         for ax in axes:
-            ax.hist(w, bins=bins, histtype="step", color=c, lw=1.4, label=name)
+            ax.step(centres, mean, where="mid", color=c, lw=1.4, label=name)
+            ax.fill_between(centres, np.maximum(mean - half, 0.0), mean + half, step="mid", color=c,
+                            alpha=0.25, lw=0)
     axes[1].set_yscale("log")
     for ax in axes:
         ax.axvspan(-threshold, threshold, color="0.85", zorder=0)
-        ax.set(xlabel="weight value $W_{1,jk}$", ylabel="count" + (" (log)" if ax is axes[1] else ""))
+        ax.set(xlabel="weight value $W_{1,jk}$", ylabel="count per bin" + (" (log)" if ax is axes[1] else ""))
     axes[0].legend()
     fig.tight_layout()
     return fig

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from ._registry import Registry
-from .store import atomic_write_text
+from .store import NotStoredError, atomic_write_text, read_only
 
 __all__ = [
     "KEY",
@@ -404,6 +404,8 @@ def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") ->
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{label}: expected a pandas DataFrame, got {type(frame).__name__}")
+    if frame.empty and len(frame.columns) == 0:  # no cell to offer (e.g. a profile without them)
+        frame = pd.DataFrame(columns=REPRODUCED_COLUMNS)
     missing = [c for c in REPRODUCED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{label}: missing columns {missing}; required: {','.join(REPRODUCED_COLUMNS)}")
@@ -427,9 +429,14 @@ def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") ->
 
 
 def collect_reproduced(
-    profile: str, names: Sequence[str] | None = None
+    profile: str, names: Sequence[str] | None = None, *, compute: bool = True
 ) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """Call every registered reproduction for ``profile``.
+
+    With ``compute=False`` the reproductions run with the store in read-only mode
+    (:func:`learning_rules.store.read_only`): they only read results the chapters stored, and a
+    reproduction whose results are missing is reported as not run, with the missing entry named,
+    instead of recomputing its chapter (the report page uses this).
 
     Returns
     -------
@@ -454,10 +461,16 @@ def collect_reproduced(
         # Warnings and stderr chatter of a chapter's code are collected, not printed: on the report
         # page, stderr would be a build warning (and -W makes it an error) caused by another page.
         stderr = io.StringIO()
-        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(stderr):
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(stderr), \
+                read_only(not compute):
             warnings.simplefilter("always")
             try:
                 frame = validate_reproduced(rep.cells(profile), f"reproduction {name!r}")
+            except NotStoredError as exc:
+                frame = None
+                reason = f"{name}: results not stored yet: {exc}"
+                for source in rep.sources:
+                    failures[source] = reason
             except Exception as exc:  # a chapter's failure is reported in the ledger, not raised
                 frame = None
                 reason = f"{name} failed: {type(exc).__name__}: {exc}".strip()

@@ -18,10 +18,17 @@ the JSON sidecar is moved last and is the commit marker, so an interrupted write
 entry that :meth:`Store.get` would return.
 
 The root is ``LEARNING_RULES_STORE`` when set, else ``<user cache>/learning-rules/store``.
+
+**Read-only mode** (:func:`read_only`, or ``LEARNING_RULES_STORE_READONLY=1``): a lookup that misses
+raises :class:`NotStoredError` instead of computing, in :meth:`Store.get_or_compute` and in
+:func:`learning_rules.sweep.run_sweep`. Pages that only *show* results computed elsewhere (the
+reproduction report) use it, so a configuration mismatch shows up as a named missing entry instead
+of a silent recomputation of a whole chapter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import hashlib
@@ -41,17 +48,50 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "READONLY_ENV",
     "STORE_ENV",
+    "NotStoredError",
     "Store",
     "atomic_write_bytes",
     "atomic_write_text",
     "canonical_json",
     "config_to_dict",
     "default_cache_dir",
+    "is_read_only",
     "package_hash",
+    "read_only",
 ]
 
 STORE_ENV = "LEARNING_RULES_STORE"
+READONLY_ENV = "LEARNING_RULES_STORE_READONLY"
+
+
+class NotStoredError(RuntimeError):
+    """A result was asked for in read-only mode and is not in the store."""
+
+
+def is_read_only() -> bool:
+    """True when ``LEARNING_RULES_STORE_READONLY`` is set to a true value (1, true, yes, on)."""
+    return os.environ.get(READONLY_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextlib.contextmanager
+def read_only(enabled: bool = True) -> Iterator[None]:
+    """Within the block, store misses raise :class:`NotStoredError` instead of computing.
+
+    Sets ``LEARNING_RULES_STORE_READONLY`` (so worker processes inherit it) and restores the
+    previous value on exit.
+    """
+    old = os.environ.get(READONLY_ENV)
+    if enabled:
+        os.environ[READONLY_ENV] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(READONLY_ENV, None)
+        else:
+            os.environ[READONLY_ENV] = old
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -285,10 +325,22 @@ class Store:
     def get_or_compute(
         self, name: str, config: Any, fn: Callable[[Any], pd.DataFrame]
     ) -> pd.DataFrame:
-        """Return the stored result, or compute ``fn(config)``, store it and return it."""
+        """Return the stored result, or compute ``fn(config)``, store it and return it.
+
+        Raises
+        ------
+        NotStoredError
+            In read-only mode (:func:`read_only`), when the result is not stored.
+        """
         found = self.get(name, config)
         if found is not None:
             return found
+        if is_read_only():
+            raise NotStoredError(
+                f"{name} is not in the store {self.root} for config {config!r} (read-only mode: "
+                "nothing is computed); build the chapter that computes it first, with the same "
+                "profile, code and store"
+            )
         frame = fn(config)
         self.put(name, config, frame)
         return frame

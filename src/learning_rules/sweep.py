@@ -1,23 +1,80 @@
 """Run one experiment function over many configs, in parallel, into one tidy DataFrame.
 
 Locally the configs are spread over processes with joblib's ``loky`` backend; given a dask
-scheduler address (``scheduler="tcp://host:8786"``) the same joblib call is sent to that cluster
-through joblib's ``dask`` backend. Finished results are looked up in, and written to, a
+scheduler address (``scheduler="tcp://host:8786"``) every config is submitted to that cluster as
+one task (``distributed.Client.submit``). Finished results are looked up in, and written to, a
 :class:`~learning_rules.store.Store` *in the calling process*, so workers need no shared disk.
+
+Experiments call :func:`run_sweep` deep inside their own code, with their own ``n_jobs``. To point
+every such sweep of a run at a cluster, or to change its worker count, without touching that code,
+set ``LEARNING_RULES_SCHEDULER`` (a dask scheduler address) and/or ``LEARNING_RULES_JOBS`` (a worker
+count); they override the arguments the experiment passes. ``learning-rules run EXP --scheduler
+ADDRESS --jobs N`` sets them for the run, and :func:`sweep_settings` does it from Python.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
 
-from .store import Store, config_to_dict
+from .store import NotStoredError, Store, config_to_dict, is_read_only
 
-__all__ = ["run_sweep"]
+__all__ = ["JOBS_ENV", "SCHEDULER_ENV", "run_sweep", "sweep_settings"]
+
+SCHEDULER_ENV = "LEARNING_RULES_SCHEDULER"
+JOBS_ENV = "LEARNING_RULES_JOBS"
+
+
+@contextlib.contextmanager
+def sweep_settings(scheduler: str | None = None, n_jobs: int | None = None) -> Iterator[None]:
+    """Within the block, every :func:`run_sweep` (however deeply an experiment calls it) runs on
+    the dask scheduler at ``scheduler`` and/or with ``n_jobs`` workers.
+
+    The settings travel as the environment variables ``LEARNING_RULES_SCHEDULER`` and
+    ``LEARNING_RULES_JOBS`` (so child processes see them too); the previous values are restored
+    on exit. ``None`` leaves a setting as it is.
+    """
+    if n_jobs is not None:
+        _check_jobs(n_jobs, "n_jobs")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise ValueError(f"scheduler must be a dask scheduler address such as "
+                         f"'tcp://127.0.0.1:8786', got {scheduler!r}")
+    new = {SCHEDULER_ENV: scheduler, JOBS_ENV: None if n_jobs is None else str(n_jobs)}
+    old = {k: os.environ.get(k) for k in new}
+    try:
+        for key, value in new.items():
+            if value is not None:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _check_jobs(n_jobs: Any, what: str) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"{what} must be a positive int or -1 (all cores), got {n_jobs!r}")
+    return n_jobs
+
+
+def _jobs_from_env() -> int | None:
+    raw = os.environ.get(JOBS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{JOBS_ENV}={raw!r} is not an integer; set it to a worker count such "
+                         "as 2 (or -1 for all cores), or unset it") from None
+    return _check_jobs(value, JOBS_ENV)
 
 
 def _default_name(fn: Callable) -> str:
@@ -77,9 +134,12 @@ def run_sweep(
         One run per config, all of the same class.
     n_jobs : int, optional
         Worker processes (joblib convention: ``-1`` = all cores). Default: ``os.cpu_count()``.
+        ``LEARNING_RULES_JOBS``, when set, overrides it (and turns a ``"sequential"`` backend
+        into ``"loky"`` when it asks for more than one worker).
     scheduler : str or distributed.Client, optional
-        A dask scheduler address (``"tcp://..."``) or a connected ``Client``; runs through
-        joblib's ``dask`` backend instead of local processes.
+        A dask scheduler address (``"tcp://..."``) or a connected ``Client``; each config becomes
+        one task on that cluster instead of a local process. Default:
+        ``LEARNING_RULES_SCHEDULER`` when set.
     store : Store, optional
         Look up finished configs here first and save new results (under ``name``).
     name : str, optional
@@ -104,10 +164,16 @@ def run_sweep(
             "all configs of a sweep must share one dataclass; got "
             + ", ".join(sorted({type(c).__name__ for c in configs}))
         )
+    env_jobs = _jobs_from_env()
+    if env_jobs is not None:
+        n_jobs = env_jobs
+        if backend == "sequential" and n_jobs != 1:
+            backend = "loky"
     if n_jobs is None:
         n_jobs = os.cpu_count() or 1
-    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs must be a positive int or -1 (all cores), got {n_jobs!r}")
+    _check_jobs(n_jobs, "n_jobs")
+    if scheduler is None:
+        scheduler = os.environ.get(SCHEDULER_ENV, "").strip() or None
     name = name or _default_name(fn)
 
     results: list[pd.DataFrame | None] = [None] * len(configs)
@@ -119,6 +185,13 @@ def run_sweep(
         else:
             results[index] = found
 
+    if todo and is_read_only():
+        where = f"the store {store.root}" if store is not None else "a store (none was given)"
+        raise NotStoredError(
+            f"{len(todo)} of {len(configs)} configs of sweep {name} are not in {where}, e.g. "
+            f"{configs[todo[0]]!r} (read-only mode: nothing is computed); build the chapter that "
+            "computes them first, with the same profile, code and store"
+        )
     if todo:
         calls = (joblib.delayed(fn)(configs[i]) for i in todo)
         if scheduler is not None:
@@ -141,8 +214,13 @@ def run_sweep(
 
 
 def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int) -> Sequence[Any]:
+    """Submit every call to the dask cluster and gather the results in order.
+
+    Tasks go to the cluster with ``Client.submit`` rather than through joblib's ``dask`` backend:
+    joblib runs everything in the calling process when the cluster has a single worker thread
+    (its effective ``n_jobs`` is then 1), so a small cluster would silently never be used.
+    """
     try:
-        import joblib
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ValueError(
@@ -151,8 +229,10 @@ def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int) -> Sequenc
     owns_client = not isinstance(scheduler, Client)
     client = Client(scheduler) if owns_client else scheduler
     try:
-        with joblib.parallel_config(backend="dask", client=client):
-            return joblib.Parallel(verbose=verbose)(calls)
+        futures = [client.submit(fn, *args, pure=False, **kwargs) for fn, args, kwargs in calls]
+        if verbose:
+            print(f"run_sweep: {len(futures)} tasks submitted to the dask cluster")
+        return client.gather(futures)
     finally:
         if owns_client:
             client.close()

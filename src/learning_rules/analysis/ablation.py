@@ -410,6 +410,9 @@ def matched_accuracy_scores(frame: pd.DataFrame, reference: pd.DataFrame, window
 LEARNED = 0.2
 """Final training accuracy above which a run counts as "learning" (chance is 0.1)."""
 
+ONSET_EPOCH, ONSET_TOLERANCE = 33, 5
+"""The paper's "roughly epoch 33" onset [ablation sec. 4.3.2], and the slack the verdict allows."""
+
 
 def _final_train(grid: pd.DataFrame) -> pd.DataFrame:
     last = final_epoch(grid)
@@ -449,8 +452,9 @@ def evaluate_claims(grid: pd.DataFrame, missing: Sequence[str] = ()) -> pd.DataF
     rows.append({
         "claim": "He uniform: significant learning for every optimizer and lambda",
         "test": "final training accuracy > 0.5 in every cell",
-        "measured": f"lowest cell: {he.min():.3f} ({'/'.join(map(str, he.idxmin()))})",
-        "verdict": "holds" if (he > 0.5).all() else "does not hold"})
+        "measured": (f"lowest cell: {he.min():.3f} ({'/'.join(map(str, he.idxmin()))})" if he.notna().any()
+                     else "no He-uniform run with a finite accuracy"),
+        "verdict": ("not testable here" if he.empty else "holds" if (he > 0.5).all() else "does not hold")})
 
     # 3. SGD best on CIFAR-10
     cv = final_epoch(grid)
@@ -508,16 +512,26 @@ def evaluate_claims(grid: pd.DataFrame, missing: Sequence[str] = ()) -> pd.DataF
     # 7. onset at epoch ~33 for Adam lambda=3 from U[-1, 1] on CIFAR-10
     ev = grid[(grid["kind"] == "epoch") & (grid["split"] == "train") & (grid["init"] == "uniform")
               & (grid["optimizer"] == "adam")]
-    onsets = []
+    onsets, onset = [], {}
     for (d, lam), g in ev.groupby(["dataset", "lam"]):
         per_run = [learning_onset_epoch(r["epoch"].to_numpy(), r["accuracy"].to_numpy())
                    for _, r in g.groupby("run_id")]
-        onsets.append(f"{d}/lam={lam:g}: {np.nanmean(per_run) if np.isfinite(per_run).any() else 'never'}")
+        onset[(d, float(lam))] = float(np.nanmean(per_run)) if np.isfinite(per_run).any() else np.nan
+        onsets.append(f"{d}/lam={lam:g}: "
+                      + (f"{onset[(d, float(lam))]:g}" if np.isfinite(onset[(d, float(lam))]) else "never"))
+    cifar_epochs = int(ev.loc[ev["dataset"] == "cifar10", "epoch"].max()) if (ev["dataset"] == "cifar10").any() else 0
+    if "cifar10" in missing or ("cifar10", 3.0) not in onset:
+        verdict7 = "not testable here"
+    elif cifar_epochs < ONSET_EPOCH + ONSET_TOLERANCE:
+        verdict7 = f"not testable here (needs >= {ONSET_EPOCH + ONSET_TOLERANCE} epochs, ran {cifar_epochs})"
+    else:
+        verdict7 = "holds" if abs(onset[("cifar10", 3.0)] - ONSET_EPOCH) <= ONSET_TOLERANCE else "does not hold"
     rows.append({
         "claim": "CIFAR-10, U[-1,1], Adam, lambda = 3: learning starts around epoch 33 (of 40)",
-        "test": f"first epoch with training accuracy > {LEARNED} (stand-in datasets shown)",
+        "test": f"first epoch with training accuracy > {LEARNED}, mean over seeds, within "
+                f"{ONSET_EPOCH} +- {ONSET_TOLERANCE} (stand-in datasets shown)",
         "measured": ("CIFAR-10 missing; " if "cifar10" in missing else "") + "; ".join(onsets),
-        "verdict": "not testable here" if "cifar10" in missing else "see measured"})
+        "verdict": verdict7})
 
     # 8. L2 does not change the generalization gap
     last = final_epoch(grid)

@@ -10,7 +10,7 @@ Two kinds of measurement (thesis section 3, code spec section 5):
 
 Cosines of a zero vector are defined as 0 (the denominator is floored at ``eps``).
 
-Explained in: book/credit/alignment.md
+Explained in: book/dfa/alignment.ipynb.
 """
 
 from __future__ import annotations

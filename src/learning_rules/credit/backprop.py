@@ -7,7 +7,7 @@ Batch-first form of the chain rule (CONTRIBUTING notation; ``W_{l+1}`` is ``(n_{
 (for softmax the Hadamard product is replaced by its Jacobian, ``Activation.backward``).
 
 Source: Rumelhart, Hinton & Williams (1986); Demirbilek (2021) Appendix A (one hidden layer, BCE).
-Explained in: book/credit/backprop.md
+Explained in: book/foundations/backprop.ipynb, book/dfa/derivation.ipynb.
 """
 
 from __future__ import annotations

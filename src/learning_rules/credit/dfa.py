@@ -9,7 +9,7 @@ backpropagation exactly; the thesis' B is (1, 512), i.e. ``w2.t()`` in its (in, 
 
 Source: Nokland (2016); Demirbilek (2021) section 1.2 and code spec section 2.3
 (``delta_1 = (e B) * 1[a_1 > 0]``).
-Explained in: book/credit/dfa.md
+Explained in: book/dfa/derivation.ipynb.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ r"""Feedback alignment (FA): a fixed random ``B_{l+1}`` replaces ``W_{l+1}`` on 
 al.'s :math:`B\,\delta`), so ``B_{l+1} = W_{l+1}`` gives backpropagation exactly.
 
 Source: Lillicrap et al. (2016); Demirbilek (2021) section 1.2.
-Explained in: book/credit/fa.md
+Explained in: book/dfa/derivation.ipynb.
 """
 
 from __future__ import annotations

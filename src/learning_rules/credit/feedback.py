@@ -9,7 +9,7 @@ the fan-in of that forward matrix. For the thesis' one-hidden-layer net (B stand
 shape (1, 512)) this gives ``a = 1/sqrt(512)``, the same law as ``W_2``'s PyTorch-style init.
 
 Source: thesis code spec section 2.4 (``initializeB``); Demirbilek (2021) section 3, Fig. 3.3.
-Explained in: book/credit/dfa.md
+Explained in: book/dfa/feedback.ipynb.
 """
 
 from __future__ import annotations

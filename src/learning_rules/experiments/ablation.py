@@ -35,6 +35,7 @@ from .._registry import Registry
 from ..analysis import ablation as an
 from ..store import Store, atomic_write_bytes, atomic_write_text
 from . import register_artifact, register_experiment
+from .foundations import one_blas_thread
 
 __all__ = [
     "ABLATION_INITS",
@@ -47,6 +48,7 @@ __all__ = [
     "reference_table",
     "reproduced_cells",
     "dataset_status",
+    "not_run_note",
     "gap_frame",
     "load_ablation_data",
     "plot_curves",
@@ -133,22 +135,40 @@ def load_ablation_data(dataset: str, n_train: int = 10_000, n_val: int = 10_000,
 
 
 def dataset_status(names: Sequence[str] = PAPER_DATASETS) -> pd.DataFrame:
-    """``dataset, available, message``: the data layer's own message for each missing dataset."""
+    """``dataset, available, message``: the data layer's own message for each missing dataset.
+
+    A dataset counts as available when its files are on this machine (``data.where``) or can be
+    fetched now (``data.fetch``: a checksum-verified download, skipped when offline). Any failure
+    (not found, checksum mismatch, no network) is reported in ``message``, never raised.
+    """
     from .. import data
     from .datasets import quiet_downloads
 
+    def first_line(exc: Exception) -> str:
+        return str(exc).splitlines()[0] if str(exc) else ""
+
     rows = []
     for name in names:
-        try:
-            with quiet_downloads():
-                data.load(name, "train")
-        except data.DatasetNotFoundError as exc:
-            first = str(exc).splitlines()[0]
-            rows.append({"dataset": name, "available": False,
-                         "message": f"{first} Fix: learning-rules data fetch {name}"})
-        else:
-            rows.append({"dataset": name, "available": True, "message": ""})
-    return pd.DataFrame(rows)
+        message = ""
+        with quiet_downloads():  # pooch's import warns on stderr, which fails a book page
+            try:
+                data.where(name)
+            except data.DatasetNotFoundError:
+                try:
+                    data.fetch(name)
+                except data.DatasetNotFoundError as exc:
+                    message = f"{first_line(exc)} Fix: learning-rules data fetch {name}"
+                except Exception as exc:  # noqa: BLE001 - any reason is reported, never hidden
+                    message = f"{type(exc).__name__}: {first_line(exc)}"
+            except Exception as exc:  # noqa: BLE001
+                message = f"{type(exc).__name__}: {first_line(exc)}"
+        rows.append({"dataset": name, "available": not message, "message": message})
+    return pd.DataFrame(rows, columns=["dataset", "available", "message"])
+
+
+def not_run_note(dataset: str, message: str) -> str:
+    """The ledger's reason for a cell of a dataset that is not on this machine."""
+    return f"not run: {dataset} missing, see {NOTEBOOK} ({message})"
 
 
 def build_network(config: AblationRunConfig, n_in: int, n_out: int = 10):
@@ -172,9 +192,11 @@ def build_network(config: AblationRunConfig, n_in: int, n_out: int = 10):
 
 
 def _epoch_rows(net, config, epoch, splits) -> list[dict[str, Any]]:
+    from ..fast import forward_logits  # the forward chain without keeping every layer's cache
+
     rows = []
     for split, (X, y) in splits.items():
-        z = net.mlp.forward(X, check=False).z[-1]
+        z = forward_logits(net.mlp.weights, net.mlp.biases, net.mlp.activations, X, chunk=2000)
         Y = np.eye(z.shape[1])[y]
         terms = an.cost_terms(z, Y, net.mlp.weights, config.lam, config.n_train)
         row = {"kind": "epoch", "epoch": epoch, "split": split,
@@ -194,30 +216,56 @@ def run_ablation(config: AblationRunConfig) -> pd.DataFrame:
 
     Overflow in diverging U[-1, 1] runs is allowed (NaN/inf results are recorded, not raised).
     """
-    from threadpoolctl import threadpool_limits
-
     _check_config(config)
-    with threadpool_limits(1):  # two workers on two cores; one BLAS thread each
-        return _run_ablation(config)
+    return one_blas_thread(_run_ablation)(config)  # measured: see foundations.one_blas_thread
+
+
+def _diverged(net) -> bool:
+    """Some weight or bias is NaN or infinite: every later output, cost and step is NaN."""
+    params = [*net.mlp.weights, *(b for b in net.mlp.biases if b is not None)]
+    return not all(np.isfinite(a).all() for a in params)
+
+
+def _nan_epoch_rows(epoch: int) -> list[dict[str, Any]]:
+    """The rows :func:`_epoch_rows` gives for a diverged network: every metric NaN."""
+    nan = float("nan")
+    return [{"kind": "epoch", "epoch": epoch, "split": split, "accuracy": nan, "cce": nan,
+             "half_sse": nan, "l2_term": nan, **{f"cost[{name}]": nan for name in an.COST_CANDIDATES}}
+            for split in ("train", "cv")]
 
 
 def _run_ablation(config: AblationRunConfig) -> pd.DataFrame:
+    """The training loop. Once a step leaves a NaN/inf parameter (U[-1, 1] with SGD overflows in
+    a few steps), NaN is absorbing: every later forward pass, cost and update is NaN. The rest of
+    the run is then written as NaN rows without computing them (the same rows, tested)."""
     Xtr, ytr, Xcv, ycv = load_ablation_data(config.dataset, config.n_train, config.n_val, config.dtype)
     net = build_network(config, Xtr.shape[1], 10)
     splits = {"train": (Xtr, ytr), "cv": (Xcv, ycv)}
     rows: list[dict[str, Any]] = []
     n, bs = len(Xtr), config.batch_size
+    steps_per_epoch = -(-n // bs)
     step = 0
+    diverged = False
     with np.errstate(all="ignore"):
         rows += _epoch_rows(net, config, 0, splits)
         for epoch in range(1, config.num_epochs + 1):
+            if diverged:
+                rows += [{"kind": "batch", "epoch": epoch, "step": step + k, "batch_cost": float("nan")}
+                         for k in range(1, steps_per_epoch + 1)]
+                step += steps_per_epoch
+                rows += _nan_epoch_rows(epoch)
+                continue
             order = net.rng.permutation(n)
             for start in range(0, n, bs):
+                step += 1
+                if diverged:
+                    rows.append({"kind": "batch", "epoch": epoch, "step": step, "batch_cost": float("nan")})
+                    continue
                 idx = order[start:start + bs]
                 cost = net.train_step(Xtr[idx], ytr[idx])
-                step += 1
                 rows.append({"kind": "batch", "epoch": epoch, "step": step, "batch_cost": float(cost)})
-            rows += _epoch_rows(net, config, epoch, splits)
+                diverged = not np.isfinite(cost) and _diverged(net)
+            rows += _nan_epoch_rows(epoch) if diverged else _epoch_rows(net, config, epoch, splits)
     frame = pd.DataFrame(rows)
     frame.insert(0, "run_id", config.run_id())
     return frame
@@ -384,6 +432,9 @@ def compute_all(params: Mapping[str, Any], store: Store | None = None) -> dict[s
     search_configs = [c for d in available for c in run_configs(
         [d], OPTIMIZER_ORDER, ["he_uniform"], [0.0], [int(params.get("lr_search_seed", 0))], lr_grid,
         num_epochs=min(epochs[d], int(params["lr_search_epochs"])), **fixed)]
+    if not search_configs:  # no dataset on this machine: nothing to run, every cell is "not run"
+        return {"status": status, "available": [], "search": pd.DataFrame(), "lrs": {},
+                "grid": pd.DataFrame()}
     search = run_grid(search_configs, n_jobs=n_jobs, store=store)
     lrs = an.choose_learning_rates(search)
     lams = {"he_uniform": list(params["lams"]), "uniform": list(params.get("uniform_lams", params["lams"]))}
@@ -483,33 +534,37 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
               "profile": profile}
     res = compute_all(params)
     grid, status = res["grid"], res["status"].set_index("dataset")
-    metrics = ["accuracy"] + [f"cost[{c}]" for c in an.COST_CANDIDATES]
-    summary = an.summarize_final(grid, metrics)
     ref = reference_table()
-    _, best = an.cost_evidence(summary, pd.concat([res["search"], grid], ignore_index=True), ref)
     seeds = list(range(int(params["n_seeds"])))
+    if res["available"]:
+        metrics = ["accuracy"] + [f"cost[{c}]" for c in an.COST_CANDIDATES]
+        summary = an.summarize_final(grid, metrics)
+        _, best = an.cost_evidence(summary, pd.concat([res["search"], grid], ignore_index=True), ref)
+    else:
+        summary, best = None, None
     rows = []
     for rec in ref.itertuples(index=False):
         dataset, init, lam_text, optimizer = rec.row.split("|")
+        if dataset not in res["available"]:
+            msg = status.loc[dataset, "message"] if dataset in status.index else "not in this profile"
+            rows.append(record("ablation", rec.table, rec.row, rec.column, None, profile=profile,
+                               seeds=seeds, note=not_run_note(dataset, msg)))
+            continue
         lam = float(lam_text.removeprefix("lambda=").split("or")[0])
         split, quantity = rec.column.split("_", 1)
         metric = f"cost[{best}]" if quantity == "cost" else "accuracy"
         note = f"cost = {best}" if quantity == "cost" else None
         if "or" in lam_text:
             note = "; ".join(filter(None, [note, "compared at lambda = 0 (caption)"]))
-        if dataset not in res["available"]:
-            msg = status.loc[dataset, "message"] if dataset in status.index else "not run"
-            rows.append(record("ablation", rec.table, rec.row, rec.column, None, profile=profile,
-                               seeds=seeds, note=msg))
-            continue
         hit = summary[(summary["dataset"] == dataset) & (summary["optimizer"] == optimizer.lower())
                       & (summary["init"] == init) & (summary["lam"] == lam) & (summary["split"] == split)
                       & (summary["metric"] == metric)]
         if hit.empty or not np.isfinite(hit["mean"].iloc[0]):
             rows.append(record("ablation", rec.table, rec.row, rec.column, None, profile=profile,
-                               seeds=seeds, note="not in this profile's grid or diverged"))
+                               seeds=seeds, note="not run: not in this profile's grid, or diverged"))
             continue
         h = hit.iloc[0]
-        rows.append(record("ablation", rec.table, rec.row, rec.column, h["mean"], h["low"], h["high"],
+        low, high = (h["low"], h["high"]) if h["low"] < h["high"] else (None, None)
+        rows.append(record("ablation", rec.table, rec.row, rec.column, h["mean"], low, high,
                            profile=profile, seeds=seeds, note=note))
     return pd.DataFrame(rows)

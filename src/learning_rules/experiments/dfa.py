@@ -17,9 +17,12 @@ Corrections against the original code are switches, so a page can show both:
 * ``validation=True`` carves a validation split from the training images for learning-rate
   selection (the thesis selected on the test stream, spec 4.2).
 
-Plain SGD with backprop or DFA and the gradient update runs through the float32 buffer trainer
-:class:`learning_rules.fast.MinibatchSGD` (equal to the reference step to rounding); everything else
-(FA, adaptive optimizers, the dual-weight update) through :class:`learning_rules.engine.Network`.
+Backprop or DFA with the gradient update and any of the thesis' five optimizers runs through the
+buffer trainers of :mod:`learning_rules.fast` (:class:`~learning_rules.fast.MinibatchSGD` for SGD,
+:class:`~learning_rules.fast.MinibatchOptimizer` for Adagrad, Adadelta, RMSProp and Adam: fused
+in-place updates in the run's dtype, float32 by default), equal to the reference step to rounding
+(``tests/test_dfa_fast_optimizers.py``); FA and the dual-weight update run through
+:class:`learning_rules.engine.Network`.
 
 Explained in: book/dfa/index.md and the pages beside it.
 """
@@ -37,7 +40,18 @@ import pandas as pd
 from . import register_experiment
 
 __all__ = [
+    "ALIGNMENT_EPOCHS",
     "ALIGNMENT_LR",
+    "LEDGER_TABLES",
+    "PAGES",
+    "REPRODUCES",
+    "page_cells",
+    "page_configs",
+    "page_params",
+    "page_runs",
+    "page_table",
+    "plot_page",
+    "reproduced_cells",
     "B_INITS",
     "CREDIT_LABEL",
     "OPT_LABEL",
@@ -341,7 +355,23 @@ def build_network(config: ParityConfig, rng: np.random.Generator):
 
 
 def _uses_fast_path(config: ParityConfig) -> bool:
-    return config.optimizer == "sgd" and config.update == "gradient" and config.credit in ("backprop", "dfa")
+    from ..fast import FAST_MINIBATCH_OPTIMIZERS
+
+    return (config.optimizer in FAST_MINIBATCH_OPTIMIZERS and config.update == "gradient"
+            and config.credit in ("backprop", "dfa"))
+
+
+def _fast_trainer(config: ParityConfig, net):
+    """The buffer trainer of a run: :class:`~learning_rules.fast.MinibatchSGD` for plain SGD (as
+    before), :class:`~learning_rules.fast.MinibatchOptimizer` for the adaptive optimizers."""
+    from ..fast import MinibatchOptimizer, MinibatchSGD
+
+    feedback = None if config.credit == "backprop" else net.credit_state["B"]
+    args = (net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", config.lr, config.batch_size)
+    if config.optimizer == "sgd":
+        return MinibatchSGD(*args, feedback=feedback)
+    return MinibatchOptimizer(*args, feedback=feedback, optimizer=config.optimizer,
+                              optimizer_params=optimizer_params(config))
 
 
 def _reference_step(net, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -428,7 +458,7 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     config : ParityConfig
     data : ParityData, optional
         Preloaded pools (must match ``config``; default: :func:`load_parity_data`).
-    backend : ``"auto"`` (the float32 buffer trainer for plain SGD with BP/DFA, else the
+    backend : ``"auto"`` (the buffer trainers for BP/DFA with the thesis' optimizers, else the
         reference) or ``"reference"`` (always :class:`~learning_rules.engine.Network`'s step)
 
     Returns
@@ -471,13 +501,7 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         Xa, ya = parity_batch(data.eval_images, data.eval_labels, a_idx)
         align = (Xa, ya[:, None].astype(dtype))
 
-    fast = None
-    if backend == "auto" and _uses_fast_path(config):
-        from ..fast import MinibatchSGD
-
-        fast = MinibatchSGD(net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", config.lr,
-                            config.batch_size,
-                            feedback=None if config.credit == "backprop" else net.credit_state["B"])
+    fast = _fast_trainer(config, net) if backend == "auto" and _uses_fast_path(config) else None
 
     rows: list[dict[str, Any]] = []
     test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
@@ -493,6 +517,8 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         set_epoch = getattr(net.rule, "set_epoch", None)
         if set_epoch is not None:
             set_epoch(epoch)
+        if fast is not None and hasattr(fast, "set_epoch"):
+            fast.set_epoch(epoch)
         idx = parity_indices(n_tr, k, train_rng)
         loss_sum, correct = 0.0, 0
         last = None
@@ -637,3 +663,246 @@ def markdown(frame: pd.DataFrame) -> str:
     from .datasets import markdown_table
 
     return markdown_table(frame)
+
+
+# --------------------------------------------------------------------------------------------------
+# the pages' published-rate runs, their tables, figures (artifacts) and ledger cells
+# --------------------------------------------------------------------------------------------------
+
+#: The three pages of Figs. 3.2-3.5 and B.1-B.2 and the reference-CSV tables they reproduce.
+#: (Figs. 2.1 and 3.1 belong to :mod:`.dfa_parity`, Figs. 2.2 and 3.8 to :mod:`.dfa_synthetic`:
+#: each published cell is regenerated by exactly one module, ``tests/test_dfa_ledger.py``.)
+PAGES: dict[str, dict[str, Any]] = {
+    "alignment": {"notebook": "book/dfa/alignment.ipynb", "tables": ("Fig. 3.2/3.5",),
+                  "defaults": {"k": 3, "num_epochs": 50, "seeds": 3, "n_train": 0, "n_test": 0,
+                               "alignment_batch": 1000}},
+    "feedback": {"notebook": "book/dfa/feedback.ipynb", "tables": ("Fig. 3.3",),
+                 "defaults": {"k": 3, "num_epochs": 20, "seeds": 3, "n_train": 0, "n_test": 0}},
+    "optimizers": {"notebook": "book/dfa/optimizers.ipynb", "tables": ("Fig. 3.4",),
+                   "defaults": {"k": 3, "num_epochs": 20, "seeds": 3, "n_train": 0, "n_test": 0}},
+}
+LEDGER_TABLES = tuple(t for page in PAGES.values() for t in page["tables"])
+
+REPRODUCES = {"sources": ["dfa_thesis"], "chapter": PAGES["optimizers"]["notebook"],
+              "description": "Demirbilek (2021) Figs. 3.2-3.5: DFA alignment, feedback matrices "
+                             "and adaptive optimizers (MNIST parity, published learning rates)"}
+
+#: Epochs of the thesis' alignment CSV rows (Fig. 3.2/3.5).
+ALIGNMENT_EPOCHS = (1, 10, 20, 50)
+#: Frame column -> published column prefix of the alignment rows.
+ALIGNMENT_METRICS = {"test_acc": "test accuracy", "feedback_cos_1": "cos(B, W2)",
+                     "grad_cos_rows_last_1": "gradient cosine"}
+
+
+def page_params(page: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A page's parameters: its paper-protocol defaults updated with ``params`` (a profile's)."""
+    if page not in PAGES:
+        raise ValueError(f"unknown page {page!r}; valid: {', '.join(PAGES)}")
+    return {**PAGES[page]["defaults"], **dict(params or {})}
+
+
+def page_configs(page: str, params: dict[str, Any] | None = None) -> list[tuple[str, ParityConfig]]:
+    """``(published row, config)`` of every published-rate run a page shows (the configs the
+    notebook builds, so the store returns the page's own runs).
+
+    alignment: DFA + SGD (0.016) and + RMSProp (0.00022), alignment measured; feedback: DFA + SGD
+    per law of B at its rate; optimizers: BP and DFA with each optimizer at its rate, Adam also
+    with the thesis' epoch count (row suffix ``|epoch-count``).
+    """
+    p = page_params(page, params)
+    k, seeds = int(p["k"]), range(int(p["seeds"]))
+    out: list[tuple[str, ParityConfig]] = []
+    if page == "alignment":
+        base = base_config(k, p["num_epochs"], p["n_train"], p["n_test"], credit="dfa",
+                           measure_alignment=True, alignment_batch=p["alignment_batch"])
+        for o in ("sgd", "rmsprop"):
+            row = f"k={k}|{OPT_LABEL[o]}|lr={ALIGNMENT_LR[o]:g}|DFA"
+            out += [(row, base.replace(optimizer=o, lr=ALIGNMENT_LR[o], seed=s)) for s in seeds]
+    elif page == "feedback":
+        base = base_config(k, p["num_epochs"], p["n_train"], p["n_test"], credit="dfa")
+        for b in B_INITS:
+            out += [(f"k={k}|SGD|B={b}|DFA", base.replace(feedback_init=b, lr=THESIS_LR_B[b], seed=s))
+                    for s in seeds]
+    else:
+        base = base_config(k, p["num_epochs"], p["n_train"], p["n_test"])
+        for c in ("backprop", "dfa"):
+            for o in OPTIMIZER_NAMES:
+                row = f"k={k}|{OPT_LABEL[o]}|{CREDIT_LABEL[c]}"
+                out += [(row, base.replace(credit=c, optimizer=o, lr=published_lr(c, o), seed=s))
+                        for s in seeds]
+            out += [(f"k={k}|Adam|{CREDIT_LABEL[c]}|epoch-count",
+                     base.replace(credit=c, optimizer="adam", lr=published_lr(c, "adam"), seed=s,
+                                  adam_step_count="epoch")) for s in seeds]
+    return out
+
+
+def page_runs(page: str, params: dict[str, Any] | None = None, store=None, n_jobs: int = 1) -> pd.DataFrame:
+    """Every published-rate run of a page (through ``store``), labelled, with its ``row``."""
+    pairs = page_configs(page, params)
+    frame = label_runs(run_repeats([c for _, c in pairs], store=store, n_jobs=n_jobs))
+    rows = []
+    for row, cfg in pairs:
+        rows += [row] * (cfg.num_epochs + 1)
+    frame["row"] = rows
+    return frame
+
+
+def page_cells(page: str, runs: pd.DataFrame, num_epochs: int) -> list[dict[str, Any]]:
+    """The page's published cells regenerated from ``runs`` (:func:`page_runs`).
+
+    One dict per cell: ``table, row, column, values`` (per-seed values) and ``epoch`` (the epoch
+    used: the published one, or the profile's last epoch when it stops earlier). Fig. 3.4's Adam
+    rows use the thesis' epoch-counting Adam (what its CSV ran); the corrected Adam is on the page.
+    """
+    cells: list[dict[str, Any]] = []
+    if page == "alignment":
+        for row, g in runs.groupby("row", sort=False):
+            for col, prefix in ALIGNMENT_METRICS.items():
+                for e in ALIGNMENT_EPOCHS:
+                    at = min(e, num_epochs)
+                    vals = g.loc[g["epoch"] == at, col].dropna().to_numpy(dtype=float)
+                    cells.append({"table": "Fig. 3.2/3.5", "row": row, "column": f"{prefix} epoch {e}",
+                                  "values": vals, "epoch": at, "published_epoch": e})
+        return cells
+    last = runs[runs["epoch"] == num_epochs]
+    if page == "feedback":
+        for row, g in last.groupby("row", sort=False):
+            cells.append({"table": "Fig. 3.3", "row": row, "column": "final test accuracy",
+                          "values": g["test_acc"].to_numpy(dtype=float), "epoch": num_epochs,
+                          "published_epoch": 20})
+        return cells
+    for row, g in last.groupby("row", sort=False):
+        if row.endswith("|Adam|BP") or row.endswith("|Adam|DFA"):
+            continue  # the thesis' Adam counted epochs: its cell is the epoch-count run below
+        cells.append({"table": "Fig. 3.4", "row": row.replace("|epoch-count", ""),
+                      "column": "final test accuracy", "values": g["test_acc"].to_numpy(dtype=float),
+                      "epoch": num_epochs, "published_epoch": 20})
+    return cells
+
+
+def page_table(page: str, params: dict[str, Any] | None = None, store=None) -> pd.DataFrame:
+    """The page's regenerated cells next to the thesis' (mean, 95 % t-interval, difference)."""
+    from ..analysis.dfa import load_published, mean_interval
+
+    p = page_params(page, params)
+    runs = page_runs(page, p, store)
+    pub = load_published()
+    out = []
+    for c in page_cells(page, runs, int(p["num_epochs"])):
+        m, lo, hi = mean_interval(c["values"])
+        hit = pub[(pub["table"] == c["table"]) & (pub["row"] == c["row"]) & (pub["column"] == c["column"])]
+        pv = float(hit["published"].iloc[0]) if len(hit) else float("nan")
+        out.append({"table": c["table"], "row": c["row"], "column": c["column"], "epoch": c["epoch"],
+                    "seeds": len(c["values"]), "mean": m, "low": lo, "high": hi, "published": pv,
+                    "difference": m - pv})
+    return pd.DataFrame(out)
+
+
+def reproduced_cells(profile: str) -> pd.DataFrame:
+    """Figs. 3.2/3.5, 3.3 and 3.4 cells of ``reference/dfa_thesis.csv`` regenerated with
+    ``profile``'s parameters of the alignment, feedback and optimizers pages (through the store: a
+    cache hit after the book build). A cell at an epoch the profile does not reach is given at its
+    last epoch, with a note; so is a profile that runs another ``k`` or a subsample."""
+    from pathlib import Path
+
+    from ..book import load_profile
+    from ..report import mean_interval, record
+    from ..store import Store
+
+    from ..analysis.dfa import load_published
+
+    root = Path(__file__).resolve().parents[3]
+    notebooks = load_profile(root, profile).notebooks
+    store = Store()
+    pub = load_published()
+    published = set(zip(pub["table"], pub["row"], pub["column"]))
+    rows = []
+    for page, meta in PAGES.items():
+        p = page_params(page, notebooks.get(meta["notebook"], {}))
+        reduced = [] if not (p["n_train"] or p["n_test"]) else [
+            f"subsample {p['n_train'] or 'all'} train / {p['n_test'] or 'all'} test images"]
+        runs = page_runs(page, p, store)
+        for c in page_cells(page, runs, int(p["num_epochs"])):
+            if (c["table"], c["row"], c["column"]) not in published:
+                continue  # e.g. a profile at k = 1: the thesis stored these figures at k = 3 only
+            mean, low, high = mean_interval(c["values"])
+            notes = list(reduced)
+            if c["epoch"] != c["published_epoch"]:
+                notes.append(f"profile {profile} stops at epoch {c['epoch']}")
+            if c["table"] == "Fig. 3.4" and "|Adam|" in c["row"]:
+                notes.append("Adam with the thesis' epoch-indexed bias correction")
+            rows.append(record("dfa_thesis", c["table"], c["row"], c["column"], mean, low, high,
+                               profile=profile, seeds=list(range(int(p["seeds"]))),
+                               note="; ".join(notes) or None))
+    return pd.DataFrame(rows)
+
+
+def plot_page(page: str, runs: pd.DataFrame):
+    """The page's main figure from :func:`page_runs`: alignment (accuracy and cos(B, W2) per
+    epoch), feedback (accuracy per epoch per law of B) or optimizers (final accuracy bars)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if page == "alignment":
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        sns.lineplot(data=runs[runs.epoch > 0], x="epoch", y="test_acc", hue="opt",
+                     errorbar=("ci", 95), palette="colorblind", marker="o", ax=axes[0])
+        axes[0].set(xlabel="epoch", ylabel="test accuracy (fraction)", title="DFA test accuracy")
+        sns.lineplot(data=runs, x="epoch", y="feedback_cos_1", hue="opt", errorbar=("ci", 95),
+                     palette="colorblind", marker="o", ax=axes[1])
+        axes[1].set(xlabel="epoch", ylabel="cos(B, W2) (unitless)", title="feedback alignment")
+    elif page == "feedback":
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        sns.lineplot(data=runs[runs.epoch > 0], x="epoch", y="test_acc", hue="feedback_init",
+                     errorbar=("ci", 95), palette="colorblind", marker="o", ax=ax)
+        ax.set(xlabel="epoch", ylabel="test accuracy (fraction)", title="DFA + SGD, four laws of B")
+    else:
+        final = runs[runs.epoch == runs.epoch.max()].copy()
+        final.loc[final.adam_step_count == "epoch", "opt"] = "Adam (epoch count)"
+        fig, ax = plt.subplots(figsize=(10, 4))
+        sns.barplot(data=final, x="opt", y="test_acc", hue="method", errorbar=("ci", 95), ax=ax,
+                    palette="colorblind",
+                    order=["SGD", "Adagrad", "Adadelta", "RMSProp", "Adam", "Adam (epoch count)"])
+        ax.set(xlabel="optimizer", ylabel="final test accuracy (fraction)",
+               title="BP and DFA with adaptive optimizers")
+    fig.tight_layout()
+    return fig
+
+
+def _page_artifacts(page: str) -> None:
+    from . import register_artifact
+
+    nb = PAGES[page]["notebook"]
+    figs = {"alignment": "Figs. 3.2/3.5", "feedback": "Fig. 3.3", "optimizers": "Fig. 3.4"}[page]
+
+    def make_table(params, out_path):
+        from ..store import Store, atomic_write_text
+
+        atomic_write_text(out_path, page_table(page, params, Store()).to_csv(index=False))
+        return out_path
+
+    def make_figure(params, out_path):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from ..store import Store
+
+        fig = plot_page(page, page_runs(page, page_params(page, params), Store()))
+        tmp = out_path.with_name(out_path.name + ".tmp.png")
+        fig.savefig(tmp, dpi=150)
+        plt.close(fig)
+        import os
+
+        os.replace(tmp, out_path)
+        return out_path
+
+    register_artifact(f"dfa-{page}-table", f"thesis {figs}: regenerated cells next to the thesis' "
+                      "stored results (CSV)", notebook=nb, suffix=".csv")(make_table)
+    register_artifact(f"dfa-{page}-figure", f"thesis {figs}: the page's main figure (PNG)",
+                      notebook=nb, suffix=".png")(make_figure)
+
+
+for _page in PAGES:
+    _page_artifacts(_page)

@@ -60,6 +60,9 @@ __all__ = [
     "LazyParityConfig",
     "RepresentationsConfig",
     "bce_value",
+    "gather_projection",
+    "slot_projections",
+    "slot_weights",
     "gated_forward",
     "gated_gradients",
     "hard_gate",
@@ -252,6 +255,8 @@ class GatedNet:
     lr : learning rate
     rng : numpy.random.Generator; draws W1, then W2, then (``ntk_coded``) the gate layer
     dtype : float32 or float64
+    fused : apply the optimizer with :func:`learning_rules.fast.fused_step` (one compiled loop,
+        equal to the engine optimizer's ``step`` to rounding) instead of ``optimizer.step``
 
     Attributes
     ----------
@@ -260,11 +265,12 @@ class GatedNet:
 
     def __init__(self, method: str, n_in: int, n_hidden: int, optimizer: str, lr: float,
                  rng: np.random.Generator, optimizer_params: dict | None = None,
-                 dtype=np.float32) -> None:
+                 dtype=np.float32, fused: bool = True) -> None:
         from ..nn.init import pytorch_uniform
         from ..updates import OPTIMIZERS
 
         self.method = method
+        self.fused = bool(fused)
         self.spec = LAZY_METHODS.lookup(method)
         dtype = np.dtype(dtype)
         if self.spec.w1_init == "glorot_std_normal":
@@ -301,12 +307,23 @@ class GatedNet:
         """Output logits ``z`` (batch, 1)."""
         return gated_forward(self.W1, self.W2, X, self.gate(X))[3]
 
-    def step(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
-        """One optimizer step on a batch; returns the pre-update loss and logits."""
-        loss, gW1, gW2, z = gated_gradients(self.W1, self.W2, X, Y, self.gate(X))
+    def _opt_step(self, W: np.ndarray, g: np.ndarray, state: dict) -> None:
+        if self.fused:
+            from ..fast import fused_step
+
+            fused_step(self.optimizer, W, g, state)
+        else:
+            self.optimizer.step(W, g, state)
+
+    def step(self, X: np.ndarray, Y: np.ndarray, gate: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """One optimizer step on a batch; returns the pre-update loss and logits.
+
+        ``gate`` : the batch's gate when already known (precomputed from the frozen gate layer,
+        :func:`slot_projections`); default: :meth:`gate` of ``X``."""
+        loss, gW1, gW2, z = gated_gradients(self.W1, self.W2, X, Y, self.gate(X) if gate is None else gate)
         if self.state_W1 is not None:
-            self.optimizer.step(self.W1, gW1, self.state_W1)
-        self.optimizer.step(self.W2, gW2, self.state_W2)
+            self._opt_step(self.W1, gW1, self.state_W1)
+        self._opt_step(self.W2, gW2, self.state_W2)
         return loss, z
 
     def step_output_only(self, H: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -317,8 +334,25 @@ class GatedNet:
         """
         z = H @ self.W2.T
         e = _sigmoid(z) - Y
-        self.optimizer.step(self.W2, e.T @ H * (1.0 / H.shape[0]), self.state_W2)
+        self._opt_step(self.W2, e.T @ H * (1.0 / H.shape[0]), self.state_W2)
         return bce_value(z, Y), z
+
+    def features_from_preactivation(self, a: np.ndarray) -> np.ndarray:
+        """``h = a * g(a)`` for a frozen-``W1`` method whose gate is a function of ``a``
+        (ReLU or identity), from precomputed pre-activations ``a`` (batch, H)."""
+        if self.spec.gate == "identity":
+            return a
+        if self.spec.gate != "relu":
+            raise ValueError(f"method {self.method!r} has an external gate; use gate_from_preactivation")
+        return a * relu_gate(a)
+
+    def gate_from_preactivation(self, u: np.ndarray) -> np.ndarray:
+        """The soft or hard gate from its precomputed pre-activation ``u = X W_g^T``."""
+        if self.spec.gate == "soft":
+            return _sigmoid(u)
+        if self.spec.gate == "hard":
+            return (u > 0).astype(u.dtype)
+        raise ValueError(f"method {self.method!r} has no frozen gate layer")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -380,6 +414,59 @@ class LazyParityConfig:
                             validation=self.validation, dtype=self.dtype, seed=self.seed)
 
 
+def slot_weights(W: np.ndarray, k: int, slot: int) -> np.ndarray:
+    r"""The columns of a first-layer matrix that see digit ``slot`` of a ``28 x 28k`` sample.
+
+    The sample is flattened row-major, so pixel ``(r, c)`` of slot ``s`` has input index
+    ``28 k r + 28 s + c``; this returns those 784 columns in the digit's own row-major order.
+
+    Parameters
+    ----------
+    W : (H, 784 k);  k : digits per sample;  slot : 0 .. k-1
+
+    Returns
+    -------
+    (H, 784) array (a copy)
+    """
+    H = W.shape[0]
+    if W.shape[1] != 784 * k or not 0 <= slot < k:
+        raise ValueError(f"W must have 784*k = {784 * k} columns and 0 <= slot < {k}; got "
+                         f"{W.shape} and slot {slot}")
+    return np.ascontiguousarray(W.reshape(H, 28, k, 28)[:, :, slot, :].reshape(H, 784))
+
+
+def slot_projections(images: np.ndarray, W: np.ndarray, k: int) -> list[np.ndarray]:
+    r"""Per-slot projections of every source image through a *frozen* first-layer matrix.
+
+    A parity sample is ``k`` images side by side, so its pre-activation splits over the slots,
+
+    .. math:: X W^\top = \sum_{s=0}^{k-1} x_{i_s} W_s^\top = \sum_s P_s[i_s],
+        \qquad P_s = \mathrm{images}\, W_s^\top
+
+    and for a matrix that never changes the ``P_s`` are computed once per run instead of once per
+    epoch (lazy baselines' features, the NTK nets' gates). Equal to the direct product up to
+    float rounding (summation order).
+
+    Parameters
+    ----------
+    images : (N, 28, 28) normalized images;  W : (H, 784 k) frozen weights;  k : digits per sample
+
+    Returns
+    -------
+    list of k arrays (N, H)
+    """
+    flat = images.reshape(images.shape[0], 784)
+    return [flat @ slot_weights(W, k, s).T for s in range(k)]
+
+
+def gather_projection(P: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """``sum_s P[s][idx[:, s]]``: the pre-activation of the samples ``idx`` (batch, k)."""
+    out = P[0][idx[:, 0]]
+    for s in range(1, len(P)):
+        out += P[s][idx[:, s]]
+    return out
+
+
 def _optimizer_params(optimizer: str) -> dict[str, Any]:
     # torch.optim.Adadelta: rho 0.9, eps 1e-6, lr scales the unscaled (accumulated) delta.
     return {"variant": "zeiler", "rho": 0.9, "eps": 1e-6} if optimizer == "adadelta" else {}
@@ -391,7 +478,9 @@ def train_lazy_parity(config: LazyParityConfig, data=None):
     The streams are those of :func:`~learning_rules.experiments.dfa.train_parity`:
     ``SeedSequence(seed).spawn(3)`` = (weights, training triplets, evaluation triplets). Frozen-W1
     methods compute the epoch's features once (in chunks) and then take the same mini-batch
-    steps on them (:meth:`GatedNet.step_output_only`).
+    steps on them (:meth:`GatedNet.step_output_only`). Frozen matrices (the feature methods'
+    ``W1``, the NTK nets' gate layer) are projected once per run per source image and slot
+    (:func:`slot_projections`), not once per epoch.
 
     Returns
     -------
@@ -414,14 +503,31 @@ def train_lazy_parity(config: LazyParityConfig, data=None):
                    _optimizer_params(config.optimizer), dtype)
     n_tr, n_ev = data.train_images.shape[0], data.eval_images.shape[0]
     eval_fixed = parity_indices(n_ev, k, eval_rng) if k == 1 else None
+    # frozen layers are projected once per run (slot_projections): W1 of the feature methods,
+    # the gate layer of the NTK nets
+    frozen = None if net.spec.train_first else net.W1
+    if net.spec.gate in ("soft", "hard"):
+        frozen = net.W_gate
+    P_tr = slot_projections(data.train_images, frozen, k) if frozen is not None else None
+    P_ev = slot_projections(data.eval_images, frozen, k) if frozen is not None else None
+
+    def logits_of(images, labels, P, idx):
+        if P is None:
+            return net.logits(parity_batch(images, labels, idx)[0])
+        u = gather_projection(P, idx)
+        if not net.spec.train_first:
+            return net.features_from_preactivation(u) @ net.W2.T
+        X = parity_batch(images, labels, idx)[0]
+        return gated_forward(net.W1, net.W2, X, net.gate_from_preactivation(u))[3]
 
     def evaluate() -> tuple[float, float]:
         idx = eval_fixed if k == 1 else parity_indices(n_ev, k, eval_rng)
         total, correct = 0.0, 0
         for s in range(0, n_ev, 2000):
-            X, y = parity_batch(data.eval_images, data.eval_labels, idx[s:s + 2000])
-            z = net.logits(X)
-            total += bce_value(z, y[:, None].astype(dtype)) * X.shape[0]
+            sl = idx[s:s + 2000]
+            y = parity_label(data.eval_labels[sl])
+            z = logits_of(data.eval_images, data.eval_labels, P_ev, sl)
+            total += bce_value(z, y[:, None].astype(dtype)) * sl.shape[0]
             correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
         return total / n_ev, correct / n_ev
 
@@ -435,14 +541,17 @@ def train_lazy_parity(config: LazyParityConfig, data=None):
         if not net.spec.train_first:
             H = np.empty((n_tr, config.n_hidden), dtype)
             for s in range(0, n_tr, 2048):
-                H[s:s + 2048] = net.features(parity_batch(data.train_images, data.train_labels,
-                                                          idx[s:s + 2048])[0])
+                sl = idx[s:s + 2048]
+                H[s:s + 2048] = (net.features(parity_batch(data.train_images, data.train_labels, sl)[0])
+                                 if P_tr is None else
+                                 net.features_from_preactivation(gather_projection(P_tr, sl)))
         loss_sum, correct = 0.0, 0
         for s in range(0, n_tr, bs):
             sl = idx[s:s + bs]
             if H is None:
                 X, y = parity_batch(data.train_images, data.train_labels, sl)
-                value, z = net.step(X, y[:, None].astype(dtype))
+                gate = None if P_tr is None else net.gate_from_preactivation(gather_projection(P_tr, sl))
+                value, z = net.step(X, y[:, None].astype(dtype), gate)
             else:
                 y = parity_label(data.train_labels[sl])
                 value, z = net.step_output_only(H[s:s + bs], y[:, None].astype(dtype))
@@ -492,25 +601,50 @@ def parity_curve_specs(k: int, seeds: Sequence[int], num_epochs: int, n_train: i
     return specs
 
 
-def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None) -> pd.DataFrame:
+def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None, n_jobs: int = 1) -> pd.DataFrame:
     """Run (or fetch from ``store``) every ``(label, config)``; one frame with ``method``, ``seed``,
-    ``k``, ``lr`` columns added. Sequential: the matmuls already use both cores."""
+    ``k``, ``lr`` columns added.
+
+    ``n_jobs > 1`` runs the missing configs in that many worker processes, each with one BLAS
+    thread (:func:`learning_rules.sweep.run_sweep`, loky): on 2 cores two single-threaded runs
+    side by side beat one run with two BLAS threads, and do not collapse when the machine is
+    shared. Engine runs are stored under ``"dfa_parity"``, lazy ones under ``"dfa_parity_lazy"``
+    (the names every page uses, so an identical run is computed once for the whole chapter).
+    """
+    from ..sweep import run_sweep
     from .dfa import ParityConfig, parity_run
 
+    groups: dict[str, list[int]] = {"dfa_parity": [], "dfa_parity_lazy": []}
+    for i, (_, cfg) in enumerate(specs):
+        groups["dfa_parity" if isinstance(cfg, ParityConfig) else "dfa_parity_lazy"].append(i)
+    results: dict[int, pd.DataFrame] = {}
+    for name, members in groups.items():
+        if not members:
+            continue
+        fn = parity_run if name == "dfa_parity" else lazy_parity_run
+        configs = [specs[i][1] for i in members]
+        if n_jobs == 1:
+            for i, cfg in zip(members, configs):
+                results[i] = store.get_or_compute(name, cfg, fn) if store is not None else fn(cfg)
+            continue
+        # one sweep per experiment; split its (config-ordered) rows back per config
+        frame = run_sweep(fn, configs, n_jobs=n_jobs, store=store, name=name, backend="loky")
+        counts = [cfg.num_epochs + 1 for cfg in configs]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        fields = {f.name for f in dataclasses.fields(configs[0])}
+        for j, i in enumerate(members):
+            part = frame.iloc[starts[j]:starts[j + 1]]
+            results[i] = part.drop(columns=[c for c in part.columns if c in fields])
     frames = []
-    for label, cfg in specs:
-        if isinstance(cfg, ParityConfig):
-            name, fn = "dfa_parity", parity_run
-        else:
-            name, fn = "dfa_parity_lazy", lazy_parity_run
-        frame = store.get_or_compute(name, cfg, fn) if store is not None else fn(cfg)
-        frame = frame.copy()
+    for i, (label, cfg) in enumerate(specs):
+        frame = results[i].reset_index(drop=True).copy()
         frame["method"], frame["seed"], frame["k"], frame["lr"] = label, cfg.seed, cfg.k, cfg.lr
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def select_lazy_lr(base, grid: Sequence[float], store=None, last: int = 10) -> tuple[float, pd.DataFrame]:
+def select_lazy_lr(base, grid: Sequence[float], store=None, last: int = 10,
+                   n_jobs: int = 1) -> tuple[float, pd.DataFrame]:
     """Choose a learning rate on the validation split carved from the training images.
 
     Works for a :class:`LazyParityConfig` or a ``ParityConfig``; the score is the mean validation
@@ -521,7 +655,7 @@ def select_lazy_lr(base, grid: Sequence[float], store=None, last: int = 10) -> t
     if not grid:
         raise ValueError("select_lazy_lr needs a non-empty grid of learning rates")
     specs = [(str(g), base.replace(lr=g, validation=True)) for g in grid]
-    frame = run_curve_specs(specs, store)
+    frame = run_curve_specs(specs, store, n_jobs=n_jobs)
     m = min(last, base.num_epochs)
     tail = frame[frame["epoch"] > base.num_epochs - m]
     scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()

@@ -61,12 +61,17 @@ __all__ = [
     "l2_recursion_check",
     "loss_derivative_check",
     "numerical_gradients",
+    "one_blas_thread",
     "optimizer_frames",
     "optimizer_paths",
     "optimizer_trajectory",
     "recursion_closed_form",
     "relu_second_moment_gain",
     "run_cached",
+    "run_seeds",
+    "seed_list",
+    "symmetry_frame",
+    "weight_histogram_frame",
     "symmetry",
     "variance_per_layer",
     "weight_decay_dynamics",
@@ -328,9 +333,16 @@ def _load_flat(dataset: str, split: str):
     return X, y
 
 
-def _single_thread(fn):
-    """Run ``fn`` with one BLAS thread: the matrices here are small, and on a busy machine several
-    spinning BLAS threads make every product orders of magnitude slower."""
+def one_blas_thread(fn):
+    """Run ``fn`` with one BLAS thread (``threadpoolctl``).
+
+    Inside the book build every kernel already has its share of BLAS threads, and joblib's loky
+    workers get one each, so there this is a no-op. It matters wherever an experiment runs in a
+    plain process (the CLI, the tests, ``run_sweep(n_jobs=1)``): on the shared 2-core machine at
+    load 2-3 (2026-11-23) one ablation run of 2 epochs took 9-15 s with OpenBLAS' default threads
+    and 0.9 s with one; a 2-epoch weight-decay run 5-12 s against 0.4-0.5 s; the gradient-flow run
+    0.8-2.3 s against 0.35 s (the small products spin more threads than they can use).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -347,6 +359,22 @@ def _mnist_subset(split: str, start: int, count: int, dataset: str = "mnist"):
     if start + count > len(X):
         raise ValueError(f"{dataset} {split} has {len(X)} samples; asked for {start}..{start + count}")
     return X[start:start + count], np.asarray(y[start:start + count])
+
+
+def _seeded_network(config: Any, n_samples: int, layers: Sequence[int], activations: Sequence[str],
+                    init: str, **network: Any):
+    """The first ``n_samples`` MNIST training images and a backprop + CCE
+    :class:`~learning_rules.engine.Network` ``784 -> layers`` with ``activations``.
+
+    One generator, ``default_rng(config.seed)``, draws the weights and then every shuffle, so a
+    config's ``seed`` fixes the whole run. Returns ``(X, y, rng, net)``.
+    """
+    from ..engine import Network
+
+    X, y = _mnist_subset("train", 0, n_samples, config.dataset)
+    rng = np.random.default_rng(config.seed)
+    mlp = MLP.create([X.shape[1], *layers], list(activations), init=init, rng=rng)
+    return X, y, rng, Network(mlp, credit="backprop", loss="cce", rng=rng, **network)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,26 +400,23 @@ class GradientFlowConfig:
 
 @register_experiment("foundations_gradient_flow", GradientFlowConfig,
                      "per-layer gradient norms of a deep MLP at init and during training")
-@_single_thread
+@one_blas_thread
 def gradient_flow(config: GradientFlowConfig) -> pd.DataFrame:
     r"""Per-layer :math:`\lVert\nabla_{W_l} J\rVert_F` on a probe batch, every ``record_every`` steps.
 
     Returns one row per (step, layer): ``step, epoch, layer, grad_norm, probe_loss, probe_accuracy``.
     The probe batch is the ``probe_size`` training images after the ``n_train`` used for training.
     """
-    from ..engine import Network
-
     if config.depth < 1 or config.width < 1:
         raise ValueError("depth and width must be >= 1")
     if config.record_every < 1:
         raise ValueError("record_every must be >= 1")
-    X, y = _mnist_subset("train", 0, config.n_train + config.probe_size, config.dataset)
+    X, y, rng, net = _seeded_network(config, config.n_train + config.probe_size,
+                                     [config.width] * config.depth + [10],
+                                     [config.activation] * config.depth + ["softmax"], config.init,
+                                     lr=config.lr)
     Xt, yt = X[:config.n_train], y[:config.n_train]
     Xp, yp = X[config.n_train:], y[config.n_train:]
-    rng = np.random.default_rng(config.seed)
-    sizes = [X.shape[1]] + [config.width] * config.depth + [10]
-    mlp = MLP.create(sizes, [config.activation] * config.depth + ["softmax"], init=config.init, rng=rng)
-    net = Network(mlp, credit="backprop", loss="cce", lr=config.lr, rng=rng)
     rows: list[dict] = []
 
     def record(step: int, epoch: int) -> None:
@@ -431,7 +456,7 @@ class SymmetryConfig:
 
 @register_experiment("foundations_symmetry", SymmetryConfig,
                      "distinct hidden neurons after training from a constant vs a random init")
-@_single_thread
+@one_blas_thread
 def symmetry(config: SymmetryConfig) -> pd.DataFrame:
     r"""Per epoch: the number of distinct rows of :math:`W_1` and their spread.
 
@@ -439,13 +464,8 @@ def symmetry(config: SymmetryConfig) -> pd.DataFrame:
     neuron's incoming weights from the mean neuron); 0 means all hidden neurons are identical.
     Columns: ``epoch, distinct_neurons, spread, train_accuracy``.
     """
-    from ..engine import Network
-
-    X, y = _mnist_subset("train", 0, config.n_train, config.dataset)
-    rng = np.random.default_rng(config.seed)
-    mlp = MLP.create([X.shape[1], config.hidden, 10], [config.activation, "softmax"],
-                     init=config.init, rng=rng)
-    net = Network(mlp, credit="backprop", loss="cce", lr=config.lr, rng=rng)
+    X, y, _, net = _seeded_network(config, config.n_train, [config.hidden, 10],
+                                   [config.activation, "softmax"], config.init, lr=config.lr)
     rows = []
     for epoch in range(config.num_epochs + 1):
         if epoch > 0:
@@ -501,7 +521,7 @@ class VarianceConfig:
 
 @register_experiment("foundations_variance", VarianceConfig,
                      "measured vs predicted pre-activation variance per layer at initialization")
-@_single_thread
+@one_blas_thread
 def variance_per_layer(config: VarianceConfig) -> pd.DataFrame:
     r"""Measured :math:`\operatorname{Var}(z_l)` next to two predictions.
 
@@ -755,7 +775,7 @@ class L2RecursionConfig:
 
 @register_experiment("foundations_l2_recursion", L2RecursionConfig,
                      "lecture notes' eq. 2.7 closed form against an actual run")
-@_single_thread
+@one_blas_thread
 def l2_recursion_check(config: L2RecursionConfig) -> pd.DataFrame:
     r"""Run SGD with :math:`\nabla\tilde{\mathcal L} = \nabla\mathcal L + 2\lambda w` in the engine
     (``l2 = 2 lambda``, ``n_train = None``), record the data gradients of :math:`W_1` from an
@@ -764,13 +784,8 @@ def l2_recursion_check(config: L2RecursionConfig) -> pd.DataFrame:
 
     Rows ``step, max_abs_diff, init_term_norm, gradient_term_norm, weight_norm``.
     """
-    from ..engine import Network
-
-    X, y = _mnist_subset("train", 0, config.n_train, config.dataset)
-    rng = np.random.default_rng(config.seed)
-    mlp = MLP.create([X.shape[1], config.hidden, 10], ["sigmoid", "softmax"], init="normal_scaled",
-                     rng=rng)
-    net = Network(mlp, credit="backprop", loss="cce", lr=config.lr, l2=2.0 * config.lam, rng=rng)
+    X, y, _, net = _seeded_network(config, config.n_train, [config.hidden, 10], ["sigmoid", "softmax"],
+                                   "normal_scaled", lr=config.lr, l2=2.0 * config.lam)
     w0 = net.mlp.weights[0].copy()
     r = 1.0 - 2.0 * config.lr * config.lam
     grads = []
@@ -813,7 +828,7 @@ class WeightDecayConfig:
 
 @register_experiment("foundations_weight_decay", WeightDecayConfig,
                      "per-epoch decay vs gradient displacement of L2-regularized SGD (the Q&A's claims)")
-@_single_thread
+@one_blas_thread
 def weight_decay_dynamics(config: WeightDecayConfig) -> pd.DataFrame:
     r"""Split every SGD step into its decay and its gradient part and sum them over each epoch.
 
@@ -827,17 +842,12 @@ def weight_decay_dynamics(config: WeightDecayConfig) -> pd.DataFrame:
     ``gradient_step_norm`` (the per-step norms, averaged over the epoch), ``n_weights`` (layer),
     ``n_in``, ``eval_accuracy`` (on ``n_eval`` test images), ``steps``.
     """
-    from ..engine import Network
-
     if config.n_train % config.batch_size:
         raise ValueError(f"n_train ({config.n_train}) must be a multiple of batch_size "
                          f"({config.batch_size}) so that every epoch has n/m equal steps")
-    X, y = _mnist_subset("train", 0, config.n_train, config.dataset)
+    X, y, rng, net = _seeded_network(config, config.n_train, [config.hidden, 10], ["sigmoid", "softmax"],
+                                     config.init, lr=config.lr, l2=config.lam, n_train=config.n_train)
     Xe, ye = _mnist_subset("test", 0, config.n_eval, config.dataset)
-    rng = np.random.default_rng(config.seed)
-    mlp = MLP.create([X.shape[1], config.hidden, 10], ["sigmoid", "softmax"], init=config.init, rng=rng)
-    net = Network(mlp, credit="backprop", loss="cce", lr=config.lr, l2=config.lam,
-                  n_train=config.n_train, rng=rng)
     c = config.lr * config.lam / config.n_train
     Ws = net.mlp.weights
     rows = []
@@ -899,23 +909,19 @@ class WeightHistogramConfig:
 
 @register_experiment("foundations_weight_histogram", WeightHistogramConfig,
                      "first-layer weights after training with an L1 or L2 penalty")
-@_single_thread
+@one_blas_thread
 def weight_histogram(config: WeightHistogramConfig) -> pd.DataFrame:
     r"""Rows ``weight`` (every entry of :math:`W_1`) plus ``test_accuracy`` (same on every row).
 
     Penalties (``n = n_train``): ``"l2"`` :math:`\frac{\lambda}{2n}\sum w^2`, ``"l1"``
     :math:`\frac{\lambda}{n}\sum|w|` [ablation sec. 3.3; notes eq. 2.8], ``"none"``.
     """
-    from ..engine import Network
-
     if config.penalty not in ("l1", "l2", "none"):
         raise ValueError(f"penalty must be 'l1', 'l2' or 'none', got {config.penalty!r}")
-    X, y = _mnist_subset("train", 0, config.n_train, config.dataset)
+    penalty = {} if config.penalty == "none" else {config.penalty: config.lam}
+    X, y, _, net = _seeded_network(config, config.n_train, [config.hidden, 10], ["sigmoid", "softmax"],
+                                   config.init, lr=config.lr, n_train=config.n_train, **penalty)
     Xe, ye = _mnist_subset("test", 0, 1000, config.dataset)
-    rng = np.random.default_rng(config.seed)
-    mlp = MLP.create([X.shape[1], config.hidden, 10], ["sigmoid", "softmax"], init=config.init, rng=rng)
-    kw = {"l2": config.lam} if config.penalty == "l2" else {"l1": config.lam} if config.penalty == "l1" else {}
-    net = Network(mlp, credit="backprop", loss="cce", lr=config.lr, n_train=config.n_train, rng=rng, **kw)
     net.fit(X, y, num_epochs=config.num_epochs, batch_size=config.batch_size)
     acc = net.evaluate(Xe, ye).accuracy
     return pd.DataFrame({"weight": net.mlp.weights[0].ravel(), "test_accuracy": acc})
@@ -953,14 +959,37 @@ def _pick(params: Mapping[str, Any], cls: type, **rename: str) -> dict[str, Any]
     return out
 
 
+def seed_list(params: Mapping[str, Any]) -> list[int]:
+    """A notebook's seeds: ``seed, seed + 1, ..., seed + n_seeds - 1`` (defaults 0 and 1)."""
+    first, n = int(params.get("seed", 0)), int(params.get("n_seeds", 1))
+    if n < 1:
+        raise ValueError(f"n_seeds must be >= 1, got {n}")
+    return list(range(first, first + n))
+
+
+def run_seeds(name: str, config: Any, seeds: Sequence[int], **labels: Any) -> pd.DataFrame:
+    """Experiment ``name`` once per seed (``config`` with ``seed`` replaced), stacked with a
+    ``seed`` column and constant ``labels`` columns; each run goes through the result store."""
+    return pd.concat([run_cached(name, dataclasses.replace(config, seed=int(s))).assign(seed=int(s), **labels)
+                      for s in seeds], ignore_index=True)
+
+
 def gradient_flow_frame(params: Mapping[str, Any]) -> pd.DataFrame:
-    """:func:`gradient_flow` for each activation of :data:`GRADIENT_FLOW_ACTIVATIONS`, stacked."""
-    base = _pick(params, GradientFlowConfig, n_train="flow_n_train", num_epochs="flow_epochs")
-    frames = []
-    for act in GRADIENT_FLOW_ACTIVATIONS:
-        f = run_cached("foundations_gradient_flow", GradientFlowConfig(**{**base, "activation": act}))
-        frames.append(f.assign(activation=act))
-    return pd.concat(frames, ignore_index=True)
+    """:func:`gradient_flow` for each activation of :data:`GRADIENT_FLOW_ACTIVATIONS` and each seed
+    of :func:`seed_list`, stacked (columns ``activation``, ``seed``)."""
+    base = GradientFlowConfig(**_pick(params, GradientFlowConfig, n_train="flow_n_train",
+                                      num_epochs="flow_epochs"))
+    return pd.concat([run_seeds("foundations_gradient_flow", dataclasses.replace(base, activation=act),
+                                seed_list(params), activation=act)
+                      for act in GRADIENT_FLOW_ACTIVATIONS], ignore_index=True)
+
+
+def symmetry_frame(params: Mapping[str, Any], inits: Sequence[str] = ("constant:0.05", "he_uniform")
+                   ) -> pd.DataFrame:
+    """:func:`symmetry` for each initializer and seed (columns ``init``, ``seed``)."""
+    base = SymmetryConfig(**_pick(params, SymmetryConfig, num_epochs="sym_epochs"))
+    return pd.concat([run_seeds("foundations_symmetry", dataclasses.replace(base, init=init),
+                                seed_list(params), init=init) for init in inits], ignore_index=True)
 
 
 def optimizer_frames(params: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
@@ -971,13 +1000,23 @@ def optimizer_frames(params: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
 
 
 def weight_decay_frame(params: Mapping[str, Any]) -> pd.DataFrame:
-    """:func:`weight_decay_dynamics` for the three runs of :data:`WEIGHT_DECAY_RUNS`, with a ``run`` column."""
-    base = _pick(params, WeightDecayConfig)
-    frames = []
-    for label, init, reg in WEIGHT_DECAY_RUNS:
-        cfg = WeightDecayConfig(**{**base, "init": init, "lam": base.get("lam", WeightDecayConfig.lam) if reg else 0.0})
-        frames.append(run_cached("foundations_weight_decay", cfg).assign(run=label))
-    return pd.concat(frames, ignore_index=True)
+    """:func:`weight_decay_dynamics` for the three runs of :data:`WEIGHT_DECAY_RUNS` and each seed,
+    with ``run`` and ``seed`` columns."""
+    base = WeightDecayConfig(**_pick(params, WeightDecayConfig))
+    return pd.concat([run_seeds("foundations_weight_decay",
+                                dataclasses.replace(base, init=init, lam=base.lam if reg else 0.0),
+                                seed_list(params), run=label)
+                      for label, init, reg in WEIGHT_DECAY_RUNS], ignore_index=True)
+
+
+def weight_histogram_frame(params: Mapping[str, Any],
+                           penalties: Sequence[tuple[str, float]]) -> pd.DataFrame:
+    """:func:`weight_histogram` for each ``(penalty, lambda)`` and seed (columns ``penalty``,
+    ``lam``, ``seed``); training length from ``hist_epochs``."""
+    base = WeightHistogramConfig(**_pick(params, WeightHistogramConfig, num_epochs="hist_epochs"))
+    return pd.concat([run_seeds("foundations_weight_histogram",
+                                dataclasses.replace(base, penalty=pen, lam=float(lam)), seed_list(params),
+                                penalty=pen, lam=float(lam)) for pen, lam in penalties], ignore_index=True)
 
 
 def _save(fig, out_path: Path) -> Path:
@@ -988,27 +1027,41 @@ def _save(fig, out_path: Path) -> Path:
     return out_path
 
 
-@register_artifact("foundations-gradient-flow", "per-layer gradient norms, sigmoid vs ReLU vs leaky ReLU",
-                   notebook="book/foundations/vanishing.ipynb")
-def _artifact_gradient_flow(params: Mapping[str, Any], out_path: Path) -> Path:
+def _draw_gradient_flow(params: Mapping[str, Any]):
     from ..plots_foundations import plot_gradient_flow
 
-    return _save(plot_gradient_flow(gradient_flow_frame(params)), out_path)
+    return plot_gradient_flow(gradient_flow_frame(params))
 
 
-@register_artifact("foundations-optimizer-paths", "optimizer trajectories on a ravine and a saddle",
-                   notebook="book/foundations/optimizers.ipynb")
-def _artifact_optimizer_paths(params: Mapping[str, Any], out_path: Path) -> Path:
+def _draw_optimizer_paths(params: Mapping[str, Any]):
     from ..plots_foundations import plot_optimizer_paths
 
-    return _save(plot_optimizer_paths(optimizer_frames(params)), out_path)
+    return plot_optimizer_paths(optimizer_frames(params))
 
 
-@register_artifact("foundations-weight-decay-claim3", "RMS hidden weight per epoch vs 1/n_w (the Q&A's claim 3)",
-                   notebook="book/foundations/regularization.ipynb")
-def _artifact_weight_decay(params: Mapping[str, Any], out_path: Path) -> Path:
+def _draw_weight_decay_claim3(params: Mapping[str, Any]):
     from ..plots_foundations import plot_weight_decay_claim
 
     cfg = WeightDecayConfig(**_pick(params, WeightDecayConfig))
-    return _save(plot_weight_decay_claim(weight_decay_frame(params), 3, cfg.lr, cfg.lam, cfg.batch_size,
-                                         cfg.n_train), out_path)
+    return plot_weight_decay_claim(weight_decay_frame(params), 3, cfg.lr, cfg.lam, cfg.batch_size, cfg.n_train)
+
+
+def _register_figure(name: str, description: str, notebook: str,
+                     draw: Callable[[Mapping[str, Any]], Any]) -> None:
+    """Register artifact ``name``: ``draw(params)`` saved as a PNG."""
+
+    def make(params: Mapping[str, Any], out_path: Path) -> Path:
+        return _save(draw(params), out_path)
+
+    register_artifact(name, description, notebook=notebook)(make)
+
+
+for _name, _description, _page, _draw in [
+    ("foundations-gradient-flow", "per-layer gradient norms, sigmoid vs ReLU vs leaky ReLU", "vanishing",
+     _draw_gradient_flow),
+    ("foundations-optimizer-paths", "optimizer trajectories on a ravine and a saddle", "optimizers",
+     _draw_optimizer_paths),
+    ("foundations-weight-decay-claim3", "RMS hidden weight per epoch vs 1/n_w (the Q&A's claim 3)",
+     "regularization", _draw_weight_decay_claim3),
+]:
+    _register_figure(_name, _description, f"book/foundations/{_page}.ipynb", _draw)

@@ -7,13 +7,14 @@
 * :func:`evaluate_batched` -- the forward pass over a whole test set as one matmul chain, in
   chunks (the every-10k-steps test curves).
 * :class:`MinibatchSGD` -- the mini-batch step with preallocated buffers (``out=`` matmuls)
-  in float32 or float64, for the parity net and the ablation nets.
+  in float32 or float64, for the parity net and the ablation nets; :class:`MinibatchOptimizer`
+  adds the DFA thesis' adaptive optimizers (fused compiled update, no temporaries).
 
 Speed is measured in ``benchmarks/`` (``make bench``), never asserted by a test.
 """
 
 from .evaluate import evaluate_batched, forward_logits
-from .minibatch import MinibatchSGD
+from .minibatch import FAST_MINIBATCH_OPTIMIZERS, MinibatchOptimizer, MinibatchSGD, fused_step
 from .single import (
     FAST_ACTIVATIONS,
     FAST_CREDIT,
@@ -31,11 +32,14 @@ __all__ = [
     "FAST_CREDIT",
     "FAST_LOSSES",
     "FAST_METHODS",
+    "FAST_MINIBATCH_OPTIMIZERS",
     "FastResult",
+    "MinibatchOptimizer",
     "MinibatchSGD",
     "evaluate_batched",
     "fit_steps",
     "forward_logits",
+    "fused_step",
     "supports",
     "train_single_sample",
     "unsupported_reason",

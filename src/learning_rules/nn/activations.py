@@ -12,7 +12,7 @@ Credit assignment only ever calls ``backward``, so a softmax hidden layer is han
 Names are looked up in :data:`ACTIVATIONS`; :func:`get_activation` also parses the parametrised
 form ``"leaky_relu:0.1"`` (slope 0.1) and accepts an :class:`Activation` instance unchanged.
 
-Explained in: book/foundations/activations.md
+Explained in: book/foundations/vanishing.ipynb (sigmoid, tanh, ReLU), book/foundations/backprop.ipynb (softmax Jacobian).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The result is laid out as ``W_l`` (row ``j`` = neuron ``j``'s incoming weights, see CONTRIBUTING).
 Every draw comes from the ``numpy.random.Generator`` passed in.
 
-Explained in: book/foundations/initialization.md
+Explained in: book/foundations/vanishing.ipynb (initialization and variance), book/foundations/ablation.ipynb.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ through ``f_L.backward`` (which is :func:`~learning_rules.nn.activations.softmax
 Targets: ``mse``/``squared_error``/``bce`` take ``(batch, n_L)`` or, when ``n_L == 1``, ``(batch,)``;
 ``cce`` takes integer labels ``(batch,)`` or one-hot/soft rows ``(batch, n_L)``.
 
-Explained in: book/foundations/losses.md
+Explained in: book/foundations/backprop.ipynb (loss derivatives and the sources' sign slips).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ neuron ``j``'s incoming weights; activations are batch-first.
 
 .. math:: h_0 = X, \qquad z_l = h_{l-1} W_l^\top + b_l, \qquad h_l = f_l(z_l), \quad l = 1..L
 
-Explained in: book/foundations/mlp.md
+Explained in: book/conventions.md (notation), book/foundations/backprop.ipynb.
 """
 
 from __future__ import annotations
