@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pandas as pd
@@ -88,3 +89,24 @@ def test_bad_results():
         run_sweep(_not_a_frame, CONFIGS[:1], n_jobs=1, backend="sequential")
     with pytest.raises(ValueError, match="clashes"):
         run_sweep(_clashing, CONFIGS[:1], n_jobs=1, backend="sequential")
+
+
+def failing_on_seed_2(cfg: Cfg) -> pd.DataFrame:
+    if cfg.seed == 2:
+        time.sleep(0.5)  # long enough for the configs before it to finish on the other worker
+        raise RuntimeError("config 2 breaks")
+    return experiment(cfg)
+
+
+@pytest.mark.parametrize("backend,n_jobs", [("sequential", 1), ("loky", 2)])
+def test_an_interrupted_sweep_keeps_what_finished(tmp_path, backend, n_jobs):
+    st = Store(tmp_path, code_hash="v")
+    configs = [Cfg(seed=s) for s in range(4)]
+    with pytest.raises(RuntimeError, match="config 2 breaks"):
+        run_sweep(failing_on_seed_2, configs, n_jobs=n_jobs, backend=backend, store=st, name="exp")
+    stored = [st.get("exp", c) is not None for c in configs[:2]]
+    assert all(stored)  # what finished before the failure was saved
+    assert st.get("exp", configs[2]) is None
+    # the rerun computes only what is missing
+    out = run_sweep(experiment, configs, n_jobs=1, backend="sequential", store=st, name="exp")
+    pd.testing.assert_frame_equal(out, expected(configs))

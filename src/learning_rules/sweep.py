@@ -193,32 +193,42 @@ def run_sweep(
             "computes them first, with the same profile, code and store"
         )
     if todo:
-        calls = (joblib.delayed(fn)(configs[i]) for i in todo)
-        if scheduler is not None:
-            computed = _run_on_dask(calls, scheduler, verbose)
-        else:
-            with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
-                computed = joblib.Parallel(verbose=verbose)(calls)
-        for index, frame in zip(todo, computed, strict=True):
-            if not isinstance(frame, pd.DataFrame):
-                raise ValueError(
-                    f"{name} returned {type(frame).__name__} for config {configs[index]!r}; "
-                    "sweep functions must return a pandas DataFrame"
-                )
-            if store is not None:
-                store.put(name, configs[index], frame)
-            results[index] = frame
+        calls = (joblib.delayed(_indexed)(fn, i, configs[i]) for i in todo)
+        # Results are taken in the order they finish and each is stored at once: an interrupted
+        # or failing sweep keeps every config that finished before, and a rerun resumes there.
+        with contextlib.ExitStack() as stack:
+            if scheduler is not None:
+                computed = _run_on_dask(calls, scheduler, verbose, stack)
+            else:
+                stack.enter_context(joblib.parallel_config(backend=backend, n_jobs=n_jobs))
+                computed = joblib.Parallel(verbose=verbose, return_as="generator_unordered")(calls)
+            for index, frame in computed:
+                if not isinstance(frame, pd.DataFrame):
+                    raise ValueError(
+                        f"{name} returned {type(frame).__name__} for config {configs[index]!r}; "
+                        "sweep functions must return a pandas DataFrame"
+                    )
+                if store is not None:
+                    store.put(name, configs[index], frame)
+                results[index] = frame
 
     frames = [_attach_config(frame, config) for frame, config in zip(results, configs, strict=True)]
     return pd.concat(frames, ignore_index=True)
 
 
-def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int) -> Sequence[Any]:
-    """Submit every call to the dask cluster and gather the results in order.
+def _indexed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any]:
+    """``(index, fn(config))``: lets results that arrive out of order find their config."""
+    return index, fn(config)
+
+
+def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int,
+                 stack: contextlib.ExitStack) -> Iterator[Any]:
+    """Submit every call to the dask cluster; yield the results as they finish.
 
     Tasks go to the cluster with ``Client.submit`` rather than through joblib's ``dask`` backend:
     joblib runs everything in the calling process when the cluster has a single worker thread
-    (its effective ``n_jobs`` is then 1), so a small cluster would silently never be used.
+    (its effective ``n_jobs`` is then 1), so a small cluster would silently never be used. A
+    client opened here is closed when ``stack`` closes.
     """
     try:
         from distributed import Client
@@ -226,13 +236,14 @@ def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int) -> Sequenc
         raise ValueError(
             "scheduler= needs dask.distributed; install it with pip install 'dask[distributed]'"
         ) from exc
-    owns_client = not isinstance(scheduler, Client)
-    client = Client(scheduler) if owns_client else scheduler
-    try:
-        futures = [client.submit(fn, *args, pure=False, **kwargs) for fn, args, kwargs in calls]
-        if verbose:
-            print(f"run_sweep: {len(futures)} tasks submitted to the dask cluster")
-        return client.gather(futures)
-    finally:
-        if owns_client:
-            client.close()
+    if isinstance(scheduler, Client):
+        client = scheduler
+    else:
+        client = Client(scheduler)
+        stack.callback(client.close)
+    futures = [client.submit(fn, *args, pure=False, **kwargs) for fn, args, kwargs in calls]
+    if verbose:
+        print(f"run_sweep: {len(futures)} tasks submitted to the dask cluster")
+    from distributed import as_completed
+
+    return (future.result() for future in as_completed(futures))
