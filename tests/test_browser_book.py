@@ -179,6 +179,16 @@ def test_no_error_output_or_traceback(crawled):
             assert marker not in info["text"], f"{name} shows {marker!r}"
 
 
+def test_no_unrendered_myst_role(crawled):
+    """A role such as {eq} written into a notebook's Markdown *output* is not parsed: it would show."""
+    import re
+
+    role = re.compile(r"\{(eq|cite|ref|numref|doc|term|math|cite:p|cite:t)\}")
+    for name, info in crawled.items():
+        found = role.findall(info["text"])
+        assert not found, f"{name} shows unrendered MyST role(s) {sorted(set(found))}"
+
+
 def test_internal_links_resolve(crawled, chromium, site):
     host = urlparse(site).netloc
     context, page = _new_page(chromium, site)
