@@ -189,7 +189,7 @@ def _toy_fields(moved: set[int], n_neurons: int = 4) -> pd.DataFrame:
     W0 = rng.normal(size=(n_neurons, 784))
     W = W0.copy()
     for j in moved:
-        W[j] += 1e-3 * rng.normal(size=784)
+        W[j] += 0.5 * rng.normal(size=784)
     rows = []
     for method, M in (("init", W0), ("GD", W)):
         for j in range(n_neurons):
@@ -202,6 +202,10 @@ def test_silent_neurons_are_the_unmoved_fields():
     rf = _toy_fields(moved={0, 2})
     assert E.silent_neurons(rf, "GD") == [1, 3]
     assert E.silent_neurons(rf, "init") == [0, 1, 2, 3]
+    assert E.silent_neurons(rf, "GD", rtol=0.0) == [1, 3]  # exactly unchanged
+    assert E.silent_neurons(rf, "GD", rtol=0.9) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="rtol"):
+        E.silent_neurons(rf, "GD", rtol=1.5)
 
 
 def test_plot_fields_scales():

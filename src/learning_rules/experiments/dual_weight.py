@@ -810,14 +810,16 @@ def plot_fields(rf: pd.DataFrame, methods: Sequence[str], neurons: Sequence[int]
     return fig
 
 
-def silent_neurons(rf: pd.DataFrame, method: str, seed: int | None = None, rtol: float = 1e-6) -> list[int]:
-    """Hidden units of ``method`` whose layer-1 field never moved from the shared initial field.
+def silent_neurons(rf: pd.DataFrame, method: str, seed: int | None = None, rtol: float = 0.1) -> list[int]:
+    """Hidden units of ``method`` whose layer-1 field barely moved from the shared initial field.
 
-    A unit is silent when :math:`\\lVert W_j - W_j^{(0)} \\rVert \\le \\text{rtol}\\,
-    \\lVert W_j^{(0)} \\rVert` (rows ``method == "init"`` hold :math:`W^{(0)}`): it got no teaching
-    update on any training step (for instance a ReLU unit that never fired, whose teaching signal is
-    always zero).
+    A unit counts when :math:`\\lVert W_j - W_j^{(0)} \\rVert \\le \\text{rtol}\\,
+    \\lVert W_j^{(0)} \\rVert` (rows ``method == "init"`` hold :math:`W^{(0)}`): it was updated on
+    few or no training steps (for instance a ReLU unit that soon stopped firing, whose teaching
+    signal is then always zero), so its picture is mostly its initial noise whatever the rule.
     """
+    if not 0 <= rtol < 1:
+        raise ValueError(f"rtol must be in [0, 1), got {rtol}")
     neurons = sorted(rf.loc[rf["method"] == method, "neuron"].unique())
     W = field_images(rf, method, neurons, seed).reshape(len(neurons), -1)
     W0 = field_images(rf, "init", neurons, seed).reshape(len(neurons), -1)
