@@ -65,11 +65,17 @@ def test_reproduced_cells_validate_and_note_a_short_profile(monkeypatch):
     from learning_rules.report import validate_reproduced
 
     monkeypatch.setattr(dfa, "page_runs", lambda page, p, store=None, n_jobs=1: _fake_runs(page, p))
+    # quick runs these pages at k = 1: no thesis cell to offer, and that is valid
+    assert validate_reproduced(dfa.reproduced_cells("quick")).empty
+    # the same short profile at the thesis' k = 3: every table, each cell once, short runs noted
+    original = dfa.page_params
+    monkeypatch.setattr(dfa, "page_params", lambda page, params=None: {
+        **original(page, params), "k": 3, "num_epochs": min(4, original(page, params)["num_epochs"])})
     frame = validate_reproduced(dfa.reproduced_cells("quick"))
     assert not frame.duplicated(["source", "table", "row", "column"]).any()
-    assert set(frame["table"]) == set(dfa.LEDGER_TABLES)  # quick runs k = 3: rows match the thesis'
+    assert set(frame["table"]) == set(dfa.LEDGER_TABLES)
     short = frame[frame["column"] == "test accuracy epoch 50"]
-    assert short["note"].str.contains("stops at epoch").all()
+    assert len(short) and short["note"].str.contains("stops at epoch").all()
 
 
 def test_parity_and_synthetic_keys_do_not_overlap_the_pages():
