@@ -95,27 +95,10 @@ def _write_frame(frame, out: str | None) -> None:
     print(f"wrote {path.resolve()} ({len(frame)} rows)")
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str | None]):
-    """Set the given environment variables (``None``: leave as is) and restore them afterwards."""
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for key, value in values.items():
-            if value is not None:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from .experiments import EXPERIMENTS, config_from_strings, run_experiment
     from .store import STORE_ENV
-    from .sweep import JOBS_ENV, SCHEDULER_ENV
+    from .sweep import JOBS_ENV, SCHEDULER_ENV, temporary_environment
 
     exp = EXPERIMENTS.lookup(args.experiment)
     config = config_from_strings(exp.config_cls, args.set or [])
@@ -129,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         store_dir = str(Path(args.store).expanduser().resolve()) if args.store else None
         if args.no_store:  # sweeps inside the experiment get a throw-away store
             store_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="lr-no-store-"))
-        stack.enter_context(_environment({
+        stack.enter_context(temporary_environment({
             STORE_ENV: store_dir,
             SCHEDULER_ENV: args.scheduler,
             JOBS_ENV: None if args.jobs is None else str(args.jobs),

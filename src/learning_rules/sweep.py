@@ -44,10 +44,17 @@ def sweep_settings(scheduler: str | None = None, n_jobs: int | None = None) -> I
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise ValueError(f"scheduler must be a dask scheduler address such as "
                          f"'tcp://127.0.0.1:8786', got {scheduler!r}")
-    new = {SCHEDULER_ENV: scheduler, JOBS_ENV: None if n_jobs is None else str(n_jobs)}
-    old = {k: os.environ.get(k) for k in new}
+    with temporary_environment({SCHEDULER_ENV: scheduler,
+                                JOBS_ENV: None if n_jobs is None else str(n_jobs)}):
+        yield
+
+
+@contextlib.contextmanager
+def temporary_environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set the given environment variables (``None``: leave as is) and restore them afterwards."""
+    old = {k: os.environ.get(k) for k in values}
     try:
-        for key, value in new.items():
+        for key, value in values.items():
             if value is not None:
                 os.environ[key] = value
         yield
