@@ -243,3 +243,27 @@ def test_select_lr_scores_on_validation_only(shared_data, tmp_path):
     expected = [f.loc[f.epoch == 2, "test_acc"].iloc[0] for f in frames]
     assert list(scores["score"]) == expected
     assert best == [0.01, 0.1][int(np.argmax(expected))]
+
+
+def test_select_lrs_one_sweep_matches_per_group_selection(shared_data, tmp_path):
+    """All groups' trials in one sweep choose what each group alone chooses (same scores)."""
+    from learning_rules.experiments.dfa_parity import LazyParityConfig
+    from learning_rules.store import Store
+
+    engine = X.ParityConfig(k=1, num_epochs=2, n_train=300, n_test=200, n_hidden=16)
+    groups = {("bp", 1): (engine, [0.01, 0.1]),
+              "dfa": (engine.replace(credit="dfa"), [0.005, 0.05, 0.5]),
+              "lazy": (LazyParityConfig(method="relu_features", k=1, num_epochs=2, n_train=300,
+                                        n_test=200, n_hidden=16), [0.01, 0.1])}
+    together = X.select_lrs(groups, store=Store(tmp_path / "a"), last=1)
+    assert list(together) == list(groups)
+    for label, (base, grid) in groups.items():
+        alone = X.select_lr(base, grid, store=Store(tmp_path / f"b{len(grid)}{label!s:.3}"), last=1)
+        assert together[label][0] == alone[0]
+        pd.testing.assert_frame_equal(together[label][1], alone[1])
+        assert list(together[label][1]["lr"]) == sorted(grid)
+
+
+def test_select_lrs_rejects_an_empty_grid():
+    with pytest.raises(ValueError, match="empty grid"):
+        X.select_lrs({"dfa": (X.ParityConfig(k=1), [])})

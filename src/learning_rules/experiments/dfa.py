@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,7 @@ __all__ = [
     "published_lr",
     "run_repeats",
     "select_lr",
+    "select_lrs",
     "train_parity",
 ]
 
@@ -569,9 +570,55 @@ def run_repeats(configs: Iterable[ParityConfig], store=None, n_jobs: int = 1) ->
                      backend="loky" if n_jobs != 1 else "sequential")
 
 
+def _scores(frame: pd.DataFrame, num_epochs: int, last: int) -> tuple[float, pd.DataFrame]:
+    """Best rate and per-rate scores of one group's validation trials (ties: smaller rate)."""
+    m = min(last, num_epochs)
+    tail = frame[frame["epoch"] > num_epochs - m]
+    scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()
+    best = scores.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
+    return float(best["lr"]), scores
+
+
+def select_lrs(groups: Mapping[Any, tuple[Any, Sequence[float]]], store=None, last: int = 10,
+               n_jobs: int = 1) -> dict[Any, tuple[float, pd.DataFrame]]:
+    """Choose a learning rate for every group on the validation split, all trials in one sweep.
+
+    ``groups`` maps a label to ``(base config, grid of rates)``; the config may be a
+    :class:`ParityConfig` or a :class:`~learning_rules.experiments.dfa_parity.LazyParityConfig`.
+    Every trial ``base.replace(lr=g, validation=True)`` of every group goes to one sweep, so
+    ``n_jobs`` workers stay busy across groups (one group of 3 trials on 2 workers would leave
+    one idle for a whole trial). Score of a rate: the mean validation accuracy over the last
+    ``min(last, num_epochs)`` epochs (the thesis' score, spec 4.2, on validation data, never on
+    test). Ties go to the smaller rate.
+
+    Returns ``{label: (best_lr, scores)}``, ``scores`` with ``lr`` and ``score`` per grid point.
+    """
+    from .dfa_parity import run_curve_specs
+
+    specs, owners = [], []
+    for label, (base, grid) in groups.items():
+        grid = [float(g) for g in grid]
+        if not grid:
+            raise ValueError(f"group {label!r} has an empty grid of learning rates; give at least one")
+        for g in grid:
+            specs.append((str(g), base.replace(lr=g, validation=True)))
+            owners.append(label)
+    if not specs:
+        return {}
+    frame = run_curve_specs(specs, store, n_jobs=n_jobs)
+    sizes = [cfg.num_epochs + 1 for _, cfg in specs]
+    frame["_group"] = np.repeat(np.arange(len(specs)), sizes)
+    out = {}
+    for label, (base, _) in groups.items():
+        members = [i for i, o in enumerate(owners) if o == label]
+        out[label] = _scores(frame[frame["_group"].isin(members)], base.num_epochs, last)
+    return out
+
+
 def select_lr(base: ParityConfig, grid: Sequence[float], store=None, last: int = 10,
               n_jobs: int = 1) -> tuple[float, pd.DataFrame]:
-    """Choose a learning rate on the validation split carved from the training images.
+    """Choose a learning rate on the validation split carved from the training images
+    (:func:`select_lrs` for one group).
 
     Score of a learning rate: the mean validation accuracy over the last ``min(last,
     num_epochs)`` epochs (the thesis' score, spec 4.2, but on validation data, never on test).
@@ -582,16 +629,9 @@ def select_lr(base: ParityConfig, grid: Sequence[float], store=None, last: int =
     best_lr : float
     scores : DataFrame with ``lr`` and ``score`` per grid point
     """
-    grid = [float(g) for g in grid]
-    if not grid:
+    if not list(grid):
         raise ValueError("select_lr needs a non-empty grid of learning rates")
-    configs = [base.replace(lr=g, validation=True) for g in grid]
-    frame = run_repeats(configs, store=store, n_jobs=n_jobs)
-    m = min(last, base.num_epochs)
-    tail = frame[frame["epoch"] > base.num_epochs - m]
-    scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()
-    best = scores.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
-    return float(best["lr"]), scores
+    return select_lrs({0: (base, grid)}, store=store, last=last, n_jobs=n_jobs)[0]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -651,16 +651,11 @@ def select_lazy_lr(base, grid: Sequence[float], store=None, last: int = 10,
     accuracy of the last ``min(last, num_epochs)`` epochs (the thesis' score, spec 4.2, on
     validation data instead of the test stream). Ties go to the smaller rate.
     """
-    grid = [float(g) for g in grid]
-    if not grid:
+    from .dfa import select_lrs
+
+    if not list(grid):
         raise ValueError("select_lazy_lr needs a non-empty grid of learning rates")
-    specs = [(str(g), base.replace(lr=g, validation=True)) for g in grid]
-    frame = run_curve_specs(specs, store, n_jobs=n_jobs)
-    m = min(last, base.num_epochs)
-    tail = frame[frame["epoch"] > base.num_epochs - m]
-    scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()
-    best = scores.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
-    return float(best["lr"]), scores
+    return select_lrs({0: (base, grid)}, store=store, last=last, n_jobs=n_jobs)[0]
 
 
 # --------------------------------------------------------------------------------------------------
