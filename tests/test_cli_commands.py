@@ -84,6 +84,7 @@ def test_make_artifacts(tmp_path, capsys, shared_data):
     figure = tmp_path / "f.png"
     assert cli.main(["make", "datasets-figure", "--out", str(figure), "--profile", "smoke"]) == 0
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "t.md"]  # no temporary file left
     assert cli.main(["make", "nope"]) == 2
     assert "unknown artifact 'nope'" in capsys.readouterr().err
 
@@ -148,3 +149,30 @@ def test_field_parsing():
 def test_registries_hold_the_datasets_chapter():
     assert EXPERIMENTS["datasets_summary"].cache is False
     assert ARTIFACTS["datasets-figure"].notebook == "book/datasets.ipynb"
+
+
+def test_save_figure_writes_the_book_resolution_atomically(tmp_path):
+    """Artifacts are PNGs at the kernels' 200 dpi; the figure is closed; a failed write keeps the
+    old file."""
+    import struct
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from learning_rules.experiments import ARTIFACT_DPI, save_figure
+
+    out = tmp_path / "fig.png"
+    fig = plt.figure(figsize=(4, 3))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    assert save_figure(fig, out) == out
+    assert not plt.fignum_exists(fig.number)
+    width, height = struct.unpack(">II", out.read_bytes()[16:24])
+    assert (width, height) == (4 * ARTIFACT_DPI, 3 * ARTIFACT_DPI) and ARTIFACT_DPI == 200
+    before = out.read_bytes()
+    bad = plt.figure()
+    with pytest.raises(TypeError):
+        save_figure(bad, out, format="svg")  # savefig refuses a second format: the write fails
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
+    assert not plt.fignum_exists(bad.number)

@@ -116,6 +116,30 @@ def register_artifact(name: str, description: str, *, notebook: str | None = Non
     return decorator
 
 
+#: Resolution of every PNG artifact, the book kernels' retina figures' (book/_kernel), so a figure
+#: made by ``learning-rules make`` matches the one on the page.
+ARTIFACT_DPI = 200
+
+
+def save_figure(fig, out_path: str | Path, dpi: int = ARTIFACT_DPI, **savefig_kwargs: Any) -> Path:
+    """Write ``fig`` as a PNG to ``out_path`` atomically (a reader never sees half a file; a failed
+    write leaves the old file) and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from ..store import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, **savefig_kwargs)
+    finally:
+        plt.close(fig)
+    out_path = Path(out_path)
+    atomic_write_bytes(out_path, buffer.getvalue())
+    return out_path
+
+
 # --------------------------------------------------------------------------- configs from text
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}

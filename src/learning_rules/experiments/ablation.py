@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ import pandas as pd
 
 from .._registry import Registry
 from ..analysis import ablation as an
-from ..store import Store, atomic_write_bytes, atomic_write_text
-from . import register_artifact, register_experiment
+from ..store import Store, atomic_write_text
+from . import register_artifact, register_experiment, save_figure
 from .foundations import one_blas_thread
 
 __all__ = [
@@ -445,16 +444,6 @@ def compute_all(params: Mapping[str, Any], store: Store | None = None) -> dict[s
     return {"status": status, "available": available, "search": search, "lrs": lrs, "grid": grid}
 
 
-def _save_fig(fig, out_path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(out_path, buffer.getvalue())
-    return out_path
-
-
 def chosen_cost(res: Mapping[str, Any]) -> str:
     """The cost candidate :func:`~learning_rules.analysis.ablation.cost_evidence` picks for ``res``."""
     metrics = ["accuracy"] + [f"cost[{c}]" for c in an.COST_CANDIDATES]
@@ -492,7 +481,7 @@ def _figure_maker(number: int):
             dataset = "mnist" if number == 3 else "fashion-mnist"
             fig = plot_curves(grid, dataset, "he_uniform", [1.0 if number == 3 else 2.0], cost,
                               f"training cost ({cand})")
-        return _save_fig(fig, out_path)
+        return save_figure(fig, out_path)
 
     return make
 

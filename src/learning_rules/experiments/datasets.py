@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..store import atomic_write_bytes, atomic_write_text
-from . import register_artifact, register_experiment
+from ..store import atomic_write_text
+from . import register_artifact, register_experiment, save_figure
 
 __all__ = [
     "DatasetsSummaryConfig",
@@ -368,8 +367,6 @@ def make_datasets_table(params: Mapping[str, Any], out_path: Path) -> Path:
     suffix=".png",
 )
 def make_datasets_figure(params: Mapping[str, Any], out_path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
     n_examples = int(params.get("n_examples", 8))
     seed = int(params.get("seed", 0))
     fig, missing = plot_example_grid(_image_datasets(), n_examples, seed)
@@ -377,8 +374,4 @@ def make_datasets_figure(params: Mapping[str, Any], out_path: Path) -> Path:
     note = f"; missing: {', '.join(missing)}" if missing else ""
     fig.suptitle(f"Example images (profile {profile}, seed {seed}{note})", fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(out_path, buffer.getvalue())
-    return out_path
+    return save_figure(fig, out_path)

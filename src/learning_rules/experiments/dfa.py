@@ -910,7 +910,7 @@ def plot_page(page: str, runs: pd.DataFrame):
 
 
 def _page_artifacts(page: str) -> None:
-    from . import register_artifact
+    from . import register_artifact, save_figure
 
     nb = PAGES[page]["notebook"]
     figs = {"alignment": "Figs. 3.2/3.5", "feedback": "Fig. 3.3", "optimizers": "Fig. 3.4"}[page]
@@ -925,18 +925,9 @@ def _page_artifacts(page: str) -> None:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         from ..store import Store
 
-        fig = plot_page(page, page_runs(page, page_params(page, params), Store()))
-        tmp = out_path.with_name(out_path.name + ".tmp.png")
-        fig.savefig(tmp, dpi=150)
-        plt.close(fig)
-        import os
-
-        os.replace(tmp, out_path)
-        return out_path
+        return save_figure(plot_page(page, page_runs(page, page_params(page, params), Store())), out_path)
 
     register_artifact(f"dfa-{page}-table", f"thesis {figs}: regenerated cells next to the thesis' "
                       "stored results (CSV)", notebook=nb, suffix=".csv")(make_table)

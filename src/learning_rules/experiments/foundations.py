@@ -33,7 +33,7 @@ from ..nn.losses import get_loss
 from ..nn.mlp import MLP, forward
 from ..updates import OPTIMIZERS
 from ..updates.gradient import bias_gradient, weight_gradient
-from . import register_artifact, register_experiment
+from . import register_artifact, register_experiment, save_figure
 
 __all__ = [
     "GRADIENT_FLOW_ACTIVATIONS",
@@ -1020,11 +1020,7 @@ def weight_histogram_frame(params: Mapping[str, Any],
 
 
 def _save(fig, out_path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(out_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path, bbox_inches="tight")
 
 
 def _draw_gradient_flow(params: Mapping[str, Any]):
