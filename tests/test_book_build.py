@@ -136,3 +136,58 @@ def test_smoke_book_timings_report_and_figures(built_book):
         width = struct.unpack(">I", base64.b64decode(o["data"]["image/png"])[16:20])[0]
         # retina: drawn at twice the DPI, shown at half the pixel size (IPython floors odd sizes)
         assert width // 2 == o["metadata"]["image/png"]["width"], "figures should be retina PNGs"
+
+
+def _task(tmp_path: Path) -> dict:
+    source = tmp_path / "page.ipynb"
+    write_nb(source, "y = x + 1")
+    return {"source": str(source), "target": str(tmp_path / "out" / "page.ipynb"), "label": "page.ipynb",
+            "log": str(tmp_path / "logs" / "page.log"), "failed": str(tmp_path / "failed" / "page.ipynb"),
+            "parameters": {"profile": "smoke"}}
+
+
+def _fake_papermill(monkeypatch, failures: list[Exception], run_cells_before_failing: bool = False):
+    """papermill.execute_notebook that raises ``failures`` in turn, then 'executes' the notebook."""
+    import papermill
+
+    calls = []
+
+    def execute(source, output, **kwargs):
+        calls.append(output)
+        nb = nbformat.read(source, as_version=4)
+        if failures:
+            if run_cells_before_failing:
+                nb.cells[1].execution_count = 1
+            nbformat.write(nb, output)
+            raise failures.pop(0)
+        for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+            cell.execution_count = i + 1
+        nbformat.write(nb, output)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.setattr(book, "_kernel_environment", lambda *a, **k: None)
+    monkeypatch.setattr(book.os, "dup2", lambda *a: None)  # keep pytest's stderr
+    return calls
+
+
+def test_kernel_that_fails_before_any_cell_gets_one_fresh_try(tmp_path, monkeypatch):
+    calls = _fake_papermill(monkeypatch, [RuntimeError("Kernel didn't respond in 60 seconds")])
+    report = book._execute_one(_task(tmp_path))
+    assert report["ok"] and len(calls) == 2
+    assert "Kernel didn't respond" in report["retried"]
+    assert (tmp_path / "out" / "page.ipynb").exists()
+
+
+def test_kernel_start_failing_twice_is_reported(tmp_path, monkeypatch):
+    calls = _fake_papermill(monkeypatch, [RuntimeError("no kernel"), RuntimeError("still no kernel")])
+    report = book._execute_one(_task(tmp_path))
+    assert not report["ok"] and len(calls) == 2
+    assert "still no kernel" in report["error"]
+
+
+def test_kernel_that_died_after_running_cells_is_not_rerun(tmp_path, monkeypatch):
+    """A kernel that ran cells may have changed files or stores: no silent second run."""
+    calls = _fake_papermill(monkeypatch, [RuntimeError("kernel died")], run_cells_before_failing=True)
+    report = book._execute_one(_task(tmp_path))
+    assert not report["ok"] and len(calls) == 1
+    assert "kernel died" in report["error"] and "partly executed notebook is kept" in report["error"]

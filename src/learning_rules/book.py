@@ -604,6 +604,15 @@ def _kernel_environment(blas_threads: int | None = None, ipython_dir: str | None
         os.environ["JUPYTER_PATH"] = os.pathsep.join([prefix_share, *paths])
 
 
+def _never_started(notebook: Path) -> bool:
+    """True when ``notebook`` (papermill's output) is missing or no code cell in it has run."""
+    try:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return not any(c.get("cell_type") == "code" and c.get("execution_count") for c in nb.get("cells", []))
+
+
 def _execute_one(task: dict) -> dict:
     """Run one notebook with papermill; runs in a pool worker. Never raises: returns a report."""
     import papermill
@@ -619,22 +628,35 @@ def _execute_one(task: dict) -> dict:
     with open(log_path, "wb") as log_file:
         os.dup2(log_file.fileno(), 2)
     start = time.perf_counter()
+    retried = None
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(tmp),
-            parameters=task["parameters"],
-            kernel_name=task.get("kernel", "python3"),
-            cwd=str(source.parent),
-            progress_bar=False,
-            log_output=False,
-            request_save_on_cell_execute=False,
-            execution_timeout=task.get("timeout"),
-        )
+        for attempt in (1, 2):
+            try:
+                papermill.execute_notebook(
+                    str(source),
+                    str(tmp),
+                    parameters=task["parameters"],
+                    kernel_name=task.get("kernel", "python3"),
+                    cwd=str(source.parent),
+                    progress_bar=False,
+                    log_output=False,
+                    request_save_on_cell_execute=False,
+                    execution_timeout=task.get("timeout"),
+                )
+                break
+            except (PapermillExecutionError, BuildError):
+                raise
+            except Exception as exc:
+                if attempt == 2 or not _never_started(tmp):
+                    raise
+                # The kernel failed before running a cell (start-up timeout, a dead kernel, a
+                # port clash on a loaded machine): nothing ran, so one fresh try is safe.
+                retried = f"{type(exc).__name__}: {exc}".strip()
+                tmp.unlink(missing_ok=True)
         nb = json.loads(tmp.read_text(encoding="utf-8"))
         check_executed(nb, label)
         os.replace(tmp, target)
-        return {"ok": True, "label": label, "seconds": time.perf_counter() - start}
+        return {"ok": True, "label": label, "seconds": time.perf_counter() - start, "retried": retried}
     except PapermillExecutionError as exc:
         message = _format_papermill_error(exc, tmp, label)
     except BuildError as exc:
@@ -1235,6 +1257,9 @@ def _run_tasks(tasks: list[dict], workers: int, log: Callable[[str], None]) -> t
                     continue
                 report = future.result()
                 if report["ok"]:
+                    if report.get("retried"):
+                        log(f"  {report['label']}: its kernel failed before running a cell "
+                            f"({report['retried'][:200]}); ran it again from the start")
                     log(f"  executed {report['label']} in {report['seconds']:.1f} s")
                     done.append(report)
                 else:
