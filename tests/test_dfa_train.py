@@ -267,3 +267,53 @@ def test_select_lrs_one_sweep_matches_per_group_selection(shared_data, tmp_path)
 def test_select_lrs_rejects_an_empty_grid():
     with pytest.raises(ValueError, match="empty grid"):
         X.select_lrs({"dfa": (X.ParityConfig(k=1), [])})
+
+
+def test_switch_margin_is_two_standard_errors_of_a_difference():
+    assert X.switch_margin(0.6, 10_000) == pytest.approx(2 * np.sqrt(2 * 0.6 * 0.4 / 10_000))
+    assert X.switch_margin(0.6, 10_000) == pytest.approx(0.013856, abs=1e-6)
+    assert X.switch_margin(1.0, 100) == 0.0 and X.switch_margin(0.5, 100, z=1.0) == pytest.approx(0.070711, abs=1e-6)
+    with pytest.raises(ValueError, match="validation samples"):
+        X.switch_margin(0.5, 0)
+
+
+def _trials(scores_by_lr: dict[float, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"lr": lr, "epoch": e, "test_acc": a} for lr, accs in scores_by_lr.items()
+                         for e, a in enumerate([0.5] + accs)])
+
+
+def test_incumbent_rate_stays_unless_beaten_by_more_than_the_margin():
+    margin = X.switch_margin(0.60, 10_000)  # 0.0139
+    close = _trials({0.01: [0.55, 0.60], 0.02: [0.58, 0.60 + 0.9 * margin], 0.04: [0.4, 0.45]})
+    best, scores = X._scores(close, num_epochs=2, last=1, incumbent=0.01, n_eval=10_000)
+    assert best == 0.01 and scores["margin"].iloc[0] == pytest.approx(margin)
+    assert X._scores(close, num_epochs=2, last=1)[0] == 0.02  # without an incumbent: the top score
+    far = _trials({0.01: [0.55, 0.60], 0.02: [0.58, 0.60 + 1.1 * margin]})
+    assert X._scores(far, num_epochs=2, last=1, incumbent=0.01, n_eval=10_000)[0] == 0.02
+    # fewer validation samples: a wider margin keeps the incumbent
+    assert X._scores(far, num_epochs=2, last=1, incumbent=0.01, n_eval=2_000)[0] == 0.01
+    with pytest.raises(ValueError, match="not in the grid"):
+        X._scores(far, num_epochs=2, last=1, incumbent=0.03)
+
+
+def test_validation_size_follows_n_test():
+    assert X.validation_size(X.ParityConfig(k=3)) == X.N_VALIDATION == 10_000
+    assert X.validation_size(X.ParityConfig(k=3, n_test=500)) == 500
+    assert X.validation_size(X.ParityConfig(k=3, n_test=50_000)) == 10_000
+
+
+def test_select_lrs_with_incumbent_runs_the_trials_once(shared_data, tmp_path):
+    """(config, grid, incumbent) groups: same trials and scores as without, plus the margin."""
+    from learning_rules.store import Store
+
+    base = X.ParityConfig(k=1, num_epochs=2, n_train=300, n_test=200, n_hidden=16)
+    store = Store(tmp_path)
+    plain = X.select_lrs({"a": (base, [0.01, 0.1])}, store=store, last=1)["a"]
+    kept = X.select_lrs({"a": (base, [0.01, 0.1], 0.01)}, store=store, last=1)["a"]
+    assert len(store.list()) == 2  # the second selection computed nothing new
+    pd.testing.assert_frame_equal(kept[1].drop(columns="margin"), plain[1])
+    s = kept[1].set_index("lr")["score"]
+    margin = X.switch_margin(s[0.01], 200)
+    assert kept[0] == (plain[0] if s.max() - s[0.01] > margin else 0.01)
+    with pytest.raises(ValueError, match="config, grid"):
+        X.select_lrs({"a": (base, [0.01], 0.01, "extra")})

@@ -77,6 +77,8 @@ __all__ = [
     "run_repeats",
     "select_lr",
     "select_lrs",
+    "switch_margin",
+    "validation_size",
     "train_parity",
 ]
 
@@ -570,36 +572,86 @@ def run_repeats(configs: Iterable[ParityConfig], store=None, n_jobs: int = 1) ->
                      backend="loky" if n_jobs != 1 else "sequential")
 
 
-def _scores(frame: pd.DataFrame, num_epochs: int, last: int) -> tuple[float, pd.DataFrame]:
-    """Best rate and per-rate scores of one group's validation trials (ties: smaller rate)."""
+#: Standard errors by which a rate must beat the incumbent (published) one on the validation split
+#: before it replaces it (:func:`switch_margin`).
+SWITCH_Z = 2.0
+
+
+def switch_margin(p: float, n: int, z: float = SWITCH_Z) -> float:
+    r"""How much better than the incumbent's score a rate must score to replace it.
+
+    .. math:: \Delta_{\min} = z \sqrt{2\,p(1-p)/n}
+
+    ``z`` standard errors of the difference of two accuracies ``p`` each measured on ``n``
+    validation samples (binomial; the two trials see the same samples, which only makes the real
+    error smaller, and the mean over epochs is treated as one measurement). With ``z = 2`` a
+    difference that validation sampling alone produces in about 1 of 20 comparisons is not
+    enough: at ``p = 0.6``, ``n = 10,000`` the margin is 0.014.
+    """
+    if not (n >= 1):
+        raise ValueError(f"n must be a positive number of validation samples, got {n}")
+    p = min(max(float(p), 0.0), 1.0)
+    return float(z * math.sqrt(2.0 * p * (1.0 - p) / n))
+
+
+def validation_size(config: Any) -> int:
+    """Validation samples a trial of ``config`` is scored on (one per validation image, k digits
+    each): the split's size, or ``n_test`` of them when set."""
+    return int(min(config.n_test or N_VALIDATION, N_VALIDATION))
+
+
+def _scores(frame: pd.DataFrame, num_epochs: int, last: int, incumbent: float | None = None,
+            n_eval: int = N_VALIDATION) -> tuple[float, pd.DataFrame]:
+    """Best rate and per-rate scores of one group's validation trials.
+
+    Without ``incumbent``: the highest score (ties: the smaller rate). With it: the incumbent,
+    unless the highest-scoring rate beats it by more than :func:`switch_margin`.
+    """
     m = min(last, num_epochs)
     tail = frame[frame["epoch"] > num_epochs - m]
     scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()
-    best = scores.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
-    return float(best["lr"]), scores
+    best = float(scores.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]["lr"])
+    if incumbent is None:
+        return best, scores
+    mine = scores.loc[np.isclose(scores["lr"], incumbent), "score"]
+    if mine.empty:
+        raise ValueError(f"incumbent learning rate {incumbent:g} is not in the grid "
+                         f"{list(scores['lr'])}; put it in the grid")
+    margin = switch_margin(float(mine.iloc[0]), n_eval)
+    scores["margin"] = margin
+    top = float(scores["score"].max())
+    return (best if top - float(mine.iloc[0]) > margin else float(incumbent)), scores
 
 
-def select_lrs(groups: Mapping[Any, tuple[Any, Sequence[float]]], store=None, last: int = 10,
+def select_lrs(groups: Mapping[Any, tuple], store=None, last: int = 10,
                n_jobs: int = 1) -> dict[Any, tuple[float, pd.DataFrame]]:
     """Choose a learning rate for every group on the validation split, all trials in one sweep.
 
-    ``groups`` maps a label to ``(base config, grid of rates)``; the config may be a
-    :class:`ParityConfig` or a :class:`~learning_rules.experiments.dfa_parity.LazyParityConfig`.
-    Every trial ``base.replace(lr=g, validation=True)`` of every group goes to one sweep, so
-    ``n_jobs`` workers stay busy across groups (one group of 3 trials on 2 workers would leave
-    one idle for a whole trial). Score of a rate: the mean validation accuracy over the last
-    ``min(last, num_epochs)`` epochs (the thesis' score, spec 4.2, on validation data, never on
-    test). Ties go to the smaller rate.
+    ``groups`` maps a label to ``(base config, grid of rates)`` or ``(base config, grid,
+    incumbent)``; the config may be a :class:`ParityConfig` or a
+    :class:`~learning_rules.experiments.dfa_parity.LazyParityConfig`. Every trial
+    ``base.replace(lr=g, validation=True)`` of every group goes to one sweep, so ``n_jobs``
+    workers stay busy across groups (one group of 3 trials on 2 workers would leave one idle for
+    a whole trial). Score of a rate: the mean validation accuracy over the last ``min(last,
+    num_epochs)`` epochs (the thesis' score, spec 4.2, on validation data, never on test).
 
-    Returns ``{label: (best_lr, scores)}``, ``scores`` with ``lr`` and ``score`` per grid point.
+    Without an incumbent the best score wins (ties: the smaller rate). With one (the published
+    rate, which must be in the grid) the incumbent stays unless another rate beats it by more than
+    :func:`switch_margin` (two standard errors on the validation samples): a rate that wins by
+    noise would cost three full-length reruns and change nothing real.
+
+    Returns ``{label: (chosen_lr, scores)}``, ``scores`` with ``lr`` and ``score`` per grid point
+    (and ``margin`` when there is an incumbent).
     """
     from .dfa_parity import run_curve_specs
 
     specs, owners = [], []
-    for label, (base, grid) in groups.items():
+    for label, (base, grid, *rest) in groups.items():
         grid = [float(g) for g in grid]
         if not grid:
             raise ValueError(f"group {label!r} has an empty grid of learning rates; give at least one")
+        if len(rest) > 1:
+            raise ValueError(f"group {label!r}: give (config, grid) or (config, grid, incumbent)")
         for g in grid:
             specs.append((str(g), base.replace(lr=g, validation=True)))
             owners.append(label)
@@ -609,20 +661,23 @@ def select_lrs(groups: Mapping[Any, tuple[Any, Sequence[float]]], store=None, la
     sizes = [cfg.num_epochs + 1 for _, cfg in specs]
     frame["_group"] = np.repeat(np.arange(len(specs)), sizes)
     out = {}
-    for label, (base, _) in groups.items():
+    for label, (base, _, *rest) in groups.items():
         members = [i for i, o in enumerate(owners) if o == label]
-        out[label] = _scores(frame[frame["_group"].isin(members)], base.num_epochs, last)
+        out[label] = _scores(frame[frame["_group"].isin(members)], base.num_epochs, last,
+                             incumbent=rest[0] if rest else None, n_eval=validation_size(base))
     return out
 
 
-def select_lr(base: ParityConfig, grid: Sequence[float], store=None, last: int = 10,
-              n_jobs: int = 1) -> tuple[float, pd.DataFrame]:
+def select_lr(base, grid: Sequence[float], store=None, last: int = 10,
+              n_jobs: int = 1, incumbent: float | None = None) -> tuple[float, pd.DataFrame]:
     """Choose a learning rate on the validation split carved from the training images
-    (:func:`select_lrs` for one group).
+    (:func:`select_lrs` for one group; ``base`` a :class:`ParityConfig` or a
+    :class:`~learning_rules.experiments.dfa_parity.LazyParityConfig`).
 
     Score of a learning rate: the mean validation accuracy over the last ``min(last,
     num_epochs)`` epochs (the thesis' score, spec 4.2, but on validation data, never on test).
-    Ties go to the smaller learning rate.
+    Ties go to the smaller learning rate; an ``incumbent`` (the published rate) stays unless
+    beaten by more than :func:`switch_margin`.
 
     Returns
     -------
@@ -631,7 +686,8 @@ def select_lr(base: ParityConfig, grid: Sequence[float], store=None, last: int =
     """
     if not list(grid):
         raise ValueError("select_lr needs a non-empty grid of learning rates")
-    return select_lrs({0: (base, grid)}, store=store, last=last, n_jobs=n_jobs)[0]
+    group = (base, grid) if incumbent is None else (base, grid, incumbent)
+    return select_lrs({0: group}, store=store, last=last, n_jobs=n_jobs)[0]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -71,7 +71,6 @@ __all__ = [
     "relu_gate",
     "representations_run",
     "run_curve_specs",
-    "select_lazy_lr",
     "soft_gate",
     "train_lazy_parity",
 ]
@@ -641,21 +640,6 @@ def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None, n_jobs: int = 
         frame["method"], frame["seed"], frame["k"], frame["lr"] = label, cfg.seed, cfg.k, cfg.lr
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-def select_lazy_lr(base, grid: Sequence[float], store=None, last: int = 10,
-                   n_jobs: int = 1) -> tuple[float, pd.DataFrame]:
-    """Choose a learning rate on the validation split carved from the training images.
-
-    Works for a :class:`LazyParityConfig` or a ``ParityConfig``; the score is the mean validation
-    accuracy of the last ``min(last, num_epochs)`` epochs (the thesis' score, spec 4.2, on
-    validation data instead of the test stream). Ties go to the smaller rate.
-    """
-    from .dfa import select_lrs
-
-    if not list(grid):
-        raise ValueError("select_lazy_lr needs a non-empty grid of learning rates")
-    return select_lrs({0: (base, grid)}, store=store, last=last, n_jobs=n_jobs)[0]
 
 
 # --------------------------------------------------------------------------------------------------
