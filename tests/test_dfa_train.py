@@ -317,3 +317,28 @@ def test_select_lrs_with_incumbent_runs_the_trials_once(shared_data, tmp_path):
     assert kept[0] == (plain[0] if s.max() - s[0.01] > margin else 0.01)
     with pytest.raises(ValueError, match="config, grid"):
         X.select_lrs({"a": (base, [0.01], 0.01, "extra")})
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 1e36), ("adadelta", 1e36)])
+def test_a_diverging_run_is_recorded_without_warnings(shared_data, optimizer, lr):
+    """A rate far too large: weights overflow. No RuntimeWarning escapes (a warning on stderr
+    fails the book's render); the run says from which epoch on it diverged, takes no more steps
+    (train columns NaN) and keeps evaluating."""
+    import warnings
+
+    cfg = X.ParityConfig(k=1, num_epochs=3, n_train=256, n_test=128, n_hidden=16, credit="dfa",
+                         optimizer=optimizer, lr=lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame, net = X.train_parity(cfg)
+    assert frame["diverged"].iloc[-1] and not frame["diverged"].iloc[0]
+    first = int(frame.loc[frame["diverged"], "epoch"].min())
+    assert frame.loc[frame["epoch"] > first, "diverged"].all()
+    assert frame.loc[frame["epoch"] > first, ["train_acc", "train_loss"]].isna().all().all()
+    assert frame["test_acc"].between(0, 1).all()
+    assert net.steps_done == first * 2  # 256 / 128 = 2 steps per epoch, none after divergence
+
+
+def test_a_healthy_run_never_diverges(shared_data):
+    frame, _ = X.train_parity(X.ParityConfig(k=1, num_epochs=2, n_train=256, n_test=128, n_hidden=16))
+    assert not frame["diverged"].any() and frame["train_loss"].iloc[1:].notna().all()

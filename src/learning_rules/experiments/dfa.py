@@ -469,7 +469,9 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     frame : pandas.DataFrame
         One row per epoch: ``epoch``, ``train_acc`` (running mean over the epoch's batches,
         measured before each update, as the thesis), ``train_loss``, ``test_acc``, ``test_loss``
-        (on the validation split when ``config.validation``), ``eval_set``; with
+        (on the validation split when ``config.validation``), ``eval_set``, ``diverged`` (the
+        weights were no longer finite after this epoch: no more steps are taken, the train columns
+        of later epochs are NaN, the evaluation goes on); with
         ``measure_alignment`` also ``feedback_cos_l``, ``grad_cos_l``, ``grad_cos_rows_l``,
         ``delta_cos_l`` (fixed held-out batch) and ``grad_cos_rows_last_l`` (thesis form).
     network : learning_rules.engine.Network
@@ -509,13 +511,14 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     rows: list[dict[str, Any]] = []
     test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
     row0 = {"epoch": 0, "train_acc": np.nan, "train_loss": np.nan, "test_acc": test_acc,
-            "test_loss": test_loss, "eval_set": data.eval_name}
+            "test_loss": test_loss, "eval_set": data.eval_name, "diverged": False}
     if align is not None:
         row0.update(_alignment_row(net, config, *align, None))
     rows.append(row0)
 
     bs = config.batch_size
     f_L = net.mlp.acts[-1]
+    diverged = False
     for epoch in range(config.num_epochs):
         set_epoch = getattr(net.rule, "set_epoch", None)
         if set_epoch is not None:
@@ -525,25 +528,34 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         idx = parity_indices(n_tr, k, train_rng)
         loss_sum, correct = 0.0, 0
         last = None
-        for start in range(0, n_tr, bs):
-            X, y = parity_batch(data.train_images, data.train_labels, idx[start:start + bs])
-            Y = y[:, None].astype(dtype)
-            if fast is not None:
-                fast.step(X, Y)
-                z = fast._z[-1][:X.shape[0]]
-                value = net.loss.value(z, Y, f_L)
-                net.steps_done += 1
-            else:
-                value, z = _reference_step(net, X, Y)
-            loss_sum += float(value) * X.shape[0]
-            correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
-            last = (X, Y)
-        net.epochs_done += 1
-        test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
-        row = {"epoch": epoch + 1, "train_acc": correct / n_tr, "train_loss": loss_sum / n_tr,
-               "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name}
+        # A rate too large for its optimizer overflows: the loss turns inf/NaN on the way. That is
+        # recorded (``diverged``), not warned about on every batch.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, n_tr, bs) if not diverged else ():
+                X, y = parity_batch(data.train_images, data.train_labels, idx[start:start + bs])
+                Y = y[:, None].astype(dtype)
+                if fast is not None:
+                    fast.step(X, Y)
+                    z = fast._z[-1][:X.shape[0]]
+                    value = net.loss.value(z, Y, f_L)
+                    net.steps_done += 1
+                else:
+                    value, z = _reference_step(net, X, Y)
+                loss_sum += float(value) * X.shape[0]
+                correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
+                last = (X, Y)
+            net.epochs_done += 1
+            test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
+        train = (np.nan, np.nan) if diverged else (correct / n_tr, loss_sum / n_tr)
+        # Non-finite weights never become finite again under any of the rules: stop stepping
+        # (the evaluation below keeps drawing its triplets, so those rows equal a full run's).
+        diverged = diverged or not all(np.isfinite(W).all() for W in net.mlp.weights)
+        row = {"epoch": epoch + 1, "train_acc": train[0], "train_loss": train[1],
+               "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name,
+               "diverged": diverged}
         if align is not None:
-            row.update(_alignment_row(net, config, *align, last))
+            with np.errstate(over="ignore", invalid="ignore"):
+                row.update(_alignment_row(net, config, *align, last))
         rows.append(row)
     return pd.DataFrame(rows), net
 
