@@ -547,8 +547,9 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
             net.epochs_done += 1
             test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
         train = (np.nan, np.nan) if diverged else (correct / n_tr, loss_sum / n_tr)
-        # Non-finite weights never become finite again under any of the rules: stop stepping
-        # (the evaluation below keeps drawing its triplets, so those rows equal a full run's).
+        # Non-finite weights never become finite again under any of the rules: stop stepping.
+        # The evaluation still draws its triplets every epoch (its own stream), so the test
+        # columns equal those of a run that kept stepping.
         diverged = diverged or not all(np.isfinite(W).all() for W in net.mlp.weights)
         row = {"epoch": epoch + 1, "train_acc": train[0], "train_loss": train[1],
                "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name,
