@@ -378,6 +378,18 @@ class Profile:
     path: Path
 
 
+def _yaml_mapping(path: Path, shape: str) -> Mapping:
+    """The YAML mapping in ``path`` (empty file: ``{}``); a :class:`BuildError` naming the file
+    when it is not valid YAML or not a mapping (``shape`` says what it must be)."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise BuildError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise BuildError(f"{path} {shape}")
+    return raw
+
+
 def load_profile(root: Path, profile: str) -> Profile:
     """Read ``book/profiles/<profile>.yml`` and its chapter fragments ``<profile>.d/*.yml``.
 
@@ -393,12 +405,7 @@ def load_profile(root: Path, profile: str) -> Profile:
             f"unknown profile {profile!r}; available: {', '.join(available) or '(none)'} "
             f"(files in {folder})"
         )
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise BuildError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, Mapping):
-        raise BuildError(f"{path} must be a mapping with keys profile, notebooks (and datasets)")
+    raw = _yaml_mapping(path, "must be a mapping with keys profile, notebooks (and datasets)")
     unknown = set(raw) - {"profile", "description", "notebooks", "datasets"}
     if unknown:
         raise BuildError(
@@ -974,12 +981,7 @@ def equation_index(root: str | os.PathLike) -> list[dict[str, str]]:
     names_file = root / "book" / "equation-names.yml"
     names: dict[str, str] = {}
     if names_file.is_file():
-        try:
-            raw = yaml.safe_load(names_file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise BuildError(f"{names_file} is not valid YAML: {exc}") from exc
-        if not isinstance(raw, Mapping):
-            raise BuildError(f"{names_file} must map equation labels to names")
+        raw = _yaml_mapping(names_file, "must map equation labels to names")
         names = {str(k): str(v) for k, v in raw.items()}
     found: list[dict[str, str]] = []
     for page in toc_files(root):
