@@ -50,3 +50,14 @@ def built_book(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("smoke-book")
     return book.build("smoke", root=ROOT, output=out, n_jobs=2, log=lambda s: None)
+
+
+def assert_same_parameters(reference_mlp, fast_mlp, dtype, tol: float) -> None:
+    """Every weight and bias of two networks: same dtype, equal within ``tol`` (relative to the
+    reference's largest entry, at least absolute ``tol``)."""
+    import numpy as np
+
+    for a, b in zip(reference_mlp.weights + reference_mlp.biases, fast_mlp.weights + fast_mlp.biases):
+        if a is not None:
+            assert a.dtype == b.dtype == dtype
+            assert np.max(np.abs(a - b)) <= tol * max(1.0, float(np.max(np.abs(a))))

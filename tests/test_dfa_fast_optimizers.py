@@ -8,6 +8,7 @@ import copy
 
 import numpy as np
 import pytest
+from conftest import assert_same_parameters
 
 from learning_rules.engine import Network
 from learning_rules.fast import FAST_MINIBATCH_OPTIMIZERS, MinibatchOptimizer
@@ -56,10 +57,7 @@ def test_fused_optimizer_equals_reference(opt_case, net_case, dtype, tol):
         net._step(Xv[s], Yv[s])
         tr.step(Xv[s], Yv[s])
     assert max(np.max(np.abs(a - b)) for a, b in zip(net.mlp.weights, W0)) > 1e-3  # it did learn
-    for a, b in zip(net.mlp.weights + net.mlp.biases, fast.mlp.weights + fast.mlp.biases):
-        if a is not None:
-            assert a.dtype == b.dtype == dtype
-            assert np.max(np.abs(a - b)) <= tol * max(1.0, float(np.max(np.abs(a))))
+    assert_same_parameters(net.mlp, fast.mlp, dtype, tol)
 
 
 def test_fused_optimizer_state_is_per_parameter_and_fresh():

@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+from conftest import assert_same_parameters
 
 from learning_rules.engine import Network
 from learning_rules.fast.minibatch import MinibatchSGD
@@ -38,10 +39,7 @@ def test_minibatch_equals_reference(case, dtype, tol):
         net._step(Xv[s], Yv[s])
         tr.step(Xv[s], Yv[s])
     assert max(np.max(np.abs(a - b)) for a, b in zip(net.mlp.weights, W0)) > 0.01
-    for a, b in zip(net.mlp.weights + net.mlp.biases, fast.mlp.weights + fast.mlp.biases):
-        if a is not None:
-            assert a.dtype == b.dtype == dtype
-            assert np.max(np.abs(a - b)) <= tol * max(1.0, float(np.max(np.abs(a))))
+    assert_same_parameters(net.mlp, fast.mlp, dtype, tol)
 
 
 def test_minibatch_rejects_bad_setup():
