@@ -1,4 +1,5 @@
-"""Run every benchmark (``make bench``): single-sample training, then the mini-batch step.
+"""Run every benchmark (``make bench``): single-sample training, the mini-batch step, then the
+parity net's sparse first layer (needs MNIST; skipped with the reason when it is missing).
 
 Pass ``--quick`` for a short smoke run. Numbers are printed, never asserted (CONTRIBUTING:
 speed is measured in benchmarks/, not in tests).
@@ -13,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_minibatch  # noqa: E402
 import bench_single_sample  # noqa: E402
+import bench_sparse_input  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -21,6 +23,13 @@ def main(argv=None) -> None:
     bench_single_sample.main(quick)
     print()
     bench_minibatch.main(quick)
+    print()
+    from learning_rules.data.errors import DatasetNotFoundError
+
+    try:
+        bench_sparse_input.main(quick)
+    except DatasetNotFoundError as err:
+        print(f"sparse first layer: skipped, {str(err).splitlines()[0]}")
 
 
 if __name__ == "__main__":

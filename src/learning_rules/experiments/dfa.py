@@ -364,17 +364,31 @@ def _uses_fast_path(config: ParityConfig) -> bool:
             and config.credit in ("backprop", "dfa"))
 
 
-def _fast_trainer(config: ParityConfig, net):
+def _fast_trainer(config: ParityConfig, net, background: float | None = None):
     """The buffer trainer of a run: :class:`~learning_rules.fast.MinibatchSGD` for plain SGD (as
-    before), :class:`~learning_rules.fast.MinibatchOptimizer` for the adaptive optimizers."""
+    before), :class:`~learning_rules.fast.MinibatchOptimizer` for the adaptive optimizers.
+
+    With ``background`` (the normalized value of a zero pixel) the first layer runs on the sparse
+    remainder of the input (:mod:`learning_rules.fast.sparse_input`); ``net``'s first weight
+    matrix is then switched to Fortran order, in place in ``net.mlp.weights``.
+    """
     from ..fast import MinibatchOptimizer, MinibatchSGD
 
+    if background is not None:
+        net.mlp.weights[0] = np.asfortranarray(net.mlp.weights[0])
     feedback = None if config.credit == "backprop" else net.credit_state["B"]
     args = (net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", config.lr, config.batch_size)
     if config.optimizer == "sgd":
-        return MinibatchSGD(*args, feedback=feedback)
+        return MinibatchSGD(*args, feedback=feedback, input_background=background)
     return MinibatchOptimizer(*args, feedback=feedback, optimizer=config.optimizer,
-                              optimizer_params=optimizer_params(config))
+                              optimizer_params=optimizer_params(config), input_background=background)
+
+
+def parity_background(dtype) -> float:
+    """The normalized value of a zero pixel, :math:`-\\mu/\\sigma = -0.4242`, in ``dtype``."""
+    from ..data import normalize_parity
+
+    return float(normalize_parity(np.zeros(1), dtype)[0])
 
 
 def _reference_step(net, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -394,8 +408,12 @@ def _reference_step(net, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarra
     return value, z_L
 
 
-def _evaluate(net, images, labels, idx, chunk: int = 2000) -> tuple[float, float]:
-    """Mean BCE and accuracy (``y_hat > 0.5``, i.e. ``z_L > 0``) over the samples ``idx``."""
+def _evaluate(net, images, labels, idx, chunk: int = 2000,
+              background: float | None = None) -> tuple[float, float]:
+    """Mean BCE and accuracy (``y_hat > 0.5``, i.e. ``z_L > 0``) over the samples ``idx``.
+
+    With ``background`` the first layer is computed on the sparse remainder of the input
+    (:func:`learning_rules.fast.sparse_input.sparse_matmul`; ``W_1`` in Fortran order)."""
     from ..nn.mlp import forward
 
     mlp = net.mlp
@@ -403,7 +421,15 @@ def _evaluate(net, images, labels, idx, chunk: int = 2000) -> tuple[float, float
     for start in range(0, n, chunk):
         X, y = parity_batch(images, labels, idx[start:start + chunk])
         Y = y[:, None].astype(mlp.dtype)
-        z = forward(mlp.weights, mlp.biases, mlp.acts, X).z[-1]
+        if background is None:
+            z = forward(mlp.weights, mlp.biases, mlp.acts, X).z[-1]
+        else:
+            from ..fast.sparse_input import sparse_matmul
+
+            z1 = sparse_matmul(X, mlp.weights[0], background)
+            if mlp.biases[0] is not None:
+                z1 += mlp.biases[0]
+            z = forward(mlp.weights[1:], mlp.biases[1:], mlp.acts[1:], mlp.acts[0].forward(z1)).z[-1]
         total += net.loss.value(z, Y, mlp.acts[-1]) * X.shape[0]
         correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
     return total / n, correct / n
@@ -461,8 +487,11 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     config : ParityConfig
     data : ParityData, optional
         Preloaded pools (must match ``config``; default: :func:`load_parity_data`).
-    backend : ``"auto"`` (the buffer trainers for BP/DFA with the thesis' optimizers, else the
-        reference) or ``"reference"`` (always :class:`~learning_rules.engine.Network`'s step)
+    backend : ``"auto"`` (the buffer trainers for BP/DFA with the thesis' optimizers, their first
+        layer on the sparse remainder of the input, :mod:`learning_rules.fast.sparse_input`; else
+        the reference), ``"dense"`` (the same trainers with dense BLAS products) or
+        ``"reference"`` (always :class:`~learning_rules.engine.Network`'s step). The three agree
+        to rounding (tests: ``tests/test_sparse_input.py``).
 
     Returns
     -------
@@ -479,8 +508,8 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     """
     if not isinstance(config, ParityConfig):
         raise ValueError(f"train_parity needs a ParityConfig, got {type(config).__name__}")
-    if backend not in ("auto", "reference"):
-        raise ValueError(f"backend must be 'auto' or 'reference', got {backend!r}")
+    if backend not in ("auto", "dense", "reference"):
+        raise ValueError(f"backend must be 'auto', 'dense' or 'reference', got {backend!r}")
     dtype = np.dtype(config.dtype)
     if data is None:
         data = load_parity_data(config, dtype)
@@ -506,10 +535,14 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         Xa, ya = parity_batch(data.eval_images, data.eval_labels, a_idx)
         align = (Xa, ya[:, None].astype(dtype))
 
-    fast = _fast_trainer(config, net) if backend == "auto" and _uses_fast_path(config) else None
+    fast, background = None, None
+    if backend != "reference" and _uses_fast_path(config):
+        background = parity_background(dtype) if backend == "auto" else None
+        fast = _fast_trainer(config, net, background)
 
     rows: list[dict[str, Any]] = []
-    test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
+    test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices(),
+                                    background=background)
     row0 = {"epoch": 0, "train_acc": np.nan, "train_loss": np.nan, "test_acc": test_acc,
             "test_loss": test_loss, "eval_set": data.eval_name, "diverged": False}
     if align is not None:
@@ -545,7 +578,8 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
                 correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
                 last = (X, Y)
             net.epochs_done += 1
-            test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices())
+            test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels,
+                                            eval_indices(), background=background)
         train = (np.nan, np.nan) if diverged else (correct / n_tr, loss_sum / n_tr)
         # Non-finite weights never become finite again under any of the rules: stop stepping.
         # The evaluation still draws its triplets every epoch (its own stream), so the test
@@ -558,6 +592,7 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
             with np.errstate(over="ignore", invalid="ignore"):
                 row.update(_alignment_row(net, config, *align, last))
         rows.append(row)
+    net.mlp.weights[0] = np.ascontiguousarray(net.mlp.weights[0])  # C order again (sparse path)
     return pd.DataFrame(rows), net
 
 

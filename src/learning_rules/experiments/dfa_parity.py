@@ -256,6 +256,12 @@ class GatedNet:
     dtype : float32 or float64
     fused : apply the optimizer with :func:`learning_rules.fast.fused_step` (one compiled loop,
         equal to the engine optimizer's ``step`` to rounding) instead of ``optimizer.step``
+    background : float, optional
+        The value most inputs take (a zero pixel after normalization). When given (with
+        ``fused``), a method that trains ``W1`` computes :math:`a = X W_1^\top` and
+        :math:`\nabla_{W_1}` on the sparse remainder of the input
+        (:mod:`learning_rules.fast.sparse_input`; the same equations, other rounding) and keeps
+        ``W1`` in Fortran order.
 
     Attributes
     ----------
@@ -264,7 +270,7 @@ class GatedNet:
 
     def __init__(self, method: str, n_in: int, n_hidden: int, optimizer: str, lr: float,
                  rng: np.random.Generator, optimizer_params: dict | None = None,
-                 dtype=np.float32, fused: bool = True) -> None:
+                 dtype=np.float32, fused: bool = True, background: float | None = None) -> None:
         from ..nn.init import pytorch_uniform
         from ..updates import OPTIMIZERS
 
@@ -285,8 +291,16 @@ class GatedNet:
         else:
             self.W_gate = None
         self.optimizer = OPTIMIZERS.lookup(optimizer)(lr, **dict(optimizer_params or {}))
-        self.state_W1 = self.optimizer.init_state(self.W1) if self.spec.train_first else None
+        self.background = None
+        if background is not None and self.fused and self.spec.train_first:
+            self.background = dtype.type(background)
+            self.W1 = np.asfortranarray(self.W1)  # W1^T is C-contiguous: the kernels' rows
+        # W1's optimizer state is laid out as the array the kernel updates (W1^T when sparse)
+        self.state_W1 = self.optimizer.init_state(self._w1_view()) if self.spec.train_first else None
         self.state_W2 = self.optimizer.init_state(self.W2)
+
+    def _w1_view(self) -> np.ndarray:
+        return self.W1.T if self.background is not None else self.W1
 
     def gate(self, X: np.ndarray) -> np.ndarray | None:
         """The gate of a batch (``None``: ReLU gate computed from ``a``)."""
@@ -319,11 +333,47 @@ class GatedNet:
 
         ``gate`` : the batch's gate when already known (precomputed from the frozen gate layer,
         :func:`slot_projections`); default: :meth:`gate` of ``X``."""
-        loss, gW1, gW2, z = gated_gradients(self.W1, self.W2, X, Y, self.gate(X) if gate is None else gate)
+        gate = self.gate(X) if gate is None else gate
+        if self.background is not None:
+            return self._sparse_step(X, Y, gate)
+        loss, gW1, gW2, z = gated_gradients(self.W1, self.W2, X, Y, gate)
         if self.state_W1 is not None:
             self._opt_step(self.W1, gW1, self.state_W1)
         self._opt_step(self.W2, gW2, self.state_W2)
         return loss, z
+
+    def _sparse_step(self, X: np.ndarray, Y: np.ndarray, gate: np.ndarray | None) -> tuple[float, np.ndarray]:
+        r""":meth:`step` with the first layer on :math:`V = X - x_0` (:func:`gated_gradients`'
+        equations; :math:`a = V W_1^\top + x_0 \mathbf 1 (W_1 \mathbf 1)^\top` and
+        :math:`\nabla_{W_1} = \tfrac1B(\delta_1^\top V + x_0 (\delta_1^\top \mathbf 1) \mathbf 1^\top)`)."""
+        from ..fast.sparse_input import (column_sums, compress_rows, rows_to_columns,
+                                         sparse_forward, sparse_gradient)
+
+        X = np.ascontiguousarray(X, dtype=self.W1.dtype)
+        B, D = X.shape
+        if D != self.W1.shape[1]:
+            raise ValueError(f"X must have {self.W1.shape[1]} columns, got shape {X.shape}")
+        x0, WT = self.background, self.W1.T
+        ptr, ind, val = np.empty(B + 1, np.int64), np.empty(X.size, np.int32), np.empty(X.size, X.dtype)
+        nnz = compress_rows(X, x0, ptr, ind, val)
+        s = np.empty(WT.shape[1], X.dtype)
+        column_sums(WT, s)
+        a = np.empty((B, WT.shape[1]), X.dtype)
+        sparse_forward(ptr, ind, val, WT, s, x0, a)
+        g = relu_gate(a) if gate is None else gate
+        h = a * g
+        z = h @ self.W2.T
+        e = _sigmoid(z) - Y
+        inv = X.dtype.type(1.0 / B)
+        gW2 = e.T @ h * inv
+        delta1 = (e @ self.W2) * g
+        cptr, rows, cval = np.empty(D + 1, np.int64), np.empty(nnz, np.int32), np.empty(nnz, X.dtype)
+        rows_to_columns(ptr, ind, val, cptr, rows, cval)
+        GT = np.empty_like(WT)
+        sparse_gradient(cptr, rows, cval, np.ascontiguousarray(delta1), x0, inv, GT)
+        self._opt_step(WT, GT, self.state_W1)
+        self._opt_step(self.W2, gW2, self.state_W2)
+        return bce_value(z, Y), z
 
     def step_output_only(self, H: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
         r"""One step of a frozen-``W1`` method on precomputed features ``H = h(X)``: logistic
@@ -471,8 +521,11 @@ def _optimizer_params(optimizer: str) -> dict[str, Any]:
     return {"variant": "zeiler", "rho": 0.9, "eps": 1e-6} if optimizer == "adadelta" else {}
 
 
-def train_lazy_parity(config: LazyParityConfig, data=None):
+def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
     """Train one :class:`GatedNet` on MNIST-parity, one row per epoch.
+
+    ``sparse``: methods that train ``W1`` compute it on the sparse remainder of the input
+    (:class:`GatedNet`'s ``background``); ``False`` gives the dense products (equal to rounding).
 
     The streams are those of :func:`~learning_rules.experiments.dfa.train_parity`:
     ``SeedSequence(seed).spawn(3)`` = (weights, training triplets, evaluation triplets). Frozen-W1
@@ -488,7 +541,7 @@ def train_lazy_parity(config: LazyParityConfig, data=None):
     net : GatedNet
     """
     from ..data.generators import parity_indices, parity_label
-    from .dfa import load_parity_data, parity_batch
+    from .dfa import load_parity_data, parity_background, parity_batch
 
     if not isinstance(config, LazyParityConfig):
         raise ValueError(f"train_lazy_parity needs a LazyParityConfig, got {type(config).__name__}")
@@ -499,7 +552,8 @@ def train_lazy_parity(config: LazyParityConfig, data=None):
                                      for s in np.random.SeedSequence(config.seed).spawn(3))
     k = config.k
     net = GatedNet(config.method, 784 * k, config.n_hidden, config.optimizer, config.lr, init_rng,
-                   _optimizer_params(config.optimizer), dtype)
+                   _optimizer_params(config.optimizer), dtype,
+                   background=parity_background(dtype) if sparse else None)
     n_tr, n_ev = data.train_images.shape[0], data.eval_images.shape[0]
     eval_fixed = parity_indices(n_ev, k, eval_rng) if k == 1 else None
     # frozen layers are projected once per run (slot_projections): W1 of the feature methods,

@@ -9,6 +9,10 @@
 * :class:`MinibatchSGD` -- the mini-batch step with preallocated buffers (``out=`` matmuls)
   in float32 or float64, for the parity net and the ablation nets; :class:`MinibatchOptimizer`
   adds the DFA thesis' adaptive optimizers (fused compiled update, no temporaries).
+* :mod:`~learning_rules.fast.sparse_input` -- the first layer on an input that is mostly one
+  background value (MNIST-parity): ``X = x0 + V`` with ``V`` sparse, so ``X W^T`` and
+  ``delta^T X`` become sparse products plus a rank-one term (``input_background=`` of the
+  trainers above; ``fastmath`` limited to FMA contraction, deterministic on a given machine).
 
 Speed is measured in ``benchmarks/`` (``make bench``), never asserted by a test.
 """

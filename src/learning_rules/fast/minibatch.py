@@ -53,17 +53,31 @@ class MinibatchSGD:
     feedback : list or None
         DFA matrices ``B[l-1]`` of shape ``(n_L, n_l)`` (as the reference's ``credit_state["B"]``);
         ``None`` = backprop.
+    input_background : float or None
+        The value most input entries take (MNIST-parity: a zero pixel after normalization). When
+        given, the first layer's two products run on the sparse remainder ``X - x0``
+        (:mod:`learning_rules.fast.sparse_input`: the same equations, other rounding), and
+        ``weights[0]`` must be in Fortran order (``np.asfortranarray``), its transpose being the
+        kernels' row layout. The first layer's row sums are cached between steps, so its weights
+        must change only through :meth:`step`. ``None``: dense BLAS products.
     """
 
     def __init__(self, weights, biases, activations, loss: str, lr: float, batch_size: int,
-                 feedback=None) -> None:
+                 feedback=None, input_background: float | None = None) -> None:
         self.weights = list(weights)
         self.biases = list(biases) if biases is not None else [None] * len(self.weights)
         dtype = self.weights[0].dtype
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"MinibatchSGD works in float32 or float64, got {dtype}")
+        sparse = input_background is not None
         for l, W in enumerate(self.weights):
-            if W.dtype != dtype or not W.flags.c_contiguous:
+            if W.dtype != dtype:
+                raise ValueError(f"weights[{l}] must be {dtype}, got {W.dtype}")
+            if l == 0 and sparse:
+                if not W.T.flags.c_contiguous:
+                    raise ValueError("with input_background, weights[0] must be in Fortran order "
+                                     "(pass np.asfortranarray(W1) and keep that array in the network)")
+            elif not W.flags.c_contiguous:
                 raise ValueError(f"weights[{l}] must be C-contiguous {dtype}")
         self.dtype = dtype
         self.acts = [get_activation(a) for a in activations]
@@ -85,6 +99,24 @@ class MinibatchSGD:
         self._h = [None] + [np.empty((B, n), dtype) for n in sizes[1:]]
         self._d = [None] + [np.empty((B, n), dtype) for n in sizes[1:]]
         self._gw = [None] + [np.empty_like(W) for W in self.weights]
+        self._sparse = None
+        if sparse:
+            from .sparse_input import column_sums
+
+            x0 = dtype.type(input_background)
+            if not np.isfinite(x0):
+                raise ValueError(f"input_background must be a finite number, got {input_background!r}")
+            WT = self.weights[0].T  # (n_in, n_hidden), C-contiguous: one row per input entry
+            s = np.empty(WT.shape[1], dtype)
+            column_sums(WT, s)
+            n_in, most = WT.shape[0], B * WT.shape[0]
+            # x0, W1^T, its row sums s = W1 1, a row buffer, the batch's CSR and CSC forms
+            self._sparse = {"x0": x0, "WT": WT, "s": s, "buf": np.empty(WT.shape[1], dtype),
+                            "csr": (np.empty(B + 1, np.int64), np.empty(most, np.int32),
+                                    np.empty(most, dtype)),
+                            "csc": (np.empty(n_in + 1, np.int64), np.empty(most, np.int32),
+                                    np.empty(most, dtype))}
+            self._gw[1] = np.empty_like(WT)  # the gradient in W1^T's layout
 
     def step(self, X: np.ndarray, Y: np.ndarray) -> None:
         """One SGD step on a batch ``X`` (batch, n_0) with encoded targets ``Y`` (batch, n_L).
@@ -96,6 +128,18 @@ class MinibatchSGD:
         L = len(self.weights)
         scale = -self.lr / Bn
         for l in range(1, L + 1):
+            if l == 1 and self._sparse is not None:
+                from .sparse_input import rows_to_columns, sparse_sgd_update
+
+                sp = self._sparse
+                csr = self._batch_csr
+                rows_to_columns(*csr, *sp["csc"])
+                sparse_sgd_update(*sp["csc"], d[1], sp["x0"], self.dtype.type(scale),
+                                  sp["WT"], sp["buf"], sp["s"])
+                b = self.biases[0]
+                if b is not None:
+                    b += scale * d[1].sum(axis=0)
+                continue
             W = self.weights[l - 1]
             gw = self._gw[l]
             np.matmul(d[l].T, h[l - 1], out=gw)  # delta^T h into a preallocated buffer
@@ -118,7 +162,21 @@ class MinibatchSGD:
         d = [None] + [a[:Bn] for a in self._d[1:]]
         for l in range(1, L + 1):
             W, b = self.weights[l - 1], self.biases[l - 1]
-            np.matmul(h[l - 1], W.T, out=z[l])
+            if l == 1 and self._sparse is not None:
+                from .sparse_input import compress_rows, sparse_forward
+
+                if X.ndim != 2 or X.shape[1] != self.sizes[0] or not 1 <= Bn <= self.batch_size:
+                    # the compiled kernels index without bounds checks: refuse here
+                    raise ValueError(f"X must have shape (batch <= {self.batch_size}, {self.sizes[0]}), "
+                                     f"got {X.shape}")
+                sp = self._sparse
+                ptr, ind, val = sp["csr"]
+                ptr = ptr[:Bn + 1]
+                compress_rows(np.ascontiguousarray(X), sp["x0"], ptr, ind, val)
+                self._batch_csr = csr = (ptr, ind, val)
+                sparse_forward(*csr, sp["WT"], sp["s"], sp["x0"], z[1])
+            else:
+                np.matmul(h[l - 1], W.T, out=z[l])
             if b is not None:
                 z[l] += b
             if l < L:
@@ -233,7 +291,7 @@ class MinibatchOptimizer(MinibatchSGD):
 
     Parameters
     ----------
-    weights, biases, activations, loss, lr, batch_size, feedback
+    weights, biases, activations, loss, lr, batch_size, feedback, input_background
         As :class:`MinibatchSGD`.
     optimizer : one of :data:`FAST_MINIBATCH_OPTIMIZERS`
     optimizer_params : dict, optional
@@ -241,8 +299,10 @@ class MinibatchOptimizer(MinibatchSGD):
     """
 
     def __init__(self, weights, biases, activations, loss: str, lr: float, batch_size: int,
-                 feedback=None, optimizer: str = "sgd", optimizer_params=None) -> None:
-        super().__init__(weights, biases, activations, loss, lr, batch_size, feedback)
+                 feedback=None, optimizer: str = "sgd", optimizer_params=None,
+                 input_background: float | None = None) -> None:
+        super().__init__(weights, biases, activations, loss, lr, batch_size, feedback,
+                         input_background)
         from ..updates import OPTIMIZERS
 
         if optimizer not in FAST_MINIBATCH_OPTIMIZERS:
@@ -252,11 +312,16 @@ class MinibatchOptimizer(MinibatchSGD):
         self.name = optimizer
         params = [p for p in self.weights + self.biases if p is not None]
         for p in params:
-            if not p.flags.c_contiguous:
+            if not self._kernel_view(p).flags.c_contiguous:
                 raise ValueError("every parameter must be C-contiguous (updated through a flat view)")
-        self._state = {id(p): self.optimizer.init_state(p) for p in params}
+        # on the sparse path W1's state is laid out as W1^T (every update is element-wise)
+        self._state = {id(p): self.optimizer.init_state(self._kernel_view(p)) for p in params}
         self.t = 0
         self.epoch = 0
+
+    def _kernel_view(self, p: np.ndarray) -> np.ndarray:
+        """The array the fused kernels update for parameter ``p`` (``W1^T`` on the sparse path)."""
+        return p.T if self._sparse is not None and p is self.weights[0] else p
 
     def set_epoch(self, epoch: int) -> None:
         """The 0-based epoch (used only by Adam's ``step_count="epoch"``, the thesis' form)."""
@@ -269,10 +334,19 @@ class MinibatchOptimizer(MinibatchSGD):
         inv = self.dtype.type(1.0 / Bn)
         for l in range(1, len(self.weights) + 1):
             gw = self._gw[l]
-            np.matmul(d[l].T, h[l - 1], out=gw)
-            gw *= inv
             W = self.weights[l - 1]
-            fused_step(self.optimizer, W, gw, self._state[id(W)])
+            if l == 1 and self._sparse is not None:
+                from .sparse_input import column_sums, rows_to_columns, sparse_gradient
+
+                sp = self._sparse
+                rows_to_columns(*self._batch_csr, *sp["csc"])
+                sparse_gradient(*sp["csc"], d[1], sp["x0"], inv, gw)
+                fused_step(self.optimizer, sp["WT"], gw, self._state[id(W)])
+                column_sums(sp["WT"], sp["s"])
+            else:
+                np.matmul(d[l].T, h[l - 1], out=gw)
+                gw *= inv
+                fused_step(self.optimizer, W, gw, self._state[id(W)])
             b = self.biases[l - 1]
             if b is not None:
                 fused_step(self.optimizer, b, d[l].sum(axis=0) * inv, self._state[id(b)])

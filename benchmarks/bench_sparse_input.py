@@ -1,0 +1,103 @@
+"""The parity net's first layer on the sparse remainder of the input vs dense BLAS products.
+
+Real MNIST-parity batches (k = 1 and k = 3, float32, batch 128, 512 hidden units, one BLAS
+thread as each worker of a paper build). Peers, same run, same batches:
+
+* ``dense``  = :class:`learning_rules.fast.MinibatchSGD` / ``MinibatchOptimizer`` with two BLAS
+  products per step (``train_parity(backend="dense")``);
+* ``sparse`` = the same trainers with ``input_background`` (the default ``backend="auto"``).
+
+Prints microseconds per step (best of ``--repeats``) for SGD and Adam, the ratio dense / sparse,
+the fraction of non-background inputs, and the CPU seconds of one whole training epoch (60,000
+triplets plus the 10,000-sample evaluation) through ``train_parity`` with each backend.
+
+Needs MNIST (``LEARNING_RULES_DATA``). Usage: ``python benchmarks/bench_sparse_input.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from learning_rules.experiments import dfa as X
+
+
+def timed(fn, n, repeats):
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
+def step_times(k: int, optimizer: str, n: int, repeats: int):
+    cfg = X.base_config(k, 1, 0, 0, credit="dfa", optimizer=optimizer, lr=X.published_lr("dfa", optimizer))
+    data = X.load_parity_data(cfg)
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(8):
+        idx = rng.integers(0, data.train_images.shape[0], size=(cfg.batch_size, k))
+        Xb, y = X.parity_batch(data.train_images, data.train_labels, idx)
+        batches.append((Xb, y[:, None].astype(np.float32)))
+    background = X.parity_background(np.float32)
+    density = float(np.mean([np.mean(b[0] != np.float32(background)) for b in batches]))
+    out = {}
+    for name, bg in (("dense", None), ("sparse", background)):
+        net = X.build_network(cfg, np.random.default_rng(1))
+        trainer = X._fast_trainer(cfg, net, bg)
+        it = iter(range(10**9))
+
+        def step():
+            Xb, Y = batches[next(it) % len(batches)]
+            trainer.step(Xb, Y)
+        out[name] = timed(step, n, repeats)
+    return density, out
+
+
+def epoch_seconds(k: int, optimizer: str, n_train: int | None):
+    cfg = X.base_config(k, 1, n_train or 0, 0, credit="dfa", optimizer=optimizer,
+                        lr=X.published_lr("dfa", optimizer))
+    data = X.load_parity_data(cfg)
+    res = {}
+    for backend in ("dense", "auto"):
+        X.train_parity(cfg.replace(n_train=256, num_epochs=1), backend=backend)  # compile, warm up
+        t0 = time.process_time()
+        X.train_parity(cfg, data, backend=backend)
+        res["sparse" if backend == "auto" else backend] = time.process_time() - t0
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    n = 5 if args.quick else 40
+    print("parity net (784k-512-1, DFA, float32, batch 128), one BLAS thread; "
+          "us/step best of %d x %d; ratio = dense / sparse" % (args.repeats, n))
+    rows = []
+    with threadpool_limits(1):
+        for k in (1, 3):
+            for opt in ("sgd", "adam"):
+                density, t = step_times(k, opt, n, args.repeats)
+                print(f"k={k} {opt:5s} non-background {density:5.3f}  dense {t['dense']:7.0f}  "
+                      f"sparse {t['sparse']:7.0f}  ({t['dense'] / t['sparse']:4.2f}x)")
+                rows.append({"k": k, "optimizer": opt, "density": density, **t})
+        print("one epoch through train_parity (CPU s)%s:" % (" on 6,000 triplets" if args.quick else ""))
+        for k in (1, 3):
+            for opt in ("sgd", "adam"):
+                e = epoch_seconds(k, opt, 6000 if args.quick else None)
+                print(f"k={k} {opt:5s} dense {e['dense']:6.2f}  sparse {e['sparse']:6.2f}  "
+                      f"({e['dense'] / e['sparse']:4.2f}x)")
+                rows.append({"k": k, "optimizer": opt, "epoch": True, **e})
+    return rows
+
+
+if __name__ == "__main__":
+    main()

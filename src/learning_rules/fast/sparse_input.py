@@ -1,0 +1,229 @@
+r"""The first layer on an input that is mostly one background value (MNIST-parity images).
+
+A normalized MNIST image is about 81% background: every zero pixel becomes the same value
+:math:`x_0 = -\mu/\sigma = -0.4242`. Write the batch as that constant plus a sparse remainder,
+
+.. math:: X = x_0\,\mathbf 1 \mathbf 1^\top + V, \qquad V_{ij} = X_{ij} - x_0
+          \ \ (\text{zero on the background}),
+
+and the two products of the first layer that dominate a step split the same way:
+
+.. math::
+    z_1 = X W_1^\top = V W_1^\top + x_0\,\mathbf 1\, s^\top, \qquad s = W_1 \mathbf 1
+    \quad\text{(row sums of } W_1\text{)},
+
+.. math::
+    g_1 = \tfrac1B\,\delta_1^\top X = \tfrac1B\big(\delta_1^\top V + x_0\,(\delta_1^\top \mathbf 1)\,
+    \mathbf 1^\top\big).
+
+The identity is exact; only the rounding differs from the dense product (different summation
+order, float32 or float64 as the weights). With about 450 non-background pixels in a
+``28 x 84`` parity input (k = 3, 2352 pixels), the two sparse products do about a fifth of the
+dense multiply-adds (measured: ``benchmarks/bench_sparse_input.py``).
+
+Layout: the kernels read and write rows of :math:`W_1^\top` (one contiguous row of ``n_hidden``
+weights per input pixel), so the first weight matrix is kept in Fortran order, whose transpose
+is C-contiguous. One function per equation below; :class:`~learning_rules.fast.MinibatchSGD`
+does the plumbing (``input_background=x0``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["compress_rows", "rows_to_columns", "sparse_forward", "sparse_sgd_update",
+           "sparse_gradient", "column_sums", "sparse_matmul"]
+
+
+def _njit(fn):
+    import numba
+
+    # "contract" lets LLVM fuse a*b + c into one FMA (deterministic on a given machine)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})(fn)
+
+
+@_njit
+def compress_rows(X, x0, ptr, ind, val):  # pragma: no cover - compiled
+    r"""CSR form of :math:`V = X - x_0` (the entries where ``X != x0``), into given buffers.
+
+    Row ``i`` gets columns ``ind[ptr[i]:ptr[i+1]]`` (ascending) with values ``X[i, j] - x0``.
+    ``ptr`` has ``n_rows + 1`` entries; ``ind`` and ``val`` room for ``X.size`` (the worst case).
+    Returns the number of non-zeros, ``ptr[n_rows]``.
+    """
+    n_rows, n_cols = X.shape
+    c = 0
+    ptr[0] = 0
+    for i in range(n_rows):
+        x = X[i]
+        for j in range(n_cols):
+            # written always, kept only when non-background (no branch: about 1.3x faster)
+            xj = x[j]
+            ind[c] = j
+            val[c] = xj - x0
+            c += xj != x0
+        ptr[i + 1] = c
+    return c
+
+
+@_njit
+def rows_to_columns(ptr, ind, val, cptr, rows, cval):  # pragma: no cover - compiled
+    """CSC form of a CSR matrix (counting sort; rows ascending within a column), into given
+    buffers: ``cptr`` has ``n_cols + 1`` entries, ``rows``/``cval`` room for the non-zeros."""
+    n_cols = cptr.shape[0] - 1
+    nnz = ptr[ptr.shape[0] - 1]
+    cptr[:] = 0
+    for p in range(nnz):
+        cptr[ind[p] + 1] += 1
+    for j in range(n_cols):
+        cptr[j + 1] += cptr[j]
+    for i in range(ptr.shape[0] - 1):
+        for p in range(ptr[i], ptr[i + 1]):
+            j = ind[p]
+            q = cptr[j]
+            rows[q] = i
+            cval[q] = val[p]
+            cptr[j] = q + 1
+    # cptr[j] now holds the end of column j: shift back by one column
+    for j in range(n_cols, 0, -1):
+        cptr[j] = cptr[j - 1]
+    cptr[0] = 0
+
+
+@_njit
+def column_sums(WT, out):  # pragma: no cover - compiled
+    r""":math:`s = W_1 \mathbf 1`, i.e. the column sums of :math:`W_1^\top` (float64 accumulation)."""
+    n_in, n_out = WT.shape
+    acc = np.zeros(n_out, np.float64)
+    for j in range(n_in):
+        w = WT[j]
+        for q in range(n_out):
+            acc[q] += w[q]
+    for q in range(n_out):
+        out[q] = acc[q]
+
+
+@_njit
+def sparse_forward(ptr, ind, val, WT, s, x0, out):  # pragma: no cover - compiled
+    r""":math:`z_1 = V W_1^\top + x_0\,\mathbf 1 s^\top` into ``out`` (batch, n_hidden).
+
+    Blocked over 256 input pixels so the block of :math:`W_1^\top` rows stays in cache, four
+    non-zeros per pass over an output row.
+    """
+    n_rows = ptr.shape[0] - 1
+    n_in, n_out = WT.shape
+    for i in range(n_rows):
+        o = out[i]
+        for q in range(n_out):
+            o[q] = x0 * s[q]
+    pos = ptr[:-1].copy()
+    for j0 in range(0, n_in, 256):
+        j1 = j0 + 256
+        for i in range(n_rows):
+            start = pos[i]
+            end = start
+            stop = ptr[i + 1]
+            while end < stop and ind[end] < j1:
+                end += 1
+            o = out[i]
+            p = start
+            while p + 4 <= end:
+                v0, v1, v2, v3 = val[p], val[p + 1], val[p + 2], val[p + 3]
+                w0, w1, w2, w3 = WT[ind[p]], WT[ind[p + 1]], WT[ind[p + 2]], WT[ind[p + 3]]
+                for q in range(n_out):
+                    o[q] += (v0 * w0[q] + v1 * w1[q]) + (v2 * w2[q] + v3 * w3[q])
+                p += 4
+            while p < end:
+                v0 = val[p]
+                w0 = WT[ind[p]]
+                for q in range(n_out):
+                    o[q] += v0 * w0[q]
+                p += 1
+            pos[i] = end
+
+
+@_njit
+def _accumulate_column(cptr, rows, cval, D, j, row):  # pragma: no cover - compiled
+    r"""``row += sum_p cval[p] * D[rows[p]]`` over column ``j``'s non-zeros (four at a time)."""
+    n_out = row.shape[0]
+    p = cptr[j]
+    end = cptr[j + 1]
+    while p + 4 <= end:
+        v0, v1, v2, v3 = cval[p], cval[p + 1], cval[p + 2], cval[p + 3]
+        d0, d1, d2, d3 = D[rows[p]], D[rows[p + 1]], D[rows[p + 2]], D[rows[p + 3]]
+        for q in range(n_out):
+            row[q] += (v0 * d0[q] + v1 * d1[q]) + (v2 * d2[q] + v3 * d3[q])
+        p += 4
+    while p < end:
+        v0 = cval[p]
+        d0 = D[rows[p]]
+        for q in range(n_out):
+            row[q] += v0 * d0[q]
+        p += 1
+
+
+@_njit
+def sparse_gradient(cptr, rows, cval, D, x0, inv_batch, GT):  # pragma: no cover - compiled
+    r""":math:`g_1^\top = \tfrac1B\big(V^\top \delta_1 + x_0\,\mathbf 1 (\delta_1^\top \mathbf 1)\big)`
+    into ``GT`` (n_in, n_hidden), every row written."""
+    n_in, n_out = GT.shape
+    col = np.zeros(n_out, GT.dtype)  # delta^T 1
+    for i in range(D.shape[0]):
+        d = D[i]
+        for q in range(n_out):
+            col[q] += d[q]
+    for q in range(n_out):
+        col[q] *= x0
+    for j in range(n_in):
+        row = GT[j]
+        for q in range(n_out):
+            row[q] = col[q]
+        _accumulate_column(cptr, rows, cval, D, j, row)
+        for q in range(n_out):
+            row[q] *= inv_batch
+
+
+@_njit
+def sparse_sgd_update(cptr, rows, cval, D, x0, scale, WT, buf, s):  # pragma: no cover - compiled
+    r"""The SGD step :math:`W_1 \leftarrow W_1 - \tfrac{\eta}{B}\big(\delta_1^\top V + x_0
+    (\delta_1^\top \mathbf 1)\mathbf 1^\top\big)` on :math:`W_1^\top` (``scale = -eta / B``), in
+    one pass that also refreshes the row sums ``s`` of the new :math:`W_1`.
+
+    Each row's step is summed in ``buf`` first and then added, as the dense path adds
+    :math:`-\tfrac{\eta}{B}\delta^\top X` to the weights.
+    """
+    n_in, n_out = WT.shape
+    col = np.zeros(n_out, WT.dtype)
+    for i in range(D.shape[0]):
+        d = D[i]
+        for q in range(n_out):
+            col[q] += d[q]
+    for q in range(n_out):
+        col[q] *= x0
+    acc = np.zeros(n_out, np.float64)
+    for j in range(n_in):
+        for q in range(n_out):
+            buf[q] = col[q]
+        _accumulate_column(cptr, rows, cval, D, j, buf)
+        w = WT[j]
+        for q in range(n_out):
+            w[q] += scale * buf[q]
+            acc[q] += w[q]
+    for q in range(n_out):
+        s[q] = acc[q]
+
+
+def sparse_matmul(X: np.ndarray, W: np.ndarray, x0: float) -> np.ndarray:
+    r""":math:`X W^\top` for a Fortran-ordered ``W`` (n_out, n_in) through the sparse forward
+    (evaluation batches of any size; allocates its buffers). Equals ``X @ W.T`` to rounding."""
+    X = np.ascontiguousarray(X, dtype=W.dtype)
+    if X.ndim != 2 or X.shape[1] != W.shape[1] or not W.T.flags.c_contiguous:
+        raise ValueError(f"need X (batch, {W.shape[1]}) and a Fortran-ordered W, got X {X.shape}")
+    n = X.shape[0]
+    x0 = W.dtype.type(x0)
+    ptr, ind, val = np.empty(n + 1, np.int64), np.empty(X.size, np.int32), np.empty(X.size, W.dtype)
+    compress_rows(X, x0, ptr, ind, val)
+    s = np.empty(W.shape[0], W.dtype)
+    column_sums(W.T, s)
+    out = np.empty((n, W.shape[0]), W.dtype)
+    sparse_forward(ptr, ind, val, W.T, s, x0, out)
+    return out

@@ -1,0 +1,268 @@
+"""The sparse first layer (learning_rules.fast.sparse_input): each kernel against its dense
+equation, a finite-difference check of the gradient identity, the trainers with and without it,
+and train_parity's three backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from learning_rules.data import normalize_parity
+from learning_rules.experiments import dfa as X
+from learning_rules.fast import MinibatchOptimizer, MinibatchSGD
+from learning_rules.fast import sparse_input as S
+from learning_rules.nn import MLP
+
+X0 = -0.4242
+
+
+def sparse_batch(rng, n, m, density=0.2, dtype=np.float64, x0=X0):
+    """A batch whose entries are ``x0`` except a ``density`` fraction (MNIST-like)."""
+    Xb = np.full((n, m), x0, dtype)
+    mask = rng.random((n, m)) < density
+    Xb[mask] = rng.normal(size=int(mask.sum()))
+    return Xb
+
+
+def csr(Xb, x0):
+    n, m = Xb.shape
+    ptr, ind, val = np.empty(n + 1, np.int64), np.empty(n * m, np.int32), np.empty(n * m, Xb.dtype)
+    nnz = S.compress_rows(Xb, Xb.dtype.type(x0), ptr, ind, val)
+    return ptr, ind[:nnz], val[:nnz]
+
+
+def csc(Xb, x0):
+    ptr, ind, val = csr(Xb, x0)
+    m = Xb.shape[1]
+    cptr, rows, cval = np.empty(m + 1, np.int64), np.empty(ind.size, np.int32), np.empty(ind.size, Xb.dtype)
+    S.rows_to_columns(ptr, ind, val, cptr, rows, cval)
+    return cptr, rows, cval
+
+
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.2, 1.0])
+def test_compressed_forms_rebuild_the_matrix(density):
+    rng = np.random.default_rng(1)
+    Xb = sparse_batch(rng, 7, 13, density)
+    Xb[3] = X0  # one row of background only
+    ptr, ind, val = csr(Xb, X0)
+    dense = np.full_like(Xb, X0)
+    for i in range(7):
+        cols = ind[ptr[i]:ptr[i + 1]]
+        assert np.all(np.diff(cols) > 0)
+        dense[i, cols] += val[ptr[i]:ptr[i + 1]]
+    np.testing.assert_array_equal(dense != X0, Xb != X0)
+    np.testing.assert_allclose(dense, Xb, rtol=0, atol=1e-15)
+    cptr, rows, cval = csc(Xb, X0)
+    assert cptr[0] == 0 and cptr[-1] == ind.size
+    dense2 = np.full_like(Xb, X0)
+    for j in range(13):
+        r = rows[cptr[j]:cptr[j + 1]]
+        assert np.all(np.diff(r) > 0)
+        dense2[r, j] += cval[cptr[j]:cptr[j + 1]]
+    np.testing.assert_array_equal(dense2, dense)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("n, m, h", [(5, 600, 33), (128, 300, 64), (1, 1, 1)])
+def test_forward_equals_the_dense_product(dtype, tol, n, m, h):
+    """z = V W^T + x0 1 s^T with s = W 1 is X W^T (blocks of 256 inputs, tails of 1-3 non-zeros)."""
+    rng = np.random.default_rng(2)
+    Xb = sparse_batch(rng, n, m, dtype=dtype)
+    W = np.asfortranarray(rng.normal(size=(h, m)).astype(dtype))
+    s = np.empty(h, dtype)
+    S.column_sums(W.T, s)
+    w64 = W.astype(np.float64)  # float64 accumulation: within one rounding of the exact sum
+    np.testing.assert_allclose(s, w64.sum(axis=1), rtol=0, atol=tol * np.abs(w64).sum(axis=1).max())
+    out = np.empty((n, h), dtype)
+    S.sparse_forward(*csr(Xb, X0), W.T, s, dtype(X0), out)
+    ref = Xb.astype(np.float64) @ w64.T
+    scale = np.abs(Xb).astype(np.float64) @ np.abs(w64).T  # the size of the summed terms
+    np.testing.assert_array_less(np.abs(out - ref), tol * (scale + 1e-300))
+
+
+def test_gradient_and_sgd_update_equal_the_dense_formulas():
+    rng = np.random.default_rng(3)
+    Xb = sparse_batch(rng, 40, 300)
+    D = rng.normal(size=(40, 24))
+    GT = np.empty((300, 24))
+    S.sparse_gradient(*csc(Xb, X0), D, X0, 1 / 40, GT)
+    np.testing.assert_allclose(GT, (D.T @ Xb / 40).T, rtol=0, atol=1e-13)
+
+    W = np.asfortranarray(rng.normal(size=(24, 300)))
+    W_ref = W - 0.3 / 40 * (D.T @ Xb)
+    s = np.empty(24)
+    S.sparse_sgd_update(*csc(Xb, X0), D, X0, -0.3 / 40, W.T, np.empty(24), s)
+    np.testing.assert_allclose(W, W_ref, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(s, W.sum(axis=1), rtol=1e-13)  # the row sums follow the update
+
+
+def test_gradient_identity_by_finite_differences():
+    """d/dW of f(W) = 1/2 ||z(W) - T||^2 / B, z from the sparse forward, is sparse_gradient's g."""
+    rng = np.random.default_rng(4)
+    Xb = sparse_batch(rng, 6, 20, density=0.3)
+    T = rng.normal(size=(6, 5))
+    W = np.asfortranarray(rng.normal(size=(5, 20)))
+    forms = csr(Xb, X0)
+
+    def z_of(W):
+        W = np.asfortranarray(W)
+        s = np.empty(5)
+        S.column_sums(W.T, s)
+        out = np.empty((6, 5))
+        S.sparse_forward(*forms, W.T, s, X0, out)
+        return out
+
+    def f(W):
+        return 0.5 * np.sum((z_of(W) - T) ** 2) / 6
+
+    GT = np.empty((20, 5))
+    S.sparse_gradient(*csc(Xb, X0), z_of(W) - T, X0, 1 / 6, GT)
+    num = np.zeros_like(W)
+    eps = 1e-6
+    for idx in np.ndindex(W.shape):
+        Wp, Wm = W.copy(), W.copy()
+        Wp[idx] += eps
+        Wm[idx] -= eps
+        num[idx] = (f(Wp) - f(Wm)) / (2 * eps)
+    np.testing.assert_allclose(GT.T, num, rtol=1e-7, atol=1e-8)
+
+
+def _net(sizes, bias, seed=0):
+    mlp = MLP.create(sizes, ["relu"] * (len(sizes) - 2) + ["sigmoid"], init="pytorch", bias=bias,
+                     rng=np.random.default_rng(seed), dtype=np.float64)
+    return mlp
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "adadelta", "rmsprop", "adam"])
+@pytest.mark.parametrize("sizes, bias, dfa", [([300, 32, 1], False, False), ([300, 32, 32, 1], True, True)])
+def test_trainer_with_sparse_input_equals_the_dense_trainer(optimizer, sizes, bias, dfa):
+    rng = np.random.default_rng(5)
+    feedback = ([rng.normal(size=(1, n)) for n in sizes[1:-1]] if dfa else None)
+    runs = []
+    for background in (None, X0):
+        mlp = _net(sizes, bias)
+        if background is not None:
+            mlp.weights[0] = np.asfortranarray(mlp.weights[0])
+        cls = MinibatchSGD if optimizer == "sgd" else MinibatchOptimizer
+        kw = {} if optimizer == "sgd" else {"optimizer": optimizer}
+        tr = cls(mlp.weights, mlp.biases, mlp.activations, "bce", 0.05, 32, feedback=feedback,
+                 input_background=background, **kw)
+        data = np.random.default_rng(6)
+        for step in range(6):
+            n = 32 if step < 5 else 17  # a short last batch
+            Xb = sparse_batch(data, n, sizes[0])
+            Y = (data.random((n, 1)) < 0.5).astype(np.float64)
+            tr.step(Xb, Y)
+        runs.append(mlp)
+    dense, sparse = runs
+    for a, b in zip(dense.weights, sparse.weights):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
+    for a, b in zip(dense.biases, sparse.biases):
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
+
+
+def test_trainer_rejects_bad_layouts_and_inputs():
+    mlp = _net([300, 8, 1], False)
+    with pytest.raises(ValueError, match="Fortran order"):
+        MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, input_background=X0)
+    mlp.weights[0] = np.asfortranarray(mlp.weights[0])
+    with pytest.raises(ValueError, match="finite"):
+        MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, input_background=np.nan)
+    tr = MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, input_background=X0)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"shape \(batch <= 16, 300\)"):
+        tr.step(sparse_batch(rng, 17, 300), np.zeros((17, 1)))  # larger than the buffers
+    with pytest.raises(ValueError, match="shape"):
+        tr.step(sparse_batch(rng, 4, 299), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16)  # dense needs C order
+
+
+def mnist_like(n, rng):
+    """28 x 28 uint8 'digits': background 0 except a blob of ink (about 20% of the pixels)."""
+    img = np.zeros((n, 28, 28), np.uint8)
+    ink = rng.random((n, 28, 28)) < 0.45
+    ink[:, :6] = ink[:, -6:] = False
+    ink[:, :, :6] = ink[:, :, -6:] = False
+    img[ink] = rng.integers(1, 256, int(ink.sum()))
+    return img
+
+
+def parity_data(dtype):
+    rng = np.random.default_rng(7)
+    tr, te = mnist_like(300, rng), mnist_like(120, rng)
+    return X.ParityData(normalize_parity(tr, dtype), rng.integers(0, 10, 300),
+                        normalize_parity(te, dtype), rng.integers(0, 10, 120), "test")
+
+
+def test_background_is_the_normalized_zero_pixel():
+    for dt in (np.float32, np.float64):
+        assert X.parity_background(dt) == float(normalize_parity(np.zeros(1, np.uint8), dt)[0])
+    data = parity_data(np.float32)
+    assert 0.6 < np.mean(data.train_images == np.float32(X.parity_background(np.float32))) < 0.95
+
+
+@pytest.mark.parametrize("credit, optimizer", [("backprop", "sgd"), ("dfa", "sgd"), ("dfa", "adam"),
+                                               ("backprop", "adadelta")])
+def test_train_parity_backends_agree(credit, optimizer):
+    data = parity_data(np.float64)
+    cfg = X.ParityConfig(k=3, credit=credit, optimizer=optimizer, lr=X.published_lr(credit, optimizer),
+                         num_epochs=2, batch_size=64, n_hidden=16, dtype="float64")
+    out = {b: X.train_parity(cfg, data, backend=b) for b in ("auto", "dense", "reference")}
+    for b in ("auto", "dense"):
+        for W, W_ref in zip(out[b][1].mlp.weights, out["reference"][1].mlp.weights):
+            assert W.flags.c_contiguous  # handed back in C order
+            np.testing.assert_allclose(W, W_ref, rtol=0, atol=1e-12)
+        cols = ["train_loss", "test_loss", "test_acc"]
+        np.testing.assert_allclose(out[b][0][cols].to_numpy(float), out["reference"][0][cols].to_numpy(float),
+                                   rtol=0, atol=1e-10, equal_nan=True)
+
+
+def test_train_parity_sparse_path_is_deterministic_in_float32():
+    data = parity_data(np.float32)
+    cfg = X.ParityConfig(k=3, credit="dfa", lr=0.05, num_epochs=2, batch_size=64, n_hidden=16)
+    (a, net_a), (b, net_b) = X.train_parity(cfg, data), X.train_parity(cfg, data)
+    assert a.equals(b)
+    np.testing.assert_array_equal(net_a.mlp.weights[0], net_b.mlp.weights[0])
+    dense, _ = X.train_parity(cfg, data, backend="dense")
+    np.testing.assert_allclose(a["test_loss"], dense["test_loss"], rtol=1e-4)
+
+
+def test_train_parity_rejects_an_unknown_backend():
+    with pytest.raises(ValueError, match="'auto', 'dense' or 'reference'"):
+        X.train_parity(X.ParityConfig(k=1, num_epochs=1), parity_data(np.float32), backend="sparse")
+
+
+def test_sparse_matmul_for_evaluation_batches():
+    rng = np.random.default_rng(8)
+    Xb = sparse_batch(rng, 301, 70)  # larger than any training buffer
+    W = np.asfortranarray(rng.normal(size=(9, 70)))
+    np.testing.assert_allclose(S.sparse_matmul(Xb, W, X0), Xb @ W.T, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="Fortran-ordered"):
+        S.sparse_matmul(Xb, np.ascontiguousarray(W), X0)
+    with pytest.raises(ValueError, match=r"need X \(batch, 70\)"):
+        S.sparse_matmul(Xb[:, :69], W, X0)
+
+
+@pytest.mark.parametrize("method, optimizer", [("bp", "sgd"), ("bp", "adadelta"), ("ntk_coded", "adadelta"),
+                                               ("ntk_dm", "adadelta"), ("relu_features", "adadelta")])
+def test_lazy_parity_sparse_equals_dense(method, optimizer):
+    from learning_rules.experiments import dfa_parity as P
+
+    data = parity_data(np.float64)
+    cfg = P.LazyParityConfig(method=method, optimizer=optimizer, lr=P.PUBLISHED_LAZY_LR[(method, optimizer)],
+                             k=3, num_epochs=2, batch_size=64, n_hidden=16, dtype="float64")
+    (a, net_a), (b, net_b) = P.train_lazy_parity(cfg, data), P.train_lazy_parity(cfg, data, sparse=False)
+    assert (net_a.background is not None) == P.LAZY_METHODS.lookup(method).train_first
+    assert net_a.W1.shape == net_b.W1.shape
+    np.testing.assert_allclose(net_a.W1, net_b.W1, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(net_a.W2, net_b.W2, rtol=0, atol=1e-12)
+    if P.LAZY_METHODS.lookup(method).train_first:  # W1 moved, so the comparison is not vacuous
+        W1_0 = P.GatedNet(method, 3 * 784, 16, optimizer, 0.1,
+                          np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[0]),
+                          dtype=np.float64).W1
+        assert np.abs(net_a.W1 - W1_0).max() > 1e-6
+    cols = ["train_loss", "test_loss", "test_acc"]
+    np.testing.assert_allclose(a[cols].to_numpy(float), b[cols].to_numpy(float), rtol=0, atol=1e-10,
+                               equal_nan=True)
