@@ -76,6 +76,22 @@ def test_reproduced_cells_validate_and_note_a_short_profile(monkeypatch):
     assert set(frame["table"]) == set(dfa.LEDGER_TABLES)
     short = frame[frame["column"] == "test accuracy epoch 50"]
     assert len(short) and short["note"].str.contains("stops at epoch").all()
+    # the thesis' second runs of a setting get the main column's value, with a note naming the run
+    pub = dfa_parity_published()
+    for (table, alt), (main, what) in dfa.SECOND_RUNS.items():
+        rows = set(pub[(pub.table == table) & (pub.column == alt)]["row"])
+        second = frame[(frame.table == table) & (frame.column == alt)]
+        assert set(second["row"]) == rows and len(rows) in (4, 10)
+        for _, cell in second.iterrows():
+            first = frame[(frame.table == table) & (frame.row == cell["row"]) & (frame.column == main)]
+            assert cell["reproduced"] == first["reproduced"].item()
+            assert what in cell["note"]
+
+
+def dfa_parity_published():
+    from learning_rules.analysis.dfa import load_published
+
+    return load_published()
 
 
 def test_parity_and_synthetic_keys_do_not_overlap_the_pages():

@@ -157,3 +157,25 @@ def test_curve_specs_cover_both_figures():
     assert {"BP SGD", "DFA SGD", "BP SGD (torch)", "BP Adadelta (torch)", "ReLU features",
             "Gaussian features", "linear features"} <= labels
     assert len(specs) == 2 * 9
+
+
+@pytest.mark.parametrize("method, optimizer", [("bp", "sgd"), ("ntk_dm", "adadelta"),
+                                               ("ntk_coded", "adadelta")])
+def test_a_diverging_lazy_run_is_recorded_without_warnings(shared_data, method, optimizer):
+    """As train_parity: no RuntimeWarning escapes, the run records from which epoch it diverged,
+    takes no more steps (train columns NaN) and keeps evaluating."""
+    import warnings
+
+    from learning_rules.experiments.dfa_parity import LazyParityConfig, train_lazy_parity
+
+    cfg = LazyParityConfig(method=method, optimizer=optimizer, lr=1e38, k=1, num_epochs=3,
+                           n_train=256, n_test=128, n_hidden=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame, net = train_lazy_parity(cfg)
+    assert frame["diverged"].iloc[-1] and not frame["diverged"].iloc[0]
+    first = int(frame.loc[frame["diverged"], "epoch"].min())
+    assert frame.loc[frame["epoch"] > first, ["train_acc", "train_loss"]].isna().all().all()
+    assert frame["test_acc"].between(0, 1).all()
+    healthy, _ = train_lazy_parity(cfg.replace(lr=0.05, num_epochs=2))
+    assert not healthy["diverged"].any() and healthy["train_loss"].iloc[1:].notna().all()

@@ -342,3 +342,12 @@ def test_a_diverging_run_is_recorded_without_warnings(shared_data, optimizer, lr
 def test_a_healthy_run_never_diverges(shared_data):
     frame, _ = X.train_parity(X.ParityConfig(k=1, num_epochs=2, n_train=256, n_test=128, n_hidden=16))
     assert not frame["diverged"].any() and frame["train_loss"].iloc[1:].notna().all()
+
+
+def test_a_diverged_trial_is_marked_and_never_chosen():
+    trials = _trials({0.1: [0.60, 0.61], 0.2: [0.70, 0.72], 0.4: [0.95, 0.95]})
+    trials["diverged"] = trials["lr"] == 0.4  # e.g. NaN weights scored at one class's share
+    best, scores = X._scores(trials, 2, 2, incumbent=0.1, n_eval=10_000)
+    assert best == 0.2 and list(scores["diverged"]) == [False, False, True]
+    best, _ = X._scores(trials, 2, 2)
+    assert best == 0.2

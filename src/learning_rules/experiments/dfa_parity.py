@@ -537,7 +537,9 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
     Returns
     -------
     frame : DataFrame with ``epoch`` (0 = initial net), ``train_acc`` (running, before each
-        update), ``train_loss``, ``test_acc``, ``test_loss``, ``eval_set``
+        update), ``train_loss``, ``test_acc``, ``test_loss``, ``eval_set``, ``diverged`` (as
+        :func:`~learning_rules.experiments.dfa.train_parity`: once the weights are no longer
+        finite no more steps are taken, the train columns are NaN, the evaluation goes on)
     net : GatedNet
     """
     from ..data.generators import parity_indices, parity_label
@@ -586,10 +588,18 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
 
     loss0, acc0 = evaluate()
     rows = [{"epoch": 0, "train_acc": np.nan, "train_loss": np.nan, "test_acc": acc0,
-             "test_loss": loss0, "eval_set": data.eval_name}]
+             "test_loss": loss0, "eval_set": data.eval_name, "diverged": False}]
     bs = config.batch_size
+    diverged = False
     for epoch in range(config.num_epochs):
         idx = parity_indices(n_tr, k, train_rng)
+        if diverged:  # no more steps; the evaluation still draws its triplets (as train_parity)
+            with np.errstate(over="ignore", invalid="ignore"):
+                test_loss, test_acc = evaluate()
+            rows.append({"epoch": epoch + 1, "train_acc": np.nan, "train_loss": np.nan,
+                         "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name,
+                         "diverged": True})
+            continue
         H = None
         if not net.spec.train_first:
             H = np.empty((n_tr, config.n_hidden), dtype)
@@ -599,20 +609,25 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
                                  if P_tr is None else
                                  net.features_from_preactivation(gather_projection(P_tr, sl)))
         loss_sum, correct = 0.0, 0
-        for s in range(0, n_tr, bs):
-            sl = idx[s:s + bs]
-            if H is None:
-                X, y = parity_batch(data.train_images, data.train_labels, sl)
-                gate = None if P_tr is None else net.gate_from_preactivation(gather_projection(P_tr, sl))
-                value, z = net.step(X, y[:, None].astype(dtype), gate)
-            else:
-                y = parity_label(data.train_labels[sl])
-                value, z = net.step_output_only(H[s:s + bs], y[:, None].astype(dtype))
-            loss_sum += value * sl.shape[0]
-            correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
-        test_loss, test_acc = evaluate()
+        # a rate too large overflows on the way: recorded in ``diverged``, not warned per batch
+        with np.errstate(over="ignore", invalid="ignore"):
+            for s in range(0, n_tr, bs):
+                sl = idx[s:s + bs]
+                if H is None:
+                    X, y = parity_batch(data.train_images, data.train_labels, sl)
+                    gate = (None if P_tr is None
+                            else net.gate_from_preactivation(gather_projection(P_tr, sl)))
+                    value, z = net.step(X, y[:, None].astype(dtype), gate)
+                else:
+                    y = parity_label(data.train_labels[sl])
+                    value, z = net.step_output_only(H[s:s + bs], y[:, None].astype(dtype))
+                loss_sum += value * sl.shape[0]
+                correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
+            test_loss, test_acc = evaluate()
+        diverged = not (np.isfinite(net.W1).all() and np.isfinite(net.W2).all())
         rows.append({"epoch": epoch + 1, "train_acc": correct / n_tr, "train_loss": loss_sum / n_tr,
-                     "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name})
+                     "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name,
+                     "diverged": diverged})
     return pd.DataFrame(rows), net
 
 
