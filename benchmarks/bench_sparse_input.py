@@ -8,8 +8,11 @@ thread as each worker of a paper build). Peers, same run, same batches:
 * ``sparse`` = the same trainers with ``input_background`` (the default ``backend="auto"``).
 
 Prints microseconds per step (best of ``--repeats``) for SGD and Adam, the ratio dense / sparse,
-the fraction of non-background inputs, and the CPU seconds of one whole training epoch (60,000
-triplets plus the 10,000-sample evaluation) through ``train_parity`` with each backend.
+the fraction of non-background inputs, the cost of making one batch's sparse form (assembling the
+``28 x 28k`` images and compressing them, against :class:`ImagePool` rows taken straight from
+the per-image sparse rows, which ``train_parity`` uses), and the CPU seconds of one whole
+training epoch (60,000 triplets plus the 10,000-sample evaluation) through ``train_parity``
+with each backend.
 
 Needs MNIST (``LEARNING_RULES_DATA``). Usage: ``python benchmarks/bench_sparse_input.py [--quick]``
 """
@@ -60,6 +63,35 @@ def step_times(k: int, optimizer: str, n: int, repeats: int):
     return density, out
 
 
+def batch_forms(k: int, n: int, repeats: int):
+    """Microseconds to get one training batch's CSR form of ``X - x0``, two ways."""
+    from learning_rules.data import parity_label
+    from learning_rules.fast.sparse_input import ImagePool, compress_rows
+
+    cfg = X.base_config(k, 1, 0, 0)
+    data = X.load_parity_data(cfg)
+    x0 = np.float32(X.parity_background(np.float32))
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, data.train_images.shape[0], size=(cfg.batch_size, k)) for _ in range(8)]
+    most = cfg.batch_size * 784 * k
+    ptr, ind, val = np.empty(cfg.batch_size + 1, np.int64), np.empty(most, np.int32), np.empty(most, np.float32)
+    t0 = time.perf_counter()
+    pool = ImagePool(data.train_images, x0)
+    build = time.perf_counter() - t0
+    it = iter(range(10**9))
+
+    def assembled():
+        idx = batches[next(it) % len(batches)]
+        Xb, _ = X.parity_batch(data.train_images, data.train_labels, idx)
+        compress_rows(Xb, x0, ptr, ind, val)
+
+    def pooled():
+        idx = batches[next(it) % len(batches)]
+        parity_label(data.train_labels[idx])
+        pool.rows(idx)
+    return {"assembled": timed(assembled, n, repeats), "pool": timed(pooled, n, repeats), "build_s": build}
+
+
 def epoch_seconds(k: int, optimizer: str, n_train: int | None):
     cfg = X.base_config(k, 1, n_train or 0, 0, credit="dfa", optimizer=optimizer,
                         lr=X.published_lr("dfa", optimizer))
@@ -89,6 +121,13 @@ def main(argv=None):
                 print(f"k={k} {opt:5s} non-background {density:5.3f}  dense {t['dense']:7.0f}  "
                       f"sparse {t['sparse']:7.0f}  ({t['dense'] / t['sparse']:4.2f}x)")
                 rows.append({"k": k, "optimizer": opt, "density": density, **t})
+        print("one batch's sparse form (us, best of %d x %d): parity_batch + compress_rows vs "
+              "ImagePool.rows" % (args.repeats, n))
+        for k in (1, 3):
+            b = batch_forms(k, n, args.repeats)
+            print(f"k={k} assembled {b['assembled']:7.0f}  pool {b['pool']:7.0f}  "
+                  f"({b['assembled'] / b['pool']:4.2f}x; pool built once in {b['build_s']:.2f} s)")
+            rows.append({"k": k, "forms": True, **b})
         print("one epoch through train_parity (CPU s)%s:" % (" on 6,000 triplets" if args.quick else ""))
         for k in (1, 3):
             for opt in ("sgd", "adam"):

@@ -266,3 +266,147 @@ def test_lazy_parity_sparse_equals_dense(method, optimizer):
     cols = ["train_loss", "test_loss", "test_acc"]
     np.testing.assert_allclose(a[cols].to_numpy(float), b[cols].to_numpy(float), rtol=0, atol=1e-10,
                                equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_image_pool_rows_equal_compressing_the_assembled_batch(dtype, k):
+    """ImagePool.rows(idx) is compress_rows(parity_batch(idx)) entry for entry (same columns in
+    the same order, same values bit for bit), for repeated images, an all-background image and a
+    batch of one."""
+    rng = np.random.default_rng(9)
+    raw = mnist_like(40, rng)
+    raw[5] = 0  # an image of background only
+    images = normalize_parity(raw, dtype)
+    labels = rng.integers(0, 10, 40)
+    x0 = X.parity_background(dtype)
+    pool = S.ImagePool(images, x0)
+    assert pool.n_features(k) == 784 * k
+    for idx in (rng.integers(0, 40, size=(33, k)), np.full((1, k), 5), np.array([[7] * k, [5] * k])):
+        Xb, _ = X.parity_batch(images, labels, idx)
+        ptr, ind, val = csr(Xb, x0)
+        p2, i2, v2 = pool.rows(idx)
+        np.testing.assert_array_equal(p2, ptr)
+        np.testing.assert_array_equal(i2, ind)
+        assert v2.dtype == dtype
+        np.testing.assert_array_equal(v2, val)
+
+
+def test_image_pool_rejects_bad_input():
+    images = normalize_parity(mnist_like(4, np.random.default_rng(0)), np.float32)
+    with pytest.raises(ValueError, match=r"\(N, height, width\)"):
+        S.ImagePool(images.reshape(4, -1), X0)
+    with pytest.raises(ValueError, match=r"\(N, height, width\) float32/float64"):
+        S.ImagePool(images.astype(np.int16), X0)
+    with pytest.raises(ValueError, match="finite"):
+        S.ImagePool(images, np.inf)
+    pool = S.ImagePool(images, X.parity_background(np.float32))
+    with pytest.raises(ValueError, match=r"0\.\.3"):
+        pool.rows(np.array([[0, 4]]))
+    with pytest.raises(ValueError, match=r"0\.\.3"):
+        pool.rows(np.array([[-1]]))
+    with pytest.raises(ValueError, match=r"\(batch, k\)"):
+        pool.rows(np.array([1, 2]))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adam"])
+def test_trainer_step_on_pool_rows_equals_the_step_on_the_assembled_batch(optimizer):
+    """The two ways into the sparse first layer give the same weights bit for bit (float32)."""
+    rng = np.random.default_rng(10)
+    images = normalize_parity(mnist_like(60, rng), np.float32)
+    labels = rng.integers(0, 10, 60)
+    x0 = X.parity_background(np.float32)
+    pool = S.ImagePool(images, x0)
+    batches = [rng.integers(0, 60, size=(n, 3)) for n in (32, 32, 32, 9)]
+    runs = []
+    for use_pool in (False, True):
+        mlp = MLP.create([3 * 784, 24, 1], ["relu", "sigmoid"], init="pytorch", bias=False,
+                         rng=np.random.default_rng(0), dtype=np.float32)
+        mlp.weights[0] = np.asfortranarray(mlp.weights[0])
+        cls = MinibatchSGD if optimizer == "sgd" else MinibatchOptimizer
+        kw = {} if optimizer == "sgd" else {"optimizer": optimizer}
+        tr = cls(mlp.weights, mlp.biases, mlp.activations, "bce", 0.01, 32,
+                 feedback=[np.random.default_rng(1).normal(size=(1, 24)).astype(np.float32)],
+                 input_background=x0, **kw)
+        for idx in batches:
+            Xb, y = X.parity_batch(images, labels, idx)
+            Y = y[:, None].astype(np.float32)
+            if use_pool:
+                tr.step(None, Y, rows=pool.rows(idx))
+            else:
+                tr.step(Xb, Y)
+        runs.append([W.copy() for W in mlp.weights])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(runs[0][0] - np.asfortranarray(MLP.create(
+        [3 * 784, 24, 1], ["relu", "sigmoid"], init="pytorch", bias=False,
+        rng=np.random.default_rng(0), dtype=np.float32).weights[0])).max() > 0  # it trained
+
+
+def test_trainer_rejects_bad_rows():
+    mlp = _net([300, 8, 1], False)
+    dense = MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16)
+    Xb = sparse_batch(np.random.default_rng(0), 4, 300)
+    rows = csr(Xb, X0)
+    Y = np.zeros((4, 1))
+    with pytest.raises(ValueError, match="needs a trainer built with input_background"):
+        dense.step(None, Y, rows=rows)
+    mlp.weights[0] = np.asfortranarray(mlp.weights[0])
+    tr = MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, input_background=X0)
+    with pytest.raises(ValueError, match="needs the batch X"):
+        tr.step(None, Y)
+    with pytest.raises(ValueError, match="matching Y's 3 rows"):
+        tr.step(None, Y[:3], rows=rows)
+    ptr, ind, val = rows
+    with pytest.raises(ValueError, match=r"column indices must lie in 0\.\.299"):
+        tr.step(None, Y, rows=(ptr, ind + 300, val))
+    with pytest.raises(ValueError, match=r"\(int64, int32, float64\)"):
+        tr.step(None, Y, rows=(ptr, ind, val.astype(np.float32)))
+    with pytest.raises(ValueError, match="ptr must rise"):
+        tr.step(None, Y, rows=(ptr[::-1].copy(), ind, val))
+    with pytest.raises(ValueError, match="CSR triple"):
+        tr.step(None, Y, rows=(ptr, ind))
+    tr.step(None, Y, rows=rows)  # the good form goes through
+
+
+def test_sparse_matmul_rows_checks_its_input():
+    rng = np.random.default_rng(11)
+    Xb = sparse_batch(rng, 12, 70)
+    W = np.asfortranarray(rng.normal(size=(9, 70)))
+    rows = csr(Xb, X0)
+    np.testing.assert_allclose(S.sparse_matmul_rows(rows, W, X0), Xb @ W.T, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="Fortran order"):
+        S.sparse_matmul_rows(rows, np.ascontiguousarray(W), X0)
+    with pytest.raises(ValueError, match="float32, W is float64"):
+        S.sparse_matmul_rows((rows[0], rows[1], rows[2].astype(np.float32)), W, X0)
+    with pytest.raises(ValueError, match="column >= W's 60 inputs"):
+        S.sparse_matmul_rows(rows, np.asfortranarray(W[:, :60]), X0)
+
+
+@pytest.mark.parametrize("method", ["bp", "ntk_coded", "ntk_dm"])
+def test_gated_net_step_on_pool_rows_equals_the_step_on_the_assembled_batch(method):
+    from learning_rules.experiments import dfa_parity as P
+
+    rng = np.random.default_rng(12)
+    images = normalize_parity(mnist_like(50, rng), np.float32)
+    labels = rng.integers(0, 10, 50)
+    x0 = X.parity_background(np.float32)
+    pool = S.ImagePool(images, x0)
+    nets = [P.GatedNet(method, 3 * 784, 16, "adadelta", 0.1, np.random.default_rng(3),
+                       dtype=np.float32, background=x0) for _ in range(2)]
+    for idx in (rng.integers(0, 50, size=(32, 3)), rng.integers(0, 50, size=(7, 3))):
+        Xb, y = X.parity_batch(images, labels, idx)
+        Y = y[:, None].astype(np.float32)
+        gate = nets[0].gate(Xb)
+        la, za = nets[0].step(Xb, Y, gate)
+        lb, zb = nets[1].step(None, Y, gate, rows=pool.rows(idx))
+        assert la == lb
+        np.testing.assert_array_equal(za, zb)
+    np.testing.assert_array_equal(nets[0].W1, nets[1].W1)
+    np.testing.assert_array_equal(nets[0].W2, nets[1].W2)
+    if method != "bp":
+        with pytest.raises(ValueError, match="needs its gate passed with rows"):
+            nets[1].step(None, Y, None, rows=pool.rows(idx))
+    dense = P.GatedNet(method, 3 * 784, 16, "adadelta", 0.1, np.random.default_rng(3), dtype=np.float32)
+    with pytest.raises(ValueError, match="needs a GatedNet with background"):
+        dense.step(None, Y, gate, rows=pool.rows(idx))

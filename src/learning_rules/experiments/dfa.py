@@ -409,28 +409,36 @@ def _reference_step(net, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarra
 
 
 def _evaluate(net, images, labels, idx, chunk: int = 2000,
-              background: float | None = None) -> tuple[float, float]:
+              background: float | None = None, pool=None) -> tuple[float, float]:
     """Mean BCE and accuracy (``y_hat > 0.5``, i.e. ``z_L > 0``) over the samples ``idx``.
 
     With ``background`` the first layer is computed on the sparse remainder of the input
-    (:func:`learning_rules.fast.sparse_input.sparse_matmul`; ``W_1`` in Fortran order)."""
+    (:func:`learning_rules.fast.sparse_input.sparse_matmul`; ``W_1`` in Fortran order), taken
+    straight from ``pool`` (an :class:`~learning_rules.fast.sparse_input.ImagePool` of
+    ``images``) when given."""
+    from ..data import parity_label
     from ..nn.mlp import forward
 
     mlp = net.mlp
     total, correct, n = 0.0, 0, idx.shape[0]
     for start in range(0, n, chunk):
-        X, y = parity_batch(images, labels, idx[start:start + chunk])
+        part = idx[start:start + chunk]
+        if pool is not None and background is not None:
+            X, y = None, parity_label(labels[part])
+        else:
+            X, y = parity_batch(images, labels, part)
         Y = y[:, None].astype(mlp.dtype)
         if background is None:
             z = forward(mlp.weights, mlp.biases, mlp.acts, X).z[-1]
         else:
-            from ..fast.sparse_input import sparse_matmul
+            from ..fast.sparse_input import sparse_matmul, sparse_matmul_rows
 
-            z1 = sparse_matmul(X, mlp.weights[0], background)
+            z1 = (sparse_matmul(X, mlp.weights[0], background) if X is not None
+                  else sparse_matmul_rows(pool.rows(part), mlp.weights[0], background))
             if mlp.biases[0] is not None:
                 z1 += mlp.biases[0]
             z = forward(mlp.weights[1:], mlp.biases[1:], mlp.acts[1:], mlp.acts[0].forward(z1)).z[-1]
-        total += net.loss.value(z, Y, mlp.acts[-1]) * X.shape[0]
+        total += net.loss.value(z, Y, mlp.acts[-1]) * Y.shape[0]
         correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
     return total / n, correct / n
 
@@ -535,14 +543,22 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         Xa, ya = parity_batch(data.eval_images, data.eval_labels, a_idx)
         align = (Xa, ya[:, None].astype(dtype))
 
-    fast, background = None, None
+    fast, background, pools = None, None, (None, None)
     if backend != "reference" and _uses_fast_path(config):
         background = parity_background(dtype) if backend == "auto" else None
         fast = _fast_trainer(config, net, background)
+        if background is not None:
+            # the batches' sparse form comes straight from the pools, never assembled densely
+            from ..fast.sparse_input import ImagePool
+
+            pools = (ImagePool(data.train_images, background), ImagePool(data.eval_images, background))
+    train_pool, eval_pool = pools
+
+    from ..data import parity_label
 
     rows: list[dict[str, Any]] = []
     test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices(),
-                                    background=background)
+                                    background=background, pool=eval_pool)
     row0 = {"epoch": 0, "train_acc": np.nan, "train_loss": np.nan, "test_acc": test_acc,
             "test_loss": test_loss, "eval_set": data.eval_name, "diverged": False}
     if align is not None:
@@ -565,21 +581,28 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         # recorded (``diverged``), not warned about on every batch.
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, n_tr, bs) if not diverged else ():
-                X, y = parity_batch(data.train_images, data.train_labels, idx[start:start + bs])
-                Y = y[:, None].astype(dtype)
+                part = idx[start:start + bs]
+                if train_pool is not None:
+                    y = parity_label(data.train_labels[part])
+                    Y = y[:, None].astype(dtype)
+                    fast.step(None, Y, rows=train_pool.rows(part))
+                else:
+                    X, y = parity_batch(data.train_images, data.train_labels, part)
+                    Y = y[:, None].astype(dtype)
+                    if fast is not None:
+                        fast.step(X, Y)
+                    else:
+                        value, z = _reference_step(net, X, Y)
                 if fast is not None:
-                    fast.step(X, Y)
-                    z = fast._z[-1][:X.shape[0]]
+                    z = fast._z[-1][:Y.shape[0]]
                     value = net.loss.value(z, Y, f_L)
                     net.steps_done += 1
-                else:
-                    value, z = _reference_step(net, X, Y)
-                loss_sum += float(value) * X.shape[0]
+                loss_sum += float(value) * Y.shape[0]
                 correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
-                last = (X, Y)
+                last = part
             net.epochs_done += 1
             test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels,
-                                            eval_indices(), background=background)
+                                            eval_indices(), background=background, pool=eval_pool)
         train = (np.nan, np.nan) if diverged else (correct / n_tr, loss_sum / n_tr)
         # Non-finite weights never become finite again under any of the rules: stop stepping.
         # The evaluation still draws its triplets every epoch (its own stream), so the test
@@ -589,6 +612,9 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
                "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name,
                "diverged": diverged}
         if align is not None:
+            if last is not None:  # the epoch's last training batch, assembled for the thesis' form
+                Xl, yl = parity_batch(data.train_images, data.train_labels, last)
+                last = (Xl, yl[:, None].astype(dtype))
             with np.errstate(over="ignore", invalid="ignore"):
                 row.update(_alignment_row(net, config, *align, last))
         rows.append(row)

@@ -328,11 +328,18 @@ class GatedNet:
         else:
             self.optimizer.step(W, g, state)
 
-    def step(self, X: np.ndarray, Y: np.ndarray, gate: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    def step(self, X: np.ndarray | None, Y: np.ndarray, gate: np.ndarray | None = None,
+             rows=None) -> tuple[float, np.ndarray]:
         """One optimizer step on a batch; returns the pre-update loss and logits.
 
         ``gate`` : the batch's gate when already known (precomputed from the frozen gate layer,
-        :func:`slot_projections`); default: :meth:`gate` of ``X``."""
+        :func:`slot_projections`); default: :meth:`gate` of ``X``.
+        ``rows`` : with ``background``, the batch as the CSR form of ``X - x0``
+        (:meth:`learning_rules.fast.sparse_input.ImagePool.rows`) instead of ``X`` (then ``None``)."""
+        if rows is not None:
+            if self.background is None:
+                raise ValueError("rows (a CSR batch) needs a GatedNet with background, training W1")
+            return self._sparse_step(None, Y, gate, rows)
         gate = self.gate(X) if gate is None else gate
         if self.background is not None:
             return self._sparse_step(X, Y, gate)
@@ -342,35 +349,47 @@ class GatedNet:
         self._opt_step(self.W2, gW2, self.state_W2)
         return loss, z
 
-    def _sparse_step(self, X: np.ndarray, Y: np.ndarray, gate: np.ndarray | None) -> tuple[float, np.ndarray]:
+    def _sparse_step(self, X: np.ndarray | None, Y: np.ndarray, gate: np.ndarray | None,
+                     rows=None) -> tuple[float, np.ndarray]:
         r""":meth:`step` with the first layer on :math:`V = X - x_0` (:func:`gated_gradients`'
         equations; :math:`a = V W_1^\top + x_0 \mathbf 1 (W_1 \mathbf 1)^\top` and
-        :math:`\nabla_{W_1} = \tfrac1B(\delta_1^\top V + x_0 (\delta_1^\top \mathbf 1) \mathbf 1^\top)`)."""
+        :math:`\nabla_{W_1} = \tfrac1B(\delta_1^\top V + x_0 (\delta_1^\top \mathbf 1) \mathbf 1^\top)`);
+        ``rows``: that CSR form of ``V`` already made (``X`` unused)."""
+        from ..fast.minibatch import _checked_rows
         from ..fast.sparse_input import (column_sums, compress_rows, rows_to_columns,
                                          sparse_forward, sparse_gradient)
 
-        X = np.ascontiguousarray(X, dtype=self.W1.dtype)
-        B, D = X.shape
-        if D != self.W1.shape[1]:
-            raise ValueError(f"X must have {self.W1.shape[1]} columns, got shape {X.shape}")
         x0, WT = self.background, self.W1.T
-        ptr, ind, val = np.empty(B + 1, np.int64), np.empty(X.size, np.int32), np.empty(X.size, X.dtype)
-        nnz = compress_rows(X, x0, ptr, ind, val)
-        s = np.empty(WT.shape[1], X.dtype)
+        D = self.W1.shape[1]
+        dt = self.W1.dtype
+        if rows is None:
+            X = np.ascontiguousarray(X, dtype=dt)
+            B = X.shape[0]
+            if X.ndim != 2 or X.shape[1] != D:
+                raise ValueError(f"X must have {D} columns, got shape {X.shape}")
+            ptr, ind, val = np.empty(B + 1, np.int64), np.empty(X.size, np.int32), np.empty(X.size, dt)
+            nnz = compress_rows(X, x0, ptr, ind, val)
+        else:
+            B = Y.shape[0]
+            ptr, ind, val = _checked_rows(rows, B, B, D, dt)
+            nnz = int(ptr[-1])
+        if gate is None and self.spec.gate not in (None, "relu"):
+            raise ValueError(f"method {self.method!r} needs its gate passed with rows")
+        s = np.empty(WT.shape[1], dt)
         column_sums(WT, s)
-        a = np.empty((B, WT.shape[1]), X.dtype)
+        a = np.empty((B, WT.shape[1]), dt)
         sparse_forward(ptr, ind, val, WT, s, x0, a)
         g = relu_gate(a) if gate is None else gate
         h = a * g
         z = h @ self.W2.T
         e = _sigmoid(z) - Y
-        inv = X.dtype.type(1.0 / B)
+        inv = dt.type(1.0 / B)
         gW2 = e.T @ h * inv
         delta1 = (e @ self.W2) * g
-        cptr, rows, cval = np.empty(D + 1, np.int64), np.empty(nnz, np.int32), np.empty(nnz, X.dtype)
-        rows_to_columns(ptr, ind, val, cptr, rows, cval)
+        cptr, crow, cval = np.empty(D + 1, np.int64), np.empty(nnz, np.int32), np.empty(nnz, dt)
+        rows_to_columns(ptr, ind, val, cptr, crow, cval)
         GT = np.empty_like(WT)
-        sparse_gradient(cptr, rows, cval, np.ascontiguousarray(delta1), x0, inv, GT)
+        sparse_gradient(cptr, crow, cval, np.ascontiguousarray(delta1), x0, inv, GT)
         self._opt_step(WT, GT, self.state_W1)
         self._opt_step(self.W2, gW2, self.state_W2)
         return bce_value(z, Y), z
@@ -565,6 +584,11 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
         frozen = net.W_gate
     P_tr = slot_projections(data.train_images, frozen, k) if frozen is not None else None
     P_ev = slot_projections(data.eval_images, frozen, k) if frozen is not None else None
+    pool = None
+    if net.background is not None:  # training batches in sparse form, never assembled densely
+        from ..fast.sparse_input import ImagePool
+
+        pool = ImagePool(data.train_images, net.background)
 
     def logits_of(images, labels, P, idx):
         if P is None:
@@ -614,10 +638,14 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
             for s in range(0, n_tr, bs):
                 sl = idx[s:s + bs]
                 if H is None:
-                    X, y = parity_batch(data.train_images, data.train_labels, sl)
                     gate = (None if P_tr is None
                             else net.gate_from_preactivation(gather_projection(P_tr, sl)))
-                    value, z = net.step(X, y[:, None].astype(dtype), gate)
+                    if pool is not None:
+                        y = parity_label(data.train_labels[sl])
+                        value, z = net.step(None, y[:, None].astype(dtype), gate, rows=pool.rows(sl))
+                    else:
+                        X, y = parity_batch(data.train_images, data.train_labels, sl)
+                        value, z = net.step(X, y[:, None].astype(dtype), gate)
                 else:
                     y = parity_label(data.train_labels[sl])
                     value, z = net.step_output_only(H[s:s + bs], y[:, None].astype(dtype))

@@ -118,13 +118,15 @@ class MinibatchSGD:
                                     np.empty(most, dtype))}
             self._gw[1] = np.empty_like(WT)  # the gradient in W1^T's layout
 
-    def step(self, X: np.ndarray, Y: np.ndarray) -> None:
+    def step(self, X: np.ndarray | None, Y: np.ndarray, rows=None) -> None:
         """One SGD step on a batch ``X`` (batch, n_0) with encoded targets ``Y`` (batch, n_L).
 
         ``X`` and ``Y`` must already be validated and of the trainer's dtype (the engine's
-        ``Network._check_xy`` gives that form).
+        ``Network._check_xy`` gives that form). With ``input_background``, the batch may come as
+        ``rows`` instead: the CSR form ``(ptr, ind, val)`` of ``X - x0``
+        (:meth:`learning_rules.fast.sparse_input.ImagePool.rows`), and ``X`` may be ``None``.
         """
-        Bn, h, d = self._signals(X, Y)
+        Bn, h, d = self._signals(X, Y, rows)
         L = len(self.weights)
         scale = -self.lr / Bn
         for l in range(1, L + 1):
@@ -149,13 +151,19 @@ class MinibatchSGD:
             if b is not None:
                 b += scale * d[l].sum(axis=0)
 
-    def _signals(self, X: np.ndarray, Y: np.ndarray):
+    def _signals(self, X: np.ndarray | None, Y: np.ndarray, rows=None):
         """Forward pass and teaching signals of a batch into the buffers (no update).
 
         Returns ``(Bn, h, d)``: the batch size, the layer inputs ``h[l-1]`` and the signals
         ``d[l]`` (views of the buffers), every signal computed before any weight changes.
+        ``rows``: the batch's CSR form of ``X - x0`` (sparse first layer only), used instead of
+        compressing ``X``.
         """
-        Bn = X.shape[0]
+        if rows is not None and self._sparse is None:
+            raise ValueError("rows (a CSR batch) needs a trainer built with input_background")
+        if X is None and rows is None:
+            raise ValueError("step needs the batch X, or its CSR rows on the sparse path")
+        Bn = X.shape[0] if rows is None else Y.shape[0]
         L = len(self.weights)
         z = [None] + [a[:Bn] for a in self._z[1:]]
         h = [X] + [a[:Bn] for a in self._h[1:]]
@@ -165,15 +173,19 @@ class MinibatchSGD:
             if l == 1 and self._sparse is not None:
                 from .sparse_input import compress_rows, sparse_forward
 
-                if X.ndim != 2 or X.shape[1] != self.sizes[0] or not 1 <= Bn <= self.batch_size:
-                    # the compiled kernels index without bounds checks: refuse here
-                    raise ValueError(f"X must have shape (batch <= {self.batch_size}, {self.sizes[0]}), "
-                                     f"got {X.shape}")
                 sp = self._sparse
-                ptr, ind, val = sp["csr"]
-                ptr = ptr[:Bn + 1]
-                compress_rows(np.ascontiguousarray(X), sp["x0"], ptr, ind, val)
-                self._batch_csr = csr = (ptr, ind, val)
+                if rows is not None:
+                    csr = _checked_rows(rows, Bn, self.batch_size, self.sizes[0], self.dtype)
+                else:
+                    if X.ndim != 2 or X.shape[1] != self.sizes[0] or not 1 <= Bn <= self.batch_size:
+                        # the compiled kernels index without bounds checks: refuse here
+                        raise ValueError(f"X must have shape (batch <= {self.batch_size}, "
+                                         f"{self.sizes[0]}), got {X.shape}")
+                    ptr, ind, val = sp["csr"]
+                    ptr = ptr[:Bn + 1]
+                    compress_rows(np.ascontiguousarray(X), sp["x0"], ptr, ind, val)
+                    csr = (ptr, ind, val)
+                self._batch_csr = csr
                 sparse_forward(*csr, sp["WT"], sp["s"], sp["x0"], z[1])
             else:
                 np.matmul(h[l - 1], W.T, out=z[l])
@@ -200,6 +212,27 @@ class MinibatchSGD:
                 np.matmul(e, self.feedback[l - 1], out=d[l])
             d[l] *= self.acts[l - 1].derivative(z[l])
         return Bn, h, d
+
+
+def _checked_rows(rows, Bn: int, batch_size: int, n_in: int, dtype):
+    """``rows`` = ``(ptr, ind, val)`` checked against the trainer before the compiled kernels
+    (which index without bounds checks) read it."""
+    try:
+        ptr, ind, val = rows
+    except (TypeError, ValueError):
+        raise ValueError("rows must be a CSR triple (ptr, ind, val)") from None
+    if not 1 <= Bn <= batch_size or ptr.shape != (Bn + 1,):
+        raise ValueError(f"rows must describe 1..{batch_size} samples matching Y's {Bn} rows, "
+                         f"got ptr of shape {ptr.shape}")
+    nnz = int(ptr[-1])
+    if ptr[0] != 0 or nnz > ind.shape[0] or nnz > val.shape[0] or np.any(np.diff(ptr) < 0):
+        raise ValueError("rows: ptr must rise from 0 to at most the number of entries")
+    if val.dtype != dtype or ind.dtype != np.int32 or ptr.dtype != np.int64:
+        raise ValueError(f"rows must be (int64, int32, {dtype}) arrays, got "
+                         f"({ptr.dtype}, {ind.dtype}, {val.dtype})")
+    if nnz and (int(ind[:nnz].min()) < 0 or int(ind[:nnz].max()) >= n_in):
+        raise ValueError(f"rows: column indices must lie in 0..{n_in - 1}")
+    return ptr, ind, val
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -328,9 +361,9 @@ class MinibatchOptimizer(MinibatchSGD):
         self.optimizer.set_epoch(epoch)
         self.epoch = int(epoch)
 
-    def step(self, X: np.ndarray, Y: np.ndarray) -> None:
+    def step(self, X: np.ndarray | None, Y: np.ndarray, rows=None) -> None:
         """One optimizer step on a batch (same contract as :meth:`MinibatchSGD.step`)."""
-        Bn, h, d = self._signals(X, Y)
+        Bn, h, d = self._signals(X, Y, rows)
         inv = self.dtype.type(1.0 / Bn)
         for l in range(1, len(self.weights) + 1):
             gw = self._gw[l]

@@ -21,6 +21,12 @@ order, float32 or float64 as the weights). With about 450 non-background pixels 
 ``28 x 84`` parity input (k = 3, 2352 pixels), the two sparse products do about a fifth of the
 dense multiply-adds (measured: ``benchmarks/bench_sparse_input.py``).
 
+Where the batches come from: a parity input is ``k`` digits side by side, so its sparse form
+can be put together from the digits' own. :class:`ImagePool` keeps every source image's
+non-background pixels once, per pixel row, and :func:`tiled_rows` writes a batch's CSR form
+straight from them (the same entries as compressing the assembled batch, bit for bit), so the
+trainers never build the dense ``(batch, 784 k)`` input.
+
 Layout: the kernels read and write rows of :math:`W_1^\top` (one contiguous row of ``n_hidden``
 weights per input pixel), so the first weight matrix is kept in Fortran order, whose transpose
 is C-contiguous. One function per equation below; :class:`~learning_rules.fast.MinibatchSGD`
@@ -32,7 +38,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["compress_rows", "rows_to_columns", "sparse_forward", "sparse_sgd_update",
-           "sparse_gradient", "column_sums", "sparse_matmul"]
+           "sparse_gradient", "column_sums", "sparse_matmul", "image_rows", "tiled_rows",
+           "ImagePool", "sparse_matmul_rows"]
 
 
 def _njit(fn):
@@ -63,6 +70,117 @@ def compress_rows(X, x0, ptr, ind, val):  # pragma: no cover - compiled
             c += xj != x0
         ptr[i + 1] = c
     return c
+
+
+@_njit
+def image_rows(images, x0, rptr, cols, vals):  # pragma: no cover - compiled
+    r"""Per image row, the entries of :math:`V = X - x_0`: the CSR form of the ``(N H, W)`` matrix
+    of the pool's pixel rows (image ``n``, pixel row ``r`` is row ``n H + r``), into given buffers.
+
+    ``rptr`` has ``N H + 1`` entries; ``cols`` and ``vals`` room for the non-zeros plus one (every
+    entry is written before it is known to be kept), at most ``images.size``. Values are
+    ``images[n, r, c] - x0`` in the images' dtype, exactly as :func:`compress_rows` computes them
+    on an assembled input. Returns the number of non-zeros.
+    """
+    n_img, height, width = images.shape
+    c = 0
+    rptr[0] = 0
+    for n in range(n_img):
+        for r in range(height):
+            x = images[n, r]
+            for j in range(width):
+                xj = x[j]
+                cols[c] = j
+                vals[c] = xj - x0
+                c += xj != x0
+            rptr[n * height + r + 1] = c
+    return c
+
+
+@_njit
+def tiled_rows(rptr, cols, vals, height, width, idx, ptr, ind, val):  # pragma: no cover - compiled
+    r"""The CSR form of :math:`V` for a batch of inputs tiled side by side from pool images,
+    without assembling them: sample ``i`` is the ``height x (k width)`` image whose slot ``s``
+    (0 = left) is pool image ``idx[i, s]``, flattened row-major, so pixel ``(r, c)`` of slot ``s``
+    is input column ``r k w + s w + c``.
+
+    Columns come out ascending within each sample, so the result equals :func:`compress_rows` of
+    the assembled batch entry for entry. ``ptr`` has ``batch + 1`` entries, ``ind``/``val`` room
+    for the batch's non-zeros (at most ``batch k height width``). Returns that number.
+    """
+    n_rows, k = idx.shape
+    row_len = k * width
+    c = 0
+    ptr[0] = 0
+    for i in range(n_rows):
+        for r in range(height):
+            base = r * row_len
+            for s in range(k):
+                q = idx[i, s] * height + r
+                off = base + s * width
+                for p in range(rptr[q], rptr[q + 1]):
+                    ind[c] = off + cols[p]
+                    val[c] = vals[p]
+                    c += 1
+        ptr[i + 1] = c
+    return c
+
+
+class ImagePool:
+    r"""A pool of images kept as the sparse remainder :math:`V = X - x_0` of each pixel row, from
+    which batches of side-by-side tiled inputs (MNIST-parity: ``k`` digits in a ``28 x 28k``
+    image) come straight out in CSR form (:func:`tiled_rows`), never assembled densely.
+
+    Plumbing around :func:`image_rows` / :func:`tiled_rows`: validates the indices (the kernels
+    do not check bounds) and keeps reusable batch buffers.
+
+    Parameters
+    ----------
+    images : (N, height, width) float32 or float64 array
+    x0 : the background value (MNIST-parity: a zero pixel after normalization)
+    """
+
+    def __init__(self, images: np.ndarray, x0: float) -> None:
+        images = np.ascontiguousarray(images)
+        if images.ndim != 3 or images.dtype not in (np.float32, np.float64):
+            raise ValueError(f"ImagePool needs (N, height, width) float32/float64 images, got "
+                             f"{images.dtype} {images.shape}")
+        self.dtype = images.dtype
+        self.x0 = self.dtype.type(x0)
+        if not np.isfinite(self.x0):
+            raise ValueError(f"x0 must be a finite number, got {x0!r}")
+        self.n_images, self.height, self.width = images.shape
+        # image_rows writes every entry before it knows whether to keep it: one spare slot
+        nnz = int(np.count_nonzero(images != self.x0))
+        rptr = np.empty(self.n_images * self.height + 1, np.int64)
+        cols = np.empty(nnz + 1, np.int32)
+        vals = np.empty(nnz + 1, self.dtype)
+        image_rows(images, self.x0, rptr, cols, vals)
+        self.rptr, self.cols, self.vals = rptr, cols[:nnz], vals[:nnz]
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def n_features(self, k: int) -> int:
+        """Input width of a batch of ``k`` tiled images, ``k height width``."""
+        return int(k) * self.height * self.width
+
+    def rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR ``(ptr, ind, val)`` of :math:`V` for the batch whose sample ``i`` tiles pool images
+        ``idx[i, 0..k-1]`` left to right (views of buffers reused by the next call)."""
+        idx = np.ascontiguousarray(idx, dtype=np.int64)
+        if idx.ndim != 2 or idx.shape[0] < 1 or idx.shape[1] < 1:
+            raise ValueError(f"idx must be (batch, k) image indices, got shape {idx.shape}")
+        if idx.min() < 0 or idx.max() >= self.n_images:
+            raise ValueError(f"image indices must lie in 0..{self.n_images - 1}, got "
+                             f"{idx.min()}..{idx.max()}")
+        n = idx.shape[0]
+        most = idx.size * self.height * self.width
+        buf = self._buffers.get(n)
+        if buf is None or buf[1].size < most:
+            buf = (np.empty(n + 1, np.int64), np.empty(most, np.int32), np.empty(most, self.dtype))
+            self._buffers = {n: buf}
+        ptr, ind, val = buf
+        nnz = tiled_rows(self.rptr, self.cols, self.vals, self.height, self.width, idx, ptr, ind, val)
+        return ptr, ind[:nnz], val[:nnz]
 
 
 @_njit
@@ -222,8 +340,22 @@ def sparse_matmul(X: np.ndarray, W: np.ndarray, x0: float) -> np.ndarray:
     x0 = W.dtype.type(x0)
     ptr, ind, val = np.empty(n + 1, np.int64), np.empty(X.size, np.int32), np.empty(X.size, W.dtype)
     compress_rows(X, x0, ptr, ind, val)
+    return sparse_matmul_rows((ptr, ind, val), W, x0)
+
+
+def sparse_matmul_rows(csr, W: np.ndarray, x0: float) -> np.ndarray:
+    r""":math:`X W^\top` from the CSR form ``(ptr, ind, val)`` of :math:`V = X - x_0`
+    (:func:`compress_rows`, :meth:`ImagePool.rows`) for a Fortran-ordered ``W`` (n_out, n_in)."""
+    ptr, ind, val = csr
+    if not W.T.flags.c_contiguous:
+        raise ValueError("W must be in Fortran order (np.asfortranarray)")
+    if val.dtype != W.dtype:
+        raise ValueError(f"the CSR values are {val.dtype}, W is {W.dtype}")
+    if ptr[-1] > 0 and int(ind[:ptr[-1]].max()) >= W.shape[1]:
+        raise ValueError(f"the CSR has a column >= W's {W.shape[1]} inputs")
+    x0 = W.dtype.type(x0)
     s = np.empty(W.shape[0], W.dtype)
     column_sums(W.T, s)
-    out = np.empty((n, W.shape[0]), W.dtype)
+    out = np.empty((ptr.shape[0] - 1, W.shape[0]), W.dtype)
     sparse_forward(ptr, ind, val, W.T, s, x0, out)
     return out
