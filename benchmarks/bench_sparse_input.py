@@ -92,6 +92,42 @@ def batch_forms(k: int, n: int, repeats: int):
     return {"assembled": timed(assembled, n, repeats), "pool": timed(pooled, n, repeats), "build_s": build}
 
 
+def update_passes(optimizer: str, n: int, repeats: int):
+    """Microseconds of the first layer's adaptive update on a real k = 3 batch: the dense
+    gradient, then the optimizer, then the row sums (three passes over W1, as before), against
+    :func:`learning_rules.fast.minibatch.sparse_fused_step` (one pass)."""
+    from learning_rules.fast.minibatch import fused_step, sparse_fused_step
+    from learning_rules.fast.sparse_input import column_sums, compress_rows, rows_to_columns, sparse_gradient
+    from learning_rules.updates import OPTIMIZERS
+
+    cfg = X.base_config(3, 1, 0, 0)
+    data = X.load_parity_data(cfg)
+    x0 = np.float32(X.parity_background(np.float32))
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, data.train_images.shape[0], size=(cfg.batch_size, 3))
+    Xb, _ = X.parity_batch(data.train_images, data.train_labels, idx)
+    most = Xb.size
+    ptr, ind, val = np.empty(cfg.batch_size + 1, np.int64), np.empty(most, np.int32), np.empty(most, np.float32)
+    compress_rows(Xb, x0, ptr, ind, val)
+    csc = (np.empty(Xb.shape[1] + 1, np.int64), np.empty(most, np.int32), np.empty(most, np.float32))
+    rows_to_columns(ptr, ind, val, *csc)
+    D = (rng.normal(size=(cfg.batch_size, 512)) * 1e-3).astype(np.float32)
+    inv = np.float32(1 / cfg.batch_size)
+    opt = OPTIMIZERS.lookup(optimizer)(1e-4)
+    WT = (rng.normal(size=(Xb.shape[1], 512)) * 0.02).astype(np.float32)
+    s, buf, GT = np.empty(512, np.float32), np.empty(512, np.float32), np.empty_like(WT)
+    state = opt.init_state(WT)
+
+    def three():
+        sparse_gradient(*csc, D, x0, inv, GT)
+        fused_step(opt, WT, GT, state)
+        column_sums(WT, s)
+
+    def one():
+        sparse_fused_step(opt, csc, D, x0, inv, WT, s, buf, state)
+    return {"three": timed(three, n, repeats), "one": timed(one, n, repeats)}
+
+
 def epoch_seconds(k: int, optimizer: str, n_train: int | None):
     cfg = X.base_config(k, 1, n_train or 0, 0, credit="dfa", optimizer=optimizer,
                         lr=X.published_lr("dfa", optimizer))
@@ -128,6 +164,12 @@ def main(argv=None):
             print(f"k={k} assembled {b['assembled']:7.0f}  pool {b['pool']:7.0f}  "
                   f"({b['assembled'] / b['pool']:4.2f}x; pool built once in {b['build_s']:.2f} s)")
             rows.append({"k": k, "forms": True, **b})
+        print("first-layer adaptive update, k=3 (us): gradient + optimizer + row sums in three "
+              "passes vs sparse_fused_step in one")
+        for opt in ("adagrad", "rmsprop", "adadelta", "adam"):
+            u = update_passes(opt, n, args.repeats)
+            print(f"{opt:8s} three {u['three']:7.0f}  one {u['one']:7.0f}  ({u['three'] / u['one']:4.2f}x)")
+            rows.append({"optimizer": opt, "update": True, **u})
         print("one epoch through train_parity (CPU s)%s:" % (" on 6,000 triplets" if args.quick else ""))
         for k in (1, 3):
             for opt in ("sgd", "adam"):

@@ -410,3 +410,61 @@ def test_gated_net_step_on_pool_rows_equals_the_step_on_the_assembled_batch(meth
     dense = P.GatedNet(method, 3 * 784, 16, "adadelta", 0.1, np.random.default_rng(3), dtype=np.float32)
     with pytest.raises(ValueError, match="needs a GatedNet with background"):
         dense.step(None, Y, gate, rows=pool.rows(idx))
+
+
+OPTIMIZER_FORMS = [("sgd", {}), ("adagrad", {"eps": 1e-8, "eps_placement": "inside"}),
+                   ("adagrad", {}), ("rmsprop", {"beta": 0.9, "eps": 1e-8, "bias_correction": False,
+                                                 "eps_placement": "inside"}),
+                   ("rmsprop", {}), ("adadelta", {"variant": "thesis", "rho": 0.9}),
+                   ("adadelta", {}), ("adam", {}), ("adam", {"step_count": "epoch"})]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, params", OPTIMIZER_FORMS)
+def test_sparse_fused_step_equals_gradient_then_optimizer_then_row_sums(name, params, dtype):
+    """One pass over W1^T gives bit for bit what the three passes give (dense gradient,
+    fused_step, column_sums), step after step (the accumulators and t carried)."""
+    from learning_rules.fast.minibatch import fused_step, sparse_fused_step
+    from learning_rules.updates import OPTIMIZERS
+
+    rng = np.random.default_rng(13)
+    n_in, n_out, B = 300, 24, 17
+    WT0 = rng.normal(size=(n_in, n_out)).astype(dtype)
+    runs = []
+    for fused in (False, True):
+        opt = OPTIMIZERS.lookup(name)(0.01, **params)
+        WT = WT0.copy()
+        state = opt.init_state(WT)
+        s, buf, GT = np.empty(n_out, dtype), np.empty(n_out, dtype), np.empty_like(WT)
+        data = np.random.default_rng(14)
+        for step in range(4):
+            opt.set_epoch(step // 2)
+            Xb = sparse_batch(data, B, n_in, dtype=dtype)
+            D = data.normal(size=(B, n_out)).astype(dtype)
+            forms = csc(Xb, X0)
+            inv = dtype(1.0 / B)
+            if fused:
+                sparse_fused_step(opt, forms, D, dtype(X0), inv, WT, s, buf, state)
+            else:
+                S.sparse_gradient(*forms, D, dtype(X0), inv, GT)
+                fused_step(opt, WT, GT, state)
+                S.column_sums(WT, s)
+        runs.append((WT, s.copy(), state))
+    (W_a, s_a, st_a), (W_b, s_b, st_b) = runs
+    np.testing.assert_array_equal(W_b, W_a)
+    np.testing.assert_array_equal(s_b, s_a)
+    assert st_a["t"] == st_b["t"] == 4
+    for key in st_a:
+        np.testing.assert_array_equal(st_b[key], st_a[key])
+    assert np.abs(W_b - WT0).max() > 0  # it moved
+
+
+def test_sparse_fused_step_refuses_an_optimizer_without_a_kernel():
+    from learning_rules.fast.minibatch import sparse_fused_step
+    from learning_rules.updates import OPTIMIZERS
+
+    opt = OPTIMIZERS.lookup("momentum")(0.01)
+    WT = np.zeros((5, 3))
+    with pytest.raises(ValueError, match="has no fused kernel; valid: sgd, adagrad"):
+        sparse_fused_step(opt, csc(np.full((2, 5), X0), X0), np.zeros((2, 3)), X0, 0.5, WT,
+                          np.empty(3), np.empty(3), opt.init_state(WT))

@@ -355,9 +355,8 @@ class GatedNet:
         equations; :math:`a = V W_1^\top + x_0 \mathbf 1 (W_1 \mathbf 1)^\top` and
         :math:`\nabla_{W_1} = \tfrac1B(\delta_1^\top V + x_0 (\delta_1^\top \mathbf 1) \mathbf 1^\top)`);
         ``rows``: that CSR form of ``V`` already made (``X`` unused)."""
-        from ..fast.minibatch import _checked_rows
-        from ..fast.sparse_input import (column_sums, compress_rows, rows_to_columns,
-                                         sparse_forward, sparse_gradient)
+        from ..fast.minibatch import _checked_rows, sparse_fused_step
+        from ..fast.sparse_input import column_sums, compress_rows, rows_to_columns, sparse_forward
 
         x0, WT = self.background, self.W1.T
         D = self.W1.shape[1]
@@ -388,9 +387,9 @@ class GatedNet:
         delta1 = (e @ self.W2) * g
         cptr, crow, cval = np.empty(D + 1, np.int64), np.empty(nnz, np.int32), np.empty(nnz, dt)
         rows_to_columns(ptr, ind, val, cptr, crow, cval)
-        GT = np.empty_like(WT)
-        sparse_gradient(cptr, crow, cval, np.ascontiguousarray(delta1), x0, inv, GT)
-        self._opt_step(WT, GT, self.state_W1)
+        # gradient rows made and applied one at a time (no weight-sized gradient); s is rewritten
+        sparse_fused_step(self.optimizer, (cptr, crow, cval), np.ascontiguousarray(delta1), x0, inv,
+                          WT, s, np.empty(WT.shape[1], dt), self.state_W1)
         self._opt_step(self.W2, gW2, self.state_W2)
         return bce_value(z, Y), z
 
@@ -640,7 +639,8 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
                 if H is None:
                     gate = (None if P_tr is None
                             else net.gate_from_preactivation(gather_projection(P_tr, sl)))
-                    if pool is not None:
+                    if pool is not None and (gate is not None or net.spec.gate == "relu"):
+                        # the gate does not need the dense batch: it never gets assembled
                         y = parity_label(data.train_labels[sl])
                         value, z = net.step(None, y[:, None].astype(dtype), gate, rows=pool.rows(sl))
                     else:

@@ -28,8 +28,10 @@ import numpy as np
 
 from ..nn.activations import get_activation
 from ..nn.losses import get_loss
+from .sparse_input import _accumulate_column
 
-__all__ = ["FAST_MINIBATCH_OPTIMIZERS", "MinibatchOptimizer", "MinibatchSGD", "fused_step"]
+__all__ = ["FAST_MINIBATCH_OPTIMIZERS", "MinibatchOptimizer", "MinibatchSGD", "fused_step",
+           "sparse_fused_step"]
 
 _FUSED = {("bce", "sigmoid"), ("bce", "identity"), ("cce", "softmax"), ("cce", "identity"),
           ("mse", "identity")}
@@ -369,13 +371,12 @@ class MinibatchOptimizer(MinibatchSGD):
             gw = self._gw[l]
             W = self.weights[l - 1]
             if l == 1 and self._sparse is not None:
-                from .sparse_input import column_sums, rows_to_columns, sparse_gradient
+                from .sparse_input import rows_to_columns
 
                 sp = self._sparse
                 rows_to_columns(*self._batch_csr, *sp["csc"])
-                sparse_gradient(*sp["csc"], d[1], sp["x0"], inv, gw)
-                fused_step(self.optimizer, sp["WT"], gw, self._state[id(W)])
-                column_sums(sp["WT"], sp["s"])
+                sparse_fused_step(self.optimizer, sp["csc"], d[1], sp["x0"], inv, sp["WT"],
+                                  sp["s"], sp["buf"], self._state[id(W)])
             else:
                 np.matmul(d[l].T, h[l - 1], out=gw)
                 gw *= inv
@@ -384,6 +385,59 @@ class MinibatchOptimizer(MinibatchSGD):
             if b is not None:
                 fused_step(self.optimizer, b, d[l].sum(axis=0) * inv, self._state[id(b)])
         self.t += 1
+
+
+#: Codes of the optimizers inside the compiled dispatcher :func:`_apply_update`.
+_CODES = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adadelta": 3, "adam": 4}
+#: Accumulators of each optimizer's state, in the kernels' argument order.
+_STATE_KEYS = {"sgd": (), "adagrad": ("G",), "rmsprop": ("E",), "adadelta": ("Eg", "Edx"),
+               "adam": ("m", "v")}
+
+
+@_njit
+def _apply_update(code, P, G, A, Bs, sc, flag):  # pragma: no cover - compiled
+    """The element-wise kernel of optimizer ``code`` on one flat block (a whole parameter, or one
+    row of ``W1^T``): ``A``/``Bs`` its accumulators (``Bs`` unused by one-state optimizers),
+    ``sc`` its scalars in the parameter's dtype, ``flag`` its one switch."""
+    if code == 0:
+        _sgd_kernel(P, G, sc[0])
+    elif code == 1:
+        _adagrad_kernel(P, G, A, sc[0], sc[1], flag)
+    elif code == 2:
+        _rmsprop_kernel(P, G, A, sc[0], sc[1], sc[2], sc[3], sc[4], flag)
+    elif code == 3:
+        _adadelta_kernel(P, G, A, Bs, sc[0], sc[1], sc[2], sc[3], flag)
+    else:
+        _adam_kernel(P, G, A, Bs, sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7])
+
+
+def _plan(optimizer, state: dict, dtype):
+    """Step ``t`` and the kernel arguments of ``optimizer``'s next step on a parameter whose
+    state is ``state``: ``(t, code, scalars, flag, accumulators)``, every scalar cast to ``dtype``
+    (so a float32 run stays float32), the bias corrections computed for that ``t``."""
+    f = np.dtype(dtype).type
+    name = optimizer.name
+    t = int(state["t"]) + 1
+    lr = f(optimizer.lr)
+    flag = False
+    if name == "sgd":
+        sc = (lr,)
+    elif name == "adagrad":
+        sc, flag = (lr, f(optimizer.eps)), optimizer.eps_inside
+    elif name == "rmsprop":
+        beta = optimizer.beta
+        corr = 1.0 / (1.0 - beta ** t) if optimizer.bias_correction else 1.0
+        sc, flag = (lr, f(beta), f(1.0 - beta), f(optimizer.eps), f(corr)), optimizer.eps_inside
+    elif name == "adadelta":
+        rho = optimizer.rho
+        sc, flag = (lr, f(rho), f(1.0 - rho), f(optimizer.eps)), optimizer.variant == "thesis"
+    else:  # adam
+        tau = t if optimizer.step_count == "step" else optimizer.epoch + 1
+        b1, b2 = optimizer.beta1, optimizer.beta2
+        sc = (lr, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2), f(1.0 / (1.0 - b1 ** tau)),
+              f(1.0 / (1.0 - b2 ** tau)), f(optimizer.eps))
+    acc = [state[k] for k in _STATE_KEYS[name]]
+    return t, _CODES[name], np.array(sc, dtype=dtype), bool(flag), acc
 
 
 def fused_step(optimizer, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
@@ -400,33 +454,71 @@ def fused_step(optimizer, param: np.ndarray, grad: np.ndarray, state: dict) -> N
     optimizer : an :data:`learning_rules.updates.OPTIMIZERS` instance
     param : ndarray, updated in place;  grad : ndarray, same shape;  state : dict
     """
-    name = optimizer.name
-    if (name not in FAST_MINIBATCH_OPTIMIZERS or param.dtype not in (np.float32, np.float64)
+    if (optimizer.name not in FAST_MINIBATCH_OPTIMIZERS or param.dtype not in (np.float32, np.float64)
             or not param.flags.c_contiguous):
         optimizer.step(param, grad, state)
         return
-    f = param.dtype.type
-    t = int(state["t"]) + 1
+    t, code, sc, flag, acc = _plan(optimizer, state, param.dtype)
     P = param.reshape(-1)
     G = np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1)
-    lr = f(optimizer.lr)
-    flat = {k: v.reshape(-1) for k, v in state.items() if k != "t"}
-    if name == "sgd":
-        _sgd_kernel(P, G, lr)
-    elif name == "adagrad":
-        _adagrad_kernel(P, G, flat["G"], lr, f(optimizer.eps), optimizer.eps_inside)
-    elif name == "rmsprop":
-        beta = optimizer.beta
-        corr = 1.0 / (1.0 - beta ** t) if optimizer.bias_correction else 1.0
-        _rmsprop_kernel(P, G, flat["E"], lr, f(beta), f(1.0 - beta), f(optimizer.eps), f(corr),
-                        optimizer.eps_inside)
-    elif name == "adadelta":
-        rho = optimizer.rho
-        _adadelta_kernel(P, G, flat["Eg"], flat["Edx"], lr, f(rho), f(1.0 - rho), f(optimizer.eps),
-                         optimizer.variant == "thesis")
-    else:  # adam
-        tau = t if optimizer.step_count == "step" else optimizer.epoch + 1
-        b1, b2 = optimizer.beta1, optimizer.beta2
-        _adam_kernel(P, G, flat["m"], flat["v"], lr, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
-                     f(1.0 / (1.0 - b1 ** tau)), f(1.0 / (1.0 - b2 ** tau)), f(optimizer.eps))
+    flat = [a.reshape(-1) for a in acc] or [P]
+    _apply_update(code, P, G, flat[0], flat[-1], sc, flag)
+    state["t"] = t
+
+
+@_njit
+def _sparse_update_kernel(cptr, rows, cval, D, x0, inv_batch, WT, s, buf, code, A, Bs, sc,
+                          flag):  # pragma: no cover - compiled
+    r"""Row by row of :math:`W_1^\top`: the gradient row of
+    :func:`~learning_rules.fast.sparse_input.sparse_gradient`, the optimizer's update of that row
+    (:func:`_apply_update`), and the new row sums :math:`s = W_1 \mathbf 1`
+    (as :func:`~learning_rules.fast.sparse_input.column_sums`), in one pass over the weights."""
+    n_in, n_out = WT.shape
+    col = np.zeros(n_out, WT.dtype)  # delta^T 1
+    for i in range(D.shape[0]):
+        d = D[i]
+        for q in range(n_out):
+            col[q] += d[q]
+    for q in range(n_out):
+        col[q] *= x0
+    acc = np.zeros(n_out, np.float64)
+    for j in range(n_in):
+        for q in range(n_out):
+            buf[q] = col[q]
+        _accumulate_column(cptr, rows, cval, D, j, buf)
+        for q in range(n_out):
+            buf[q] *= inv_batch
+        w = WT[j]
+        _apply_update(code, w, buf, A[j], Bs[j], sc, flag)
+        for q in range(n_out):
+            acc[q] += w[q]
+    for q in range(n_out):
+        s[q] = acc[q]
+
+
+def sparse_fused_step(optimizer, csc, D: np.ndarray, x0, inv_batch, WT: np.ndarray, s: np.ndarray,
+                      buf: np.ndarray, state: dict) -> None:
+    r"""One optimizer step of the sparse first layer without the dense gradient:
+    :math:`g_1^\top = \tfrac1B\big(V^\top \delta_1 + x_0 \mathbf 1 (\delta_1^\top \mathbf 1)\big)`
+    made one row at a time and applied at once (the same numbers, bit for bit, as
+    :func:`~learning_rules.fast.sparse_input.sparse_gradient` followed by :func:`fused_step` and
+    :func:`~learning_rules.fast.sparse_input.column_sums`, without writing and re-reading a
+    weight-sized gradient).
+
+    Parameters
+    ----------
+    optimizer : one of :data:`FAST_MINIBATCH_OPTIMIZERS`
+    csc : ``(cptr, rows, cval)``, the batch's CSC form of :math:`V`
+    D : (batch, n_hidden) C-contiguous signals :math:`\delta_1`
+    x0, inv_batch : the background value and :math:`1/B`, in ``WT``'s dtype
+    WT : (n_in, n_hidden) C-contiguous, :math:`W_1^\top`, updated in place
+    s : (n_hidden,) the row sums of :math:`W_1`, rewritten;  buf : (n_hidden,) scratch
+    state : the optimizer state of ``WT`` (accumulators shaped like it)
+    """
+    if optimizer.name not in FAST_MINIBATCH_OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer.name!r} has no fused kernel; valid: "
+                         f"{', '.join(FAST_MINIBATCH_OPTIMIZERS)}")
+    t, code, sc, flag, acc = _plan(optimizer, state, WT.dtype)
+    acc = acc or [WT]
+    _sparse_update_kernel(*csc, D, x0, inv_batch, WT, s, buf, code, acc[0], acc[-1], sc, flag)
     state["t"] = t
