@@ -28,7 +28,7 @@ import numpy as np
 
 from ..nn.activations import get_activation
 from ..nn.losses import get_loss
-from .sparse_input import _accumulate_column
+from .sparse_input import _accumulate_column, background_row
 
 __all__ = ["FAST_MINIBATCH_OPTIMIZERS", "MinibatchOptimizer", "MinibatchSGD", "fused_step",
            "sparse_fused_step"]
@@ -474,13 +474,7 @@ def _sparse_update_kernel(cptr, rows, cval, D, x0, inv_batch, WT, s, buf, code, 
     (:func:`_apply_update`), and the new row sums :math:`s = W_1 \mathbf 1`
     (as :func:`~learning_rules.fast.sparse_input.column_sums`), in one pass over the weights."""
     n_in, n_out = WT.shape
-    col = np.zeros(n_out, WT.dtype)  # delta^T 1
-    for i in range(D.shape[0]):
-        d = D[i]
-        for q in range(n_out):
-            col[q] += d[q]
-    for q in range(n_out):
-        col[q] *= x0
+    col = background_row(D, x0, WT.dtype)
     acc = np.zeros(n_out, np.float64)
     for j in range(n_in):
         for q in range(n_out):

@@ -280,17 +280,26 @@ def _accumulate_column(cptr, rows, cval, D, j, row):  # pragma: no cover - compi
 
 
 @_njit
-def sparse_gradient(cptr, rows, cval, D, x0, inv_batch, GT):  # pragma: no cover - compiled
-    r""":math:`g_1^\top = \tfrac1B\big(V^\top \delta_1 + x_0\,\mathbf 1 (\delta_1^\top \mathbf 1)\big)`
-    into ``GT`` (n_in, n_hidden), every row written."""
-    n_in, n_out = GT.shape
-    col = np.zeros(n_out, GT.dtype)  # delta^T 1
+def background_row(D, x0, dtype):  # pragma: no cover - compiled
+    r"""The background's share of every gradient row, :math:`x_0\,(\delta_1^\top \mathbf 1)`
+    (the same for all inputs; summed over the batch in ``dtype``, then scaled)."""
+    n_out = D.shape[1]
+    col = np.zeros(n_out, dtype)
     for i in range(D.shape[0]):
         d = D[i]
         for q in range(n_out):
             col[q] += d[q]
     for q in range(n_out):
         col[q] *= x0
+    return col
+
+
+@_njit
+def sparse_gradient(cptr, rows, cval, D, x0, inv_batch, GT):  # pragma: no cover - compiled
+    r""":math:`g_1^\top = \tfrac1B\big(V^\top \delta_1 + x_0\,\mathbf 1 (\delta_1^\top \mathbf 1)\big)`
+    into ``GT`` (n_in, n_hidden), every row written."""
+    n_in, n_out = GT.shape
+    col = background_row(D, x0, GT.dtype)
     for j in range(n_in):
         row = GT[j]
         for q in range(n_out):
@@ -310,13 +319,7 @@ def sparse_sgd_update(cptr, rows, cval, D, x0, scale, WT, buf, s):  # pragma: no
     :math:`-\tfrac{\eta}{B}\delta^\top X` to the weights.
     """
     n_in, n_out = WT.shape
-    col = np.zeros(n_out, WT.dtype)
-    for i in range(D.shape[0]):
-        d = D[i]
-        for q in range(n_out):
-            col[q] += d[q]
-    for q in range(n_out):
-        col[q] *= x0
+    col = background_row(D, x0, WT.dtype)
     acc = np.zeros(n_out, np.float64)
     for j in range(n_in):
         for q in range(n_out):
