@@ -102,6 +102,43 @@ def test_fast_path_equals_reference_engine(credit):
                                rtol=0, atol=1e-10, equal_nan=True)
 
 
+@pytest.mark.parametrize("credit", ["backprop", "fa", "dfa"])
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_fast_path_equals_reference_engine_on_deeper_nets(credit, optimizer):
+    """Three hidden layers, where FA (delta_{l+1} B_{l+1}) and DFA (e B_l) differ: the buffer
+    trainers (sparse first layer) follow the reference engine's deltas to rounding, with alignment."""
+    data = fake_data(dtype=np.float64)
+    cfg = X.ParityConfig(credit=credit, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1e-3,
+                         dtype="float64", n_hidden_layers=3, measure_alignment=True,
+                         alignment_batch=50, **SMALL)
+    assert X._uses_fast_path(cfg)
+    fast, net_f = X.train_parity(cfg, data, backend="auto")
+    ref, net_r = X.train_parity(cfg, data, backend="reference")
+    for W_f, W_r in zip(net_f.mlp.weights, net_r.mlp.weights):
+        np.testing.assert_allclose(W_f, W_r, rtol=0, atol=1e-12)
+    cols = [c for c in ref.columns if c not in ("epoch", "eval_set", "diverged")]
+    np.testing.assert_allclose(fast[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=0, atol=1e-9,
+                               equal_nan=True)
+    W0 = X.build_network(cfg, np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[0])).mlp.weights
+    assert all(np.abs(a - b).max() > 1e-6 for a, b in zip(net_f.mlp.weights, W0))  # every layer moved
+    if credit == "fa":  # FA really differs from DFA here (not a relabelled DFA)
+        dfa, _ = X.train_parity(cfg.replace(credit="dfa"), data)
+        assert np.abs(dfa["train_loss"].to_numpy()[1:] - fast["train_loss"].to_numpy()[1:]).max() > 1e-6
+
+
+def test_fast_trainer_checks_the_feedback_shapes():
+    from learning_rules.fast import MinibatchSGD
+
+    cfg = X.ParityConfig(credit="fa", lr=0.05, n_hidden_layers=2, dtype="float64", **SMALL)
+    net = X.build_network(cfg, np.random.default_rng(0))
+    mlp, B = net.mlp, net.credit_state["B"]
+    with pytest.raises(ValueError, match="FA feedback matrices must have shapes"):
+        MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, feedback=B)  # as DFA
+    with pytest.raises(ValueError, match="credit must be 'dfa' or 'fa'"):
+        MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, feedback=B, credit="bp")
+    MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, feedback=B, credit="fa")
+
+
 def test_reference_step_equals_network_train_step():
     data = fake_data(dtype=np.float64)
     cfg = X.ParityConfig(credit="dfa", optimizer="rmsprop", lr=1e-3, dtype="float64", **SMALL)

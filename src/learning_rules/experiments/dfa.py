@@ -361,7 +361,7 @@ def _uses_fast_path(config: ParityConfig) -> bool:
     from ..fast import FAST_MINIBATCH_OPTIMIZERS
 
     return (config.optimizer in FAST_MINIBATCH_OPTIMIZERS and config.update == "gradient"
-            and config.credit in ("backprop", "dfa"))
+            and config.credit in ("backprop", "fa", "dfa"))
 
 
 def _fast_trainer(config: ParityConfig, net, background: float | None = None):
@@ -377,11 +377,13 @@ def _fast_trainer(config: ParityConfig, net, background: float | None = None):
     if background is not None:
         net.mlp.weights[0] = np.asfortranarray(net.mlp.weights[0])
     feedback = None if config.credit == "backprop" else net.credit_state["B"]
+    credit = "fa" if config.credit == "fa" else "dfa"
     args = (net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", config.lr, config.batch_size)
     if config.optimizer == "sgd":
-        return MinibatchSGD(*args, feedback=feedback, input_background=background)
+        return MinibatchSGD(*args, feedback=feedback, input_background=background, credit=credit)
     return MinibatchOptimizer(*args, feedback=feedback, optimizer=config.optimizer,
-                              optimizer_params=optimizer_params(config), input_background=background)
+                              optimizer_params=optimizer_params(config), input_background=background,
+                              credit=credit)
 
 
 def parity_background(dtype) -> float:
@@ -495,7 +497,7 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     config : ParityConfig
     data : ParityData, optional
         Preloaded pools (must match ``config``; default: :func:`load_parity_data`).
-    backend : ``"auto"`` (the buffer trainers for BP/DFA with the thesis' optimizers, their first
+    backend : ``"auto"`` (the buffer trainers for BP/FA/DFA with the thesis' optimizers, their first
         layer on the sparse remainder of the input, :mod:`learning_rules.fast.sparse_input`; else
         the reference), ``"dense"`` (the same trainers with dense BLAS products) or
         ``"reference"`` (always :class:`~learning_rules.engine.Network`'s step). The three agree

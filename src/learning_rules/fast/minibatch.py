@@ -1,11 +1,12 @@
 r"""Mini-batch SGD step with preallocated buffers, float32 or float64.
 
 The same equations as the reference engine with ``update="gradient"``, ``optimizer="sgd"`` and
-backprop or DFA credit (``learning_rules.engine.Network._step``):
+backprop, FA or DFA credit (``learning_rules.engine.Network._step``):
 
 .. math::
     z_l = h_{l-1} W_l^\top + b_l,\quad h_l = f_l(z_l),\quad
-    \delta_L = e,\quad \delta_l = (\delta_{l+1} W_{l+1}) \odot f_l'(z_l)\ \ (\text{DFA: } (e B_l) \odot f_l'(z_l)),
+    \delta_L = e,\quad \delta_l = (\delta_{l+1} W_{l+1}) \odot f_l'(z_l)\ \ (\text{FA: } (\delta_{l+1} B_{l+1}) \odot f_l'(z_l);
+    \ \text{DFA: } (e B_l) \odot f_l'(z_l)),
 
 .. math::
     W_l \leftarrow W_l - \frac{\eta}{B}\,\delta_l^\top h_{l-1}, \qquad
@@ -38,7 +39,7 @@ _FUSED = {("bce", "sigmoid"), ("bce", "identity"), ("cce", "softmax"), ("cce", "
 
 
 class MinibatchSGD:
-    """Plain-SGD mini-batch trainer on preallocated buffers (weights updated in place).
+    r"""Plain-SGD mini-batch trainer on preallocated buffers (weights updated in place).
 
     Parameters
     ----------
@@ -53,8 +54,11 @@ class MinibatchSGD:
     batch_size : int
         The buffers' batch size; a smaller last batch uses views of them.
     feedback : list or None
-        DFA matrices ``B[l-1]`` of shape ``(n_L, n_l)`` (as the reference's ``credit_state["B"]``);
-        ``None`` = backprop.
+        The reference's ``credit_state["B"]``: for DFA the matrices ``B[l-1]`` of shape
+        ``(n_L, n_l)``, :math:`\delta_l = (e B_l) \odot f_l'(z_l)`; for FA (``credit="fa"``) the
+        matrices ``B[l-1]`` shaped like ``W_l`` (``B[0]`` unused), :math:`\delta_l =
+        (\delta_{l+1} B_{l+1}) \odot f_l'(z_l)`; ``None`` = backprop.
+    credit : ``"dfa"`` (default) or ``"fa"``: how ``feedback`` is used (ignored without it).
     input_background : float or None
         The value most input entries take (MNIST-parity: a zero pixel after normalization). When
         given, the first layer's two products run on the sparse remainder ``X - x0``
@@ -65,7 +69,10 @@ class MinibatchSGD:
     """
 
     def __init__(self, weights, biases, activations, loss: str, lr: float, batch_size: int,
-                 feedback=None, input_background: float | None = None) -> None:
+                 feedback=None, input_background: float | None = None, credit: str = "dfa") -> None:
+        if credit not in ("dfa", "fa"):
+            raise ValueError(f"credit must be 'dfa' or 'fa' (feedback=None is backprop), got {credit!r}")
+        self.credit = credit if feedback is not None else "backprop"
         self.weights = list(weights)
         self.biases = list(biases) if biases is not None else [None] * len(self.weights)
         dtype = self.weights[0].dtype
@@ -93,6 +100,14 @@ class MinibatchSGD:
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ValueError(f"lr must be a finite number > 0, got {lr}")
         self.feedback = feedback
+        if feedback is not None:
+            L = len(self.weights)
+            want = [(self.weights[-1].shape[0], W.shape[0]) for W in self.weights[:-1]]  # DFA
+            if credit == "fa":
+                want = [W.shape for W in self.weights[1:]]  # B_{l+1} shaped like W_{l+1}
+            have = [getattr(feedback[l + (credit == "fa")], "shape", None) for l in range(L - 1)]
+            if len(feedback) < L - 1 + (credit == "fa") or have != want:
+                raise ValueError(f"{credit.upper()} feedback matrices must have shapes {want}, got {have}")
         B = int(batch_size)
         sizes = [self.weights[0].shape[1]] + [W.shape[0] for W in self.weights]
         self.sizes = sizes
@@ -208,9 +223,11 @@ class MinibatchSGD:
         else:
             np.subtract(z[L], Y, out=e)
         for l in range(L - 1, 0, -1):
-            if self.feedback is None:
+            if self.feedback is None:  # backprop: delta_{l+1} W_{l+1}
                 np.matmul(d[l + 1], self.weights[l], out=d[l])
-            else:
+            elif self.credit == "fa":  # FA: delta_{l+1} B_{l+1}
+                np.matmul(d[l + 1], self.feedback[l], out=d[l])
+            else:  # DFA: e B_l
                 np.matmul(e, self.feedback[l - 1], out=d[l])
             d[l] *= self.acts[l - 1].derivative(z[l])
         return Bn, h, d
@@ -326,7 +343,7 @@ class MinibatchOptimizer(MinibatchSGD):
 
     Parameters
     ----------
-    weights, biases, activations, loss, lr, batch_size, feedback, input_background
+    weights, biases, activations, loss, lr, batch_size, feedback, input_background, credit
         As :class:`MinibatchSGD`.
     optimizer : one of :data:`FAST_MINIBATCH_OPTIMIZERS`
     optimizer_params : dict, optional
@@ -335,9 +352,9 @@ class MinibatchOptimizer(MinibatchSGD):
 
     def __init__(self, weights, biases, activations, loss: str, lr: float, batch_size: int,
                  feedback=None, optimizer: str = "sgd", optimizer_params=None,
-                 input_background: float | None = None) -> None:
+                 input_background: float | None = None, credit: str = "dfa") -> None:
         super().__init__(weights, biases, activations, loss, lr, batch_size, feedback,
-                         input_background)
+                         input_background, credit)
         from ..updates import OPTIMIZERS
 
         if optimizer not in FAST_MINIBATCH_OPTIMIZERS:
