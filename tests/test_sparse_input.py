@@ -468,3 +468,58 @@ def test_sparse_fused_step_refuses_an_optimizer_without_a_kernel():
     with pytest.raises(ValueError, match="has no fused kernel; valid: sgd, adagrad"):
         sparse_fused_step(opt, csc(np.full((2, 5), X0), X0), np.zeros((2, 3)), X0, 0.5, WT,
                           np.empty(3), np.empty(3), opt.init_state(WT))
+
+
+@pytest.mark.parametrize("update", ["dual_weight", "dual_weight_stabilized"])
+@pytest.mark.parametrize("credit, layers", [("dfa", 1), ("backprop", 1), ("fa", 2), ("dfa", 2)])
+def test_train_parity_dual_weight_fast_path_equals_the_reference(update, credit, layers):
+    """MinibatchDualWeight (sparse first layer, the rule's own apply above it) follows the
+    reference engine's dual-weight steps to rounding, halves included, and keeps W = W1 - W2."""
+    data = parity_data(np.float64)
+    cfg = X.ParityConfig(k=3, credit=credit, update=update, lr=0.2, num_epochs=2, batch_size=64,
+                         n_hidden=16, n_hidden_layers=layers, dtype="float64")
+    assert X._uses_fast_path(cfg)
+    fast, net_f = X.train_parity(cfg, data, backend="auto")
+    ref, net_r = X.train_parity(cfg, data, backend="reference")
+    for l, (W_f, W_r) in enumerate(zip(net_f.mlp.weights, net_r.mlp.weights)):
+        np.testing.assert_allclose(W_f, W_r, rtol=0, atol=1e-12)
+        st_f, st_r = net_f.layer_states[l], net_r.layer_states[l]
+        for key in st_r:
+            np.testing.assert_allclose(st_f[key], st_r[key], rtol=0, atol=1e-12)
+        assert st_f["W1"].flags.c_contiguous and W_f.flags.c_contiguous  # handed back in C order
+        np.testing.assert_array_equal(W_f, st_f["W1"] - st_f["W2"])
+    assert np.abs(net_f.layer_states[0]["W2"]).max() > 0  # the inhibitory half moved
+    cols = ["train_loss", "test_loss", "test_acc"]
+    np.testing.assert_allclose(fast[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=0, atol=1e-10,
+                               equal_nan=True)
+
+
+def test_sparse_average_update_equals_the_rule_and_keeps_silent_rows():
+    from learning_rules.updates.dual_weight import move_rows_toward_inputs
+
+    rng = np.random.default_rng(15)
+    Xb = sparse_batch(rng, 9, 40)
+    A = np.maximum(rng.normal(size=(9, 6)), 0) * 0.1
+    A[:, 2] = 0.0  # a silent neuron
+    H = np.asfortranarray(rng.normal(size=(6, 40)))
+    H0 = H.copy()
+    ref = move_rows_toward_inputs(H, A, Xb)
+    keep = 1.0 - A.sum(axis=0) / 9
+    S.sparse_average_update(*csc(Xb, X0), A, X0, 1 / 9, keep, H.T, np.empty(6))
+    np.testing.assert_allclose(H, ref, rtol=0, atol=1e-14)
+    np.testing.assert_array_equal(H[2], H0[2])
+    W = np.empty_like(H)
+    s = np.empty(6)
+    S.difference_and_sums(H.T, H0.T, W.T, s)
+    np.testing.assert_array_equal(W, H - H0)
+    np.testing.assert_allclose(s, W.sum(axis=1), rtol=1e-13)
+
+
+def test_dual_weight_trainer_rejects_a_gradient_rule():
+    from learning_rules.fast import MinibatchDualWeight
+    from learning_rules.engine import make_weight_update
+
+    mlp = _net([300, 8, 1], False)
+    rule = make_weight_update("gradient", 0.1)
+    with pytest.raises(ValueError, match="needs a dual-weight rule, got GradientUpdate"):
+        MinibatchDualWeight(mlp.weights, mlp.biases, mlp.activations, "bce", rule, [None, None], 16)

@@ -360,24 +360,33 @@ def build_network(config: ParityConfig, rng: np.random.Generator):
 def _uses_fast_path(config: ParityConfig) -> bool:
     from ..fast import FAST_MINIBATCH_OPTIMIZERS
 
-    return (config.optimizer in FAST_MINIBATCH_OPTIMIZERS and config.update == "gradient"
-            and config.credit in ("backprop", "fa", "dfa"))
+    if config.credit not in ("backprop", "fa", "dfa"):
+        return False
+    if config.update == "gradient":
+        return config.optimizer in FAST_MINIBATCH_OPTIMIZERS
+    return config.update in ("dual_weight", "dual_weight_stabilized") and config.optimizer == "sgd"
 
 
 def _fast_trainer(config: ParityConfig, net, background: float | None = None):
     """The buffer trainer of a run: :class:`~learning_rules.fast.MinibatchSGD` for plain SGD (as
-    before), :class:`~learning_rules.fast.MinibatchOptimizer` for the adaptive optimizers.
+    before), :class:`~learning_rules.fast.MinibatchOptimizer` for the adaptive optimizers,
+    :class:`~learning_rules.fast.MinibatchDualWeight` for the dual-weight updates (on the
+    network's own rule and layer states).
 
     With ``background`` (the normalized value of a zero pixel) the first layer runs on the sparse
     remainder of the input (:mod:`learning_rules.fast.sparse_input`); ``net``'s first weight
     matrix is then switched to Fortran order, in place in ``net.mlp.weights``.
     """
-    from ..fast import MinibatchOptimizer, MinibatchSGD
+    from ..fast import MinibatchDualWeight, MinibatchOptimizer, MinibatchSGD
 
     if background is not None:
         net.mlp.weights[0] = np.asfortranarray(net.mlp.weights[0])
     feedback = None if config.credit == "backprop" else net.credit_state["B"]
     credit = "fa" if config.credit == "fa" else "dfa"
+    if config.update != "gradient":
+        return MinibatchDualWeight(net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", net.rule,
+                                   net.layer_states, config.batch_size, feedback=feedback,
+                                   input_background=background, credit=credit)
     args = (net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", config.lr, config.batch_size)
     if config.optimizer == "sgd":
         return MinibatchSGD(*args, feedback=feedback, input_background=background, credit=credit)
@@ -497,7 +506,8 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     config : ParityConfig
     data : ParityData, optional
         Preloaded pools (must match ``config``; default: :func:`load_parity_data`).
-    backend : ``"auto"`` (the buffer trainers for BP/FA/DFA with the thesis' optimizers, their first
+    backend : ``"auto"`` (the buffer trainers for BP/FA/DFA with the thesis' optimizers or the
+        dual-weight updates, their first
         layer on the sparse remainder of the input, :mod:`learning_rules.fast.sparse_input`; else
         the reference), ``"dense"`` (the same trainers with dense BLAS products) or
         ``"reference"`` (always :class:`~learning_rules.engine.Network`'s step). The three agree
@@ -621,6 +631,10 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
                 row.update(_alignment_row(net, config, *align, last))
         rows.append(row)
     net.mlp.weights[0] = np.ascontiguousarray(net.mlp.weights[0])  # C order again (sparse path)
+    state = net.layer_states[0]
+    for key in ("W1", "W2") if state is not None else ():  # the dual-weight halves, likewise
+        if key in state:
+            state[key] = np.ascontiguousarray(state[key])
     return pd.DataFrame(rows), net
 
 

@@ -8,7 +8,8 @@
   chunks (the every-10k-steps test curves).
 * :class:`MinibatchSGD` -- the mini-batch step with preallocated buffers (``out=`` matmuls)
   in float32 or float64, for the parity net and the ablation nets; :class:`MinibatchOptimizer`
-  adds the DFA thesis' adaptive optimizers (fused compiled update, no temporaries).
+  adds the DFA thesis' adaptive optimizers (fused compiled update, no temporaries), and
+  :class:`MinibatchDualWeight` the dual-weight update on the same forward pass and signals.
 * :mod:`~learning_rules.fast.sparse_input` -- the first layer on an input that is mostly one
   background value (MNIST-parity): ``X = x0 + V`` with ``V`` sparse, so ``X W^T`` and
   ``delta^T X`` become sparse products plus a rank-one term (``input_background=`` of the
@@ -18,7 +19,8 @@ Speed is measured in ``benchmarks/`` (``make bench``), never asserted by a test.
 """
 
 from .evaluate import evaluate_batched, forward_logits
-from .minibatch import FAST_MINIBATCH_OPTIMIZERS, MinibatchOptimizer, MinibatchSGD, fused_step
+from .minibatch import (FAST_MINIBATCH_OPTIMIZERS, MinibatchDualWeight, MinibatchOptimizer, MinibatchSGD,
+                        fused_step)
 from .single import (
     FAST_ACTIVATIONS,
     FAST_CREDIT,
@@ -37,6 +39,7 @@ __all__ = [
     "FAST_LOSSES",
     "FAST_METHODS",
     "FAST_MINIBATCH_OPTIMIZERS",
+    "MinibatchDualWeight",
     "FastResult",
     "MinibatchOptimizer",
     "MinibatchSGD",

@@ -31,8 +31,8 @@ from ..nn.activations import get_activation
 from ..nn.losses import get_loss
 from .sparse_input import _accumulate_column, background_row
 
-__all__ = ["FAST_MINIBATCH_OPTIMIZERS", "MinibatchOptimizer", "MinibatchSGD", "fused_step",
-           "sparse_fused_step"]
+__all__ = ["FAST_MINIBATCH_OPTIMIZERS", "MinibatchDualWeight", "MinibatchOptimizer", "MinibatchSGD",
+           "fused_step", "sparse_fused_step"]
 
 _FUSED = {("bce", "sigmoid"), ("bce", "identity"), ("cce", "softmax"), ("cce", "identity"),
           ("mse", "identity")}
@@ -533,3 +533,88 @@ def sparse_fused_step(optimizer, csc, D: np.ndarray, x0, inv_batch, WT: np.ndarr
     acc = acc or [WT]
     _sparse_update_kernel(*csc, D, x0, inv_batch, WT, s, buf, code, acc[0], acc[-1], sc, flag)
     state["t"] = t
+
+
+# --------------------------------------------------------------------------------------------------
+# the dual-weight rule on the same buffers
+# --------------------------------------------------------------------------------------------------
+
+
+class MinibatchDualWeight(MinibatchSGD):
+    r""":class:`MinibatchSGD`'s forward pass and teaching signals (backprop, FA or DFA) with the
+    dual-weight update (:mod:`learning_rules.updates.dual_weight`, plain or stabilized) instead
+    of a gradient step.
+
+    Each trained layer keeps the engine's halves ``state["W1"]``, ``state["W2"]`` and
+    :math:`W = W_1 - W_2`; per batch every half moves towards the inputs that drove it,
+
+    .. math:: H_j \leftarrow \Bigl(1 - \tfrac1B \textstyle\sum_i a_{ij}\Bigr) H_j
+              + \tfrac1B \textstyle\sum_i a_{ij}\, h_{i}, \qquad
+              a^{(1)}_{ij} = \eta \max(-\delta_{ij}, 0),\ \ a^{(2)}_{ij} = \eta \max(\delta_{ij}, 0)
+
+    (or the stabilizer's rates). The rates, the stabilizer's running mean and the bias step are
+    the rule's own functions; with ``input_background`` the first layer's two averages are taken
+    on the sparse remainder of the input
+    (:func:`~learning_rules.fast.sparse_input.sparse_average_update`, the same sums to rounding),
+    and the other layers go through the rule's :meth:`apply` itself.
+
+    Parameters
+    ----------
+    weights, biases, activations, loss, batch_size, feedback, input_background, credit
+        As :class:`MinibatchSGD` (with ``input_background`` the first layer's halves are switched
+        to Fortran order in place in ``states[0]``).
+    rule : a :class:`~learning_rules.updates.dual_weight.DualWeightUpdate` (or its stabilized form)
+    states : list, one per layer: the rule's layer state (``None`` = frozen layer)
+    """
+
+    def __init__(self, weights, biases, activations, loss: str, rule, states, batch_size: int,
+                 feedback=None, input_background: float | None = None, credit: str = "dfa") -> None:
+        from ..updates.dual_weight import DualWeightUpdate
+
+        if not isinstance(rule, DualWeightUpdate):
+            raise ValueError(f"MinibatchDualWeight needs a dual-weight rule, got {type(rule).__name__}")
+        super().__init__(weights, biases, activations, loss, rule.lr, batch_size, feedback,
+                         input_background, credit)
+        states = list(states)
+        if len(states) != len(self.weights):
+            raise ValueError(f"need one layer state per layer ({len(self.weights)}), got {len(states)}")
+        for l, st in enumerate(states):
+            if st is not None and (st["W1"].shape != self.weights[l].shape or st["W2"].shape != self.weights[l].shape):
+                raise ValueError(f"layer {l + 1}: the halves W1, W2 must have W's shape {self.weights[l].shape}")
+        if self._sparse is not None and states[0] is not None:
+            for key in ("W1", "W2"):  # rows of W1^T / W2^T are the kernels' rows
+                states[0][key] = np.asfortranarray(states[0][key])
+        self.rule = rule
+        self.states = states
+
+    def step(self, X: np.ndarray | None, Y: np.ndarray, rows=None) -> None:
+        """One dual-weight step on a batch (same contract as :meth:`MinibatchSGD.step`)."""
+        from ..updates.gradient import bias_gradient
+        from .sparse_input import difference_and_sums, rows_to_columns, sparse_average_update
+
+        Bn, h, d = self._signals(X, Y, rows)
+        rule = self.rule
+        for l in range(1, len(self.weights) + 1):
+            st = self.states[l - 1]
+            if st is None:
+                continue
+            W, b = self.weights[l - 1], self.biases[l - 1]
+            if l > 1 or self._sparse is None:
+                rule.apply(st, W, b, d[l], h[l - 1])
+                continue
+            sp = self._sparse
+            rows_to_columns(*self._batch_csr, *sp["csc"])
+            delta = d[1]
+            a1, a2 = rule.rates(st, delta)
+            if rule.clip:
+                a1, a2 = np.minimum(a1, 1.0), np.minimum(a2, 1.0)
+            inv_b = 1.0 / Bn
+            for half, a in ((st["W1"], a1), (st["W2"], a2)):
+                a = np.ascontiguousarray(a, dtype=self.dtype)
+                keep = (1.0 - a.sum(axis=0) * inv_b).astype(self.dtype)
+                sparse_average_update(*sp["csc"], a, sp["x0"], self.dtype.type(inv_b), keep, half.T,
+                                      sp["buf"])
+            difference_and_sums(st["W1"].T, st["W2"].T, sp["WT"], sp["s"])
+            rule._after_weights(st, delta)
+            if b is not None:
+                b -= rule.lr_bias * bias_gradient(delta)

@@ -39,7 +39,8 @@ import numpy as np
 
 __all__ = ["compress_rows", "rows_to_columns", "sparse_forward", "sparse_sgd_update",
            "sparse_gradient", "column_sums", "sparse_matmul", "image_rows", "tiled_rows",
-           "ImagePool", "sparse_matmul_rows"]
+           "ImagePool", "sparse_matmul_rows", "background_row", "sparse_average_update",
+           "difference_and_sums"]
 
 
 def _njit(fn):
@@ -328,6 +329,42 @@ def sparse_sgd_update(cptr, rows, cval, D, x0, scale, WT, buf, s):  # pragma: no
         w = WT[j]
         for q in range(n_out):
             w[q] += scale * buf[q]
+            acc[q] += w[q]
+    for q in range(n_out):
+        s[q] = acc[q]
+
+
+@_njit
+def sparse_average_update(cptr, rows, cval, A, x0, inv_batch, keep, HT, buf):  # pragma: no cover
+    r"""The dual-weight rule's moving average of inputs (eqs. 15/16 over a batch) for one half of
+    the first layer, on :math:`H^\top` (``HT``, one row per input pixel, updated in place):
+
+    .. math:: H_j \leftarrow k_j H_j + \tfrac1B \sum_i a_{ij} x_i, \qquad
+              \sum_i a_{ij} x_i = x_0 \sum_i a_{ij} + (A^\top V)_j ,
+
+    ``A`` (batch, n_hidden) the rates, ``keep`` :math:`k_j = 1 - \tfrac1B\sum_i a_{ij}`. A neuron
+    whose rates are all zero keeps its row exactly (:math:`k_j = 1`, nothing added)."""
+    n_in, n_out = HT.shape
+    col = background_row(A, x0, HT.dtype)
+    for j in range(n_in):
+        for q in range(n_out):
+            buf[q] = col[q]
+        _accumulate_column(cptr, rows, cval, A, j, buf)
+        h = HT[j]
+        for q in range(n_out):
+            h[q] = h[q] * keep[q] + buf[q] * inv_batch
+
+
+@_njit
+def difference_and_sums(AT, BT, WT, s):  # pragma: no cover - compiled
+    r""":math:`W = W_1 - W_2` (paper eq. 12) written into ``WT`` row by row, with its row sums
+    :math:`s = W \mathbf 1` (float64 accumulation, as :func:`column_sums`)."""
+    n_in, n_out = WT.shape
+    acc = np.zeros(n_out, np.float64)
+    for j in range(n_in):
+        a, b, w = AT[j], BT[j], WT[j]
+        for q in range(n_out):
+            w[q] = a[q] - b[q]
             acc[q] += w[q]
     for q in range(n_out):
         s[q] = acc[q]
