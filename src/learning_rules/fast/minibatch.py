@@ -29,7 +29,7 @@ import numpy as np
 
 from ..nn.activations import get_activation
 from ..nn.losses import get_loss
-from .sparse_input import _accumulate_column, background_row
+from .sparse_input import background_row, input_row
 
 __all__ = ["FAST_MINIBATCH_OPTIMIZERS", "MinibatchDualWeight", "MinibatchOptimizer", "MinibatchSGD",
            "fused_step", "sparse_fused_step"]
@@ -494,9 +494,7 @@ def _sparse_update_kernel(cptr, rows, cval, D, x0, inv_batch, WT, s, buf, code, 
     col = background_row(D, x0, WT.dtype)
     acc = np.zeros(n_out, np.float64)
     for j in range(n_in):
-        for q in range(n_out):
-            buf[q] = col[q]
-        _accumulate_column(cptr, rows, cval, D, j, buf)
+        input_row(cptr, rows, cval, D, col, j, buf)
         for q in range(n_out):
             buf[q] *= inv_batch
         w = WT[j]

@@ -296,6 +296,15 @@ def background_row(D, x0, dtype):  # pragma: no cover - compiled
 
 
 @_njit
+def input_row(cptr, rows, cval, D, col, j, buf):  # pragma: no cover - compiled
+    r"""Row ``j`` of :math:`V^\top D + x_0 \mathbf 1 (D^\top \mathbf 1)` into ``buf``: the background
+    share ``col`` (:func:`background_row`) plus column ``j``'s non-zeros."""
+    for q in range(buf.shape[0]):
+        buf[q] = col[q]
+    _accumulate_column(cptr, rows, cval, D, j, buf)
+
+
+@_njit
 def sparse_gradient(cptr, rows, cval, D, x0, inv_batch, GT):  # pragma: no cover - compiled
     r""":math:`g_1^\top = \tfrac1B\big(V^\top \delta_1 + x_0\,\mathbf 1 (\delta_1^\top \mathbf 1)\big)`
     into ``GT`` (n_in, n_hidden), every row written."""
@@ -303,9 +312,7 @@ def sparse_gradient(cptr, rows, cval, D, x0, inv_batch, GT):  # pragma: no cover
     col = background_row(D, x0, GT.dtype)
     for j in range(n_in):
         row = GT[j]
-        for q in range(n_out):
-            row[q] = col[q]
-        _accumulate_column(cptr, rows, cval, D, j, row)
+        input_row(cptr, rows, cval, D, col, j, row)
         for q in range(n_out):
             row[q] *= inv_batch
 
@@ -323,9 +330,7 @@ def sparse_sgd_update(cptr, rows, cval, D, x0, scale, WT, buf, s):  # pragma: no
     col = background_row(D, x0, WT.dtype)
     acc = np.zeros(n_out, np.float64)
     for j in range(n_in):
-        for q in range(n_out):
-            buf[q] = col[q]
-        _accumulate_column(cptr, rows, cval, D, j, buf)
+        input_row(cptr, rows, cval, D, col, j, buf)
         w = WT[j]
         for q in range(n_out):
             w[q] += scale * buf[q]
@@ -347,9 +352,7 @@ def sparse_average_update(cptr, rows, cval, A, x0, inv_batch, keep, HT, buf):  #
     n_in, n_out = HT.shape
     col = background_row(A, x0, HT.dtype)
     for j in range(n_in):
-        for q in range(n_out):
-            buf[q] = col[q]
-        _accumulate_column(cptr, rows, cval, A, j, buf)
+        input_row(cptr, rows, cval, A, col, j, buf)
         h = HT[j]
         for q in range(n_out):
             h[q] = h[q] * keep[q] + buf[q] * inv_batch
