@@ -809,6 +809,7 @@ class BuildResult:
     seconds: float
     timings: list[dict] = dataclasses.field(default_factory=list)
     stale: list[str] = dataclasses.field(default_factory=list)
+    precompute: dict | None = None
 
     @property
     def index(self) -> Path | None:
@@ -1055,6 +1056,7 @@ def build(
     render: bool = True,
     timeout: int | None = None,
     only: Sequence[str | os.PathLike] | None = None,
+    precompute: bool = True,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
     """Stage, execute (cached, parallel), check and render the book.
@@ -1079,6 +1081,13 @@ def build(
         Execute just these notebooks (always, even when cached). The other pages are still
         rendered: from their current cached execution, else from their last execution under any
         key (an older code or parameter version; logged), else without outputs (logged).
+    precompute : bool
+        Before any kernel starts, compute in one pool of ``n_jobs`` processes every run the
+        notebooks to execute will ask the result store for, as their planners
+        (:data:`learning_rules.experiments.PLANNERS`) list them: a run two pages share is
+        computed once, the longest runs start first, and no more processes than cores compete
+        for the caches. The notebooks then read their runs from the store. ``False``: each
+        notebook computes its own runs while it executes (as before).
 
     Raises
     ------
@@ -1132,6 +1141,9 @@ def build(
     reports: dict[str, dict] = {}
     failures: list[str] = []
     ipython_dir = _prepare_ipython_dir(root, build_dir)
+    pre = None
+    if todo and precompute:
+        pre = _precompute(root, [p for p in todo if not p["last"]], n_jobs, log)
     if todo:
         # Kernels running side by side share the cores: give each its share of BLAS threads, or
         # OpenBLAS threads oversubscribe the machine (measured: far slower, not just 2x).
@@ -1227,10 +1239,34 @@ def build(
         log(f"open {html / 'index.html'}")
     log(format_timings(timings))
     log(f"timings written to {build_dir / 'timings.csv'}")
+    if pre is not None and pre["tasks"]:
+        log(f"precompute: {pre['tasks']} run(s) in {pre['seconds']:.1f} s before the notebooks")
     return BuildResult(
         profile, html, [p["nb"].as_posix() for p in todo], cached, time.perf_counter() - start,
-        timings=timings, stale=stale,
+        timings=timings, stale=stale, precompute=pre,
     )
+
+
+def _precompute(root: Path, plans: Sequence[Mapping], n_jobs: int, log: Callable[[str], None]) -> dict | None:
+    """Run :func:`learning_rules.experiments.plan_runs` for the notebooks of ``plans`` that have a
+    planner, with each notebook's full parameters (its defaults updated with the profile's)."""
+    from .experiments import PLANNERS, plan_runs
+    from .store import Store
+
+    pages = {}
+    for p in plans:
+        rel = p["nb"].as_posix()
+        if rel in PLANNERS:
+            defaults = {name: spec.default for name, spec in notebook_parameters(root / p["nb"]).items()}
+            pages[rel] = {**defaults, **p["params"]}
+    if not pages:
+        return None
+    # the pool's workers get one BLAS thread each when n_jobs equals the cores (joblib's loky)
+    try:
+        return plan_runs(pages, Store(), n_jobs=n_jobs, log=log)
+    except Exception as exc:
+        raise BuildError(f"precomputing the runs of {', '.join(pages)} failed: "
+                         f"{type(exc).__name__}: {exc}") from exc
 
 
 def _prepare_ipython_dir(root: Path, build_dir: Path) -> str | None:

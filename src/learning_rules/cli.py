@@ -51,6 +51,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         render=not args.no_render,
         timeout=args.timeout,
         only=args.only,
+        precompute=not args.no_precompute,
     )
     print(
         f"built profile {result.profile} in {result.seconds:.1f} s: "
@@ -248,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="notebooks executed at once (default: number of CPU cores)")
     p.add_argument("--force", action="store_true", help="re-execute every notebook")
     p.add_argument("--no-render", action="store_true", help="execute and check only, no HTML")
+    p.add_argument("--no-precompute", action="store_true",
+                   help="let each notebook compute its own runs (default: the runs of every page "
+                        "with a planner are computed first, in one pool of --jobs processes)")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     p.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK",
                    help="execute just these notebooks (e.g. book/dfa/parity.ipynb), even if cached; "

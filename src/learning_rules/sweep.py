@@ -24,7 +24,7 @@ import pandas as pd
 
 from .store import NotStoredError, Store, config_to_dict, is_read_only
 
-__all__ = ["JOBS_ENV", "SCHEDULER_ENV", "run_sweep", "sweep_settings"]
+__all__ = ["JOBS_ENV", "SCHEDULER_ENV", "run_sweep", "run_tasks", "sweep_settings"]
 
 SCHEDULER_ENV = "LEARNING_RULES_SCHEDULER"
 JOBS_ENV = "LEARNING_RULES_JOBS"
@@ -221,6 +221,61 @@ def run_sweep(
 
     frames = [_attach_config(frame, config) for frame, config in zip(results, configs, strict=True)]
     return pd.concat(frames, ignore_index=True)
+
+
+def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose: int = 0) -> int:
+    """Compute and store every ``(name, fn, config[, cost])`` task that ``store`` lacks.
+
+    Unlike :func:`run_sweep` the configs may be of different classes and experiments (a build's
+    precompute pool serves several pages at once). Duplicates (same name and config) run once.
+    Tasks start in order of decreasing ``cost`` (default 1), so with ``n_jobs`` workers the
+    longest runs go first and the pool ends on short ones (longest-processing-time-first
+    scheduling); ties keep the given order. Each result is stored as soon as it arrives, so an
+    interrupted pool keeps what finished. Local processes only (joblib ``loky``, one BLAS thread
+    per worker when ``n_jobs`` equals the cores), or in this process when ``n_jobs == 1``.
+
+    Returns the number of runs computed.
+
+    Raises
+    ------
+    NotStoredError
+        In read-only mode, when a task is missing from the store.
+    ValueError
+        A task is malformed, or ``fn`` returned something other than a DataFrame.
+    """
+    import joblib
+
+    todo: dict[str, tuple[str, Callable, Any, float]] = {}
+    for task in tasks:
+        if not isinstance(task, tuple) or len(task) not in (3, 4) or not callable(task[1]):
+            raise ValueError(f"a task is (name, fn, config) or (name, fn, config, cost), got {task!r}")
+        name, fn, config = task[:3]
+        cost = float(task[3]) if len(task) == 4 else 1.0
+        key = store.key(name, config)
+        if key in todo or (name, config) in store:
+            continue
+        todo[key] = (name, fn, config, cost)
+    if not todo:
+        return 0
+    if is_read_only():
+        name, _, config, _ = next(iter(todo.values()))
+        raise NotStoredError(f"{len(todo)} run(s) are not in the store {store.root}, e.g. {name} "
+                             f"{config!r} (read-only mode: nothing is computed)")
+    order = sorted(todo.values(), key=lambda t: -t[3])  # stable: ties keep their order
+    _check_jobs(n_jobs, "n_jobs")
+    if n_jobs == 1:
+        computed = (_indexed(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
+    else:
+        calls = (joblib.delayed(_indexed)(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
+        computed = joblib.Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, verbose=verbose,
+                                   return_as="generator_unordered")(calls)
+    for index, frame in computed:
+        name, _, config, _ = order[index]
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"{name} returned {type(frame).__name__} for config {config!r}; "
+                             "experiment functions must return a pandas DataFrame")
+        store.put(name, config, frame)
+    return len(order)
 
 
 def _indexed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any]:

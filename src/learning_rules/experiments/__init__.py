@@ -7,6 +7,11 @@
 * :data:`ARTIFACTS` -- name -> :class:`Artifact`: ``make(params, out_path)`` writes one table or
   figure file. ``learning-rules make NAME --profile P`` takes ``params`` from the parameters a
   profile gives the artifact's notebook, so the file is the one the book shows.
+* :data:`PLANNERS` -- notebook path -> ``plan(params, store) -> list[Task]``: every run the page
+  will ask the store for, as far as the store's contents decide it (runs chosen from
+  learning-rate trials appear once the trials are stored). ``learning-rules build`` computes the
+  union over the pages it executes in one pool before their kernels start (:func:`plan_runs`), so
+  a run two pages share is computed once and long runs start first.
 
 Every module of this package is imported when the package is, so a chapter adds its experiments by
 adding a module that calls :func:`register_experiment` / :func:`register_artifact`; no list to edit.
@@ -30,13 +35,17 @@ from .._registry import Registry
 __all__ = [
     "ARTIFACTS",
     "EXPERIMENTS",
+    "PLANNERS",
     "Artifact",
     "Experiment",
+    "Task",
     "config_from_strings",
     "make_artifact",
     "parse_field_value",
+    "plan_runs",
     "register_artifact",
     "register_experiment",
+    "register_planner",
     "run_experiment",
 ]
 
@@ -90,8 +99,100 @@ class Artifact:
     suffix: str = ".png"
 
 
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One run a page will need: experiment ``name`` with ``config``.
+
+    Attributes
+    ----------
+    name : str
+        Experiment name in :data:`EXPERIMENTS` (the store key's name).
+    config : frozen dataclass
+    cost : float
+        Relative cost estimate (any unit, the same for all tasks of a build): the longest runs
+        start first, so the last ones to finish are short.
+    stage : int
+        ``0`` for runs whose results decide later runs (learning-rate trials), ``1`` otherwise:
+        :func:`plan_runs` computes every stage-0 run of every page before the rest.
+    """
+
+    name: str
+    config: Any
+    cost: float = 1.0
+    stage: int = 1
+
+
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
 ARTIFACTS: Registry[Artifact] = Registry("artifact")
+PLANNERS: Registry[Callable[[Mapping[str, Any], Any], list[Task]]] = Registry("planner")
+
+
+def register_planner(notebook: str):
+    """Decorator: register ``plan(params, store) -> list[Task]`` for ``notebook`` (its path
+    relative to the project root). ``params`` are the notebook's parameters: its own defaults
+    updated with the profile's."""
+
+    def decorator(plan: Callable[[Mapping[str, Any], Any], list[Task]]):
+        PLANNERS.register(notebook, plan)
+        return plan
+
+    return decorator
+
+
+def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 1,
+              log: Callable[[str], None] = print, max_rounds: int = 6) -> dict[str, Any]:
+    """Compute every run the ``pages`` (notebook path -> parameters) will ask for, before they run.
+
+    Rounds: ask every page's planner what it needs, drop what ``store`` holds and duplicates
+    (the same experiment and config asked by two pages), and run the lowest stage of what is
+    left in one pool of ``n_jobs`` processes (:func:`learning_rules.sweep.run_tasks`, longest
+    first), storing each result as it finishes; repeat until nothing is missing. With the
+    learning-rate trials in stage 0, round 1 runs every page's trials and round 2 everything
+    else, reruns at the chosen rates included. Pages without a planner are skipped (they compute
+    their own runs when they execute).
+
+    Returns ``{"rounds": [(stage, runs computed, seconds), ...], "tasks": total computed,
+    "seconds": wall time}``.
+
+    Raises
+    ------
+    RuntimeError
+        When the planners still report missing runs after ``max_rounds`` rounds (a planner asking
+        for something the store never receives).
+    """
+    import time
+
+    from ..sweep import run_tasks
+
+    start = time.perf_counter()
+    rounds: list[tuple[int, int, float]] = []
+    for _ in range(max_rounds):
+        wanted: dict[tuple[str, str], Task] = {}
+        for notebook, params in pages.items():
+            if notebook not in PLANNERS:
+                continue
+            for task in PLANNERS[notebook](params, store):
+                EXPERIMENTS.lookup(task.name)
+                key = (task.name, store.key(task.name, task.config))
+                if key not in wanted or task.stage < wanted[key].stage:
+                    wanted[key] = task
+        missing = [t for t in wanted.values() if (t.name, t.config) not in store]
+        if not missing:
+            break
+        stage = min(t.stage for t in missing)
+        batch = [t for t in missing if t.stage == stage]
+        t0 = time.perf_counter()
+        log(f"precompute: {len(batch)} run(s) of stage {stage} ({len(wanted)} wanted by "
+            f"{sum(nb in PLANNERS for nb in pages)} page(s), {len(missing)} missing), "
+            f"{n_jobs} worker(s)")
+        run_tasks([(t.name, EXPERIMENTS[t.name].run, t.config, t.cost) for t in batch], store,
+                  n_jobs=n_jobs)
+        rounds.append((stage, len(batch), time.perf_counter() - t0))
+    else:
+        raise RuntimeError(f"the page planners still report missing runs after {max_rounds} "
+                           "rounds; a planner asks for runs the store never receives")
+    return {"rounds": rounds, "tasks": sum(r[1] for r in rounds),
+            "seconds": time.perf_counter() - start}
 
 
 def register_experiment(name: str, config_cls: type, description: str, *, cache: bool = True):

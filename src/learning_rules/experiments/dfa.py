@@ -48,7 +48,13 @@ __all__ = [
     "page_cells",
     "page_configs",
     "page_params",
+    "page_plan",
+    "parity_page_plan",
     "page_runs",
+    "PagePlan",
+    "plan_tasks",
+    "run_cost",
+    "trial_configs",
     "page_table",
     "plot_page",
     "reproduced_cells",
@@ -741,16 +747,8 @@ def select_lrs(groups: Mapping[Any, tuple], store=None, last: int = 10,
     """
     from .dfa_parity import run_curve_specs
 
-    specs, owners = [], []
-    for label, (base, grid, *rest) in groups.items():
-        grid = [float(g) for g in grid]
-        if not grid:
-            raise ValueError(f"group {label!r} has an empty grid of learning rates; give at least one")
-        if len(rest) > 1:
-            raise ValueError(f"group {label!r}: give (config, grid) or (config, grid, incumbent)")
-        for g in grid:
-            specs.append((str(g), base.replace(lr=g, validation=True)))
-            owners.append(label)
+    owners, configs = trial_configs(groups)
+    specs = [(str(cfg.lr), cfg) for cfg in configs]
     if not specs:
         return {}
     frame = run_curve_specs(specs, store, n_jobs=n_jobs)
@@ -762,6 +760,22 @@ def select_lrs(groups: Mapping[Any, tuple], store=None, last: int = 10,
         out[label] = _scores(frame[frame["_group"].isin(members)], base.num_epochs, last,
                              incumbent=rest[0] if rest else None, n_eval=validation_size(base))
     return out
+
+
+def trial_configs(groups: Mapping[Any, tuple]) -> tuple[list[Any], list[Any]]:
+    """The validation trials of :func:`select_lrs`'s ``groups``: ``(owners, configs)``, one
+    ``base.replace(lr=g, validation=True)`` per rate ``g`` of each group's grid, in order."""
+    owners, configs = [], []
+    for label, (base, grid, *rest) in groups.items():
+        grid = [float(g) for g in grid]
+        if not grid:
+            raise ValueError(f"group {label!r} has an empty grid of learning rates; give at least one")
+        if len(rest) > 1:
+            raise ValueError(f"group {label!r}: give (config, grid) or (config, grid, incumbent)")
+        for g in grid:
+            configs.append(base.replace(lr=g, validation=True))
+            owners.append(label)
+    return owners, configs
 
 
 def select_lr(base, grid: Sequence[float], store=None, last: int = 10,
@@ -784,6 +798,118 @@ def select_lr(base, grid: Sequence[float], store=None, last: int = 10,
         raise ValueError("select_lr needs a non-empty grid of learning rates")
     group = (base, grid) if incumbent is None else (base, grid, incumbent)
     return select_lrs({0: group}, store=store, last=last, n_jobs=n_jobs)[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# page plans: every run a page asks for, so a build can compute all pages' runs in one pool
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PagePlan:
+    """The runs of one page.
+
+    Attributes
+    ----------
+    runs : configs the page runs whatever the learning-rate selection picks (published rates,
+        sweeps), in the page's order
+    groups : the page's :func:`select_lrs` groups (label -> ``(base, grid, incumbent)``); empty
+        when the page selects nothing
+    last : the scoring window passed to :func:`select_lrs`
+    chosen : ``chosen({label: lr})`` -> the configs the page reruns at the chosen rates
+    """
+
+    runs: list[Any]
+    groups: dict[Any, tuple]
+    last: int
+    chosen: Any
+
+
+def experiment_of(config: Any) -> str:
+    """Store name of a parity config: ``"dfa_parity"`` (engine) or ``"dfa_parity_lazy"``."""
+    from .dfa_parity import LazyParityConfig
+
+    if isinstance(config, ParityConfig):
+        return "dfa_parity"
+    if isinstance(config, LazyParityConfig):
+        return "dfa_parity_lazy"
+    raise ValueError(f"not a parity config: {type(config).__name__}")
+
+
+#: Relative cost of one epoch per lazy method (measured at k = 3 against an engine DFA + SGD
+#: epoch; only the order of the tasks depends on it).
+_LAZY_COST = {"bp": 1.2, "relu_features": 0.6, "gaussian_features": 0.6, "linear_features": 0.6,
+              "ntk_coded": 2.0, "ntk_dm": 1.7}
+
+
+def run_cost(config: Any) -> float:
+    """A run's rough cost in k = 3 engine epochs (for longest-first scheduling only)."""
+    from .dfa_parity import LazyParityConfig
+
+    width = 0.25 + 0.75 * config.k / 3  # the first layer dominates; the rest does not shrink
+    per_epoch = _LAZY_COST[config.method] if isinstance(config, LazyParityConfig) else (
+        (1.0 if config.optimizer == "sgd" else 1.15) * config.n_hidden_layers
+        * (1.1 if config.measure_alignment else 1.0))
+    data = (5 / 6) if config.validation else 1.0  # 50,000 training images instead of 60,000
+    return float(config.num_epochs * width * per_epoch * data + 0.1)
+
+
+def plan_tasks(plan: PagePlan, store) -> list:
+    """The :class:`~learning_rules.experiments.Task` list of ``plan`` as far as ``store`` decides
+    it: the runs and the trials, and once every trial is stored the reruns at the rates
+    :func:`select_lrs` chooses from them (read from the store, nothing computed here)."""
+    from ..store import read_only
+    from . import Task
+
+    tasks = [Task(experiment_of(c), c, run_cost(c)) for c in plan.runs]
+    if not plan.groups:
+        return tasks
+    _, trials = trial_configs(plan.groups)
+    tasks += [Task(experiment_of(c), c, run_cost(c), stage=0) for c in trials]
+    if all((experiment_of(c), c) in store for c in trials):
+        with read_only():
+            picked = select_lrs(plan.groups, store=store, last=plan.last)
+        tasks += [Task(experiment_of(c), c, run_cost(c))
+                  for c in plan.chosen({label: best for label, (best, _) in picked.items()})]
+    return tasks
+
+
+def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
+    """The runs of the alignment, feedback or optimizers page for its notebook ``params``
+    (:func:`page_configs` for the published rates, the appendix sweeps, the validation groups
+    and the reruns at the chosen rates), as the notebook builds them."""
+    p = page_params(page, params)
+    k, num_epochs, seeds = int(p["k"]), int(p["num_epochs"]), range(int(p["seeds"]))
+    trial_epochs = int(p.get("select_epochs") or 0) or num_epochs
+    factors = p.get("lr_factors", [0.5, 1.0, 2.0])
+    last = max(1, trial_epochs // 2)
+    runs = [c for _, c in page_configs(page, p)]
+    if page == "alignment":
+        base = base_config(k, num_epochs, p["n_train"], p["n_test"], credit="dfa",
+                           measure_alignment=True, alignment_batch=p["alignment_batch"])
+        opts = ("sgd", "rmsprop")
+        groups = {o: (base.replace(optimizer=o, measure_alignment=False, seed=0, num_epochs=trial_epochs),
+                      lr_grid(ALIGNMENT_LR[o], factors), ALIGNMENT_LR[o]) for o in opts}
+        return PagePlan(runs, groups, last, lambda lr: [base.replace(optimizer=o, lr=lr[o], seed=s)
+                                                        for o in opts for s in seeds])
+    if page == "feedback":
+        base = base_config(k, num_epochs, p["n_train"], p["n_test"], credit="dfa")
+        if p.get("sweep", True):
+            runs += [base.replace(feedback_init=b, lr=lr, seed=0) for b in B_INITS for lr in SWEEP_LR_B[b]]
+        groups = {b: (base.replace(feedback_init=b, seed=0, num_epochs=trial_epochs),
+                      lr_grid(THESIS_LR_B[b], factors), THESIS_LR_B[b]) for b in B_INITS}
+        return PagePlan(runs, groups, last, lambda lr: [base.replace(feedback_init=b, lr=lr[b], seed=s)
+                                                        for b in B_INITS for s in seeds])
+    base = base_config(k, num_epochs, p["n_train"], p["n_test"])
+    if p.get("sweep", True):
+        runs += [base.replace(credit="dfa", optimizer=o, lr=lr, seed=0)
+                 for o in OPTIMIZER_NAMES for lr in SWEEP_LR_OPT[o]]
+    pairs = [(c, o) for c in ("backprop", "dfa") for o in OPTIMIZER_NAMES]
+    groups = {} if not p.get("select", True) else {
+        (c, o): (base.replace(credit=c, optimizer=o, seed=0, num_epochs=trial_epochs),
+                 lr_grid(published_lr(c, o), factors), published_lr(c, o)) for c, o in pairs}
+    return PagePlan(runs, groups, last, lambda lr: [base.replace(credit=c, optimizer=o, lr=lr[c, o], seed=s)
+                                                    for c, o in pairs for s in seeds])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1107,3 +1233,39 @@ def _page_artifacts(page: str) -> None:
 
 for _page in PAGES:
     _page_artifacts(_page)
+
+
+#: The parity page (thesis Figs. 2.1 and 3.1, :mod:`.dfa_parity`) and its parameter defaults.
+PARITY_NOTEBOOK = "book/dfa/parity.ipynb"
+PARITY_DEFAULTS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 20, "n_train": None,
+                                   "n_test": None, "ks": [1, 3], "tune_factors": [0.33, 3.0],
+                                   "tune_epochs": 5, "tune_seed": 0}
+
+
+def parity_page_plan(params: Mapping[str, Any]) -> PagePlan:
+    """The runs of the parity page: every curve of Figs. 2.1/3.1 for each ``k`` at the published
+    rates (:func:`~learning_rules.experiments.dfa_parity.parity_curve_specs`), the k = 3
+    validation trials of each method (the published rate and ``tune_factors`` times it, seed
+    ``tune_seed``, ``tune_epochs`` epochs) and the k = 3 curves at the chosen rates."""
+    from .dfa_parity import parity_curve_specs
+
+    p = {**PARITY_DEFAULTS, **dict(params)}
+    seeds, num_epochs, n_train, n_test = p["seeds"], int(p["num_epochs"]), p["n_train"], p["n_test"]
+    runs = [c for k in p["ks"] for _, c in parity_curve_specs(int(k), seeds, num_epochs, n_train, n_test)]
+    base = dict(parity_curve_specs(3, [p["tune_seed"]], int(p["tune_epochs"]), n_train, n_test))
+    groups = {label: (cfg, sorted({cfg.lr} | {round(cfg.lr * f, 6) for f in p["tune_factors"]}), cfg.lr)
+              for label, cfg in base.items()}
+    return PagePlan(runs, groups, 10, lambda lr: [
+        c for _, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test, lrs=lr)])
+
+
+def _register_planners() -> None:
+    from . import register_planner
+
+    for page, meta in PAGES.items():
+        register_planner(meta["notebook"])(
+            lambda params, store, page=page: plan_tasks(page_plan(page, params), store))
+    register_planner(PARITY_NOTEBOOK)(lambda params, store: plan_tasks(parity_page_plan(params), store))
+
+
+_register_planners()

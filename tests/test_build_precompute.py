@@ -1,0 +1,159 @@
+"""The build's precompute pool: run_tasks (dedupe, longest first, store), plan_runs (stages,
+convergence) and the DFA pages' planners (they list exactly what their notebooks ask for)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from learning_rules import experiments as E
+from learning_rules.experiments import dfa as X
+from learning_rules.store import NotStoredError, Store, read_only
+from learning_rules.sweep import run_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS: list[int] = []
+
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Other:
+    size: int = 2
+
+
+def draw(cfg: Cfg) -> pd.DataFrame:
+    CALLS.append(cfg.seed)
+    return pd.DataFrame({"value": np.random.default_rng(cfg.seed).normal(size=3)})
+
+
+def ones(cfg: Other) -> pd.DataFrame:
+    return pd.DataFrame({"value": np.ones(cfg.size)})
+
+
+def test_run_tasks_longest_first_once_each_and_stored(tmp_path):
+    store = Store(tmp_path, code_hash="t")
+    CALLS.clear()
+    tasks = [("draw", draw, Cfg(1), 1.0), ("draw", draw, Cfg(2), 5.0), ("draw", draw, Cfg(1), 1.0),
+             ("draw", draw, Cfg(3), 3.0), ("ones", ones, Other(4))]
+    assert run_tasks(tasks, store, n_jobs=1) == 4
+    assert CALLS == [2, 3, 1]  # by decreasing cost; the duplicate of seed 1 ran once
+    pd.testing.assert_frame_equal(store.get("draw", Cfg(3)), draw(Cfg(3)))
+    assert len(store.get("ones", Other(4))) == 4
+    CALLS.clear()
+    assert run_tasks(tasks, store, n_jobs=1) == 0 and CALLS == []  # all stored: nothing runs
+
+
+def test_run_tasks_processes_match_serial(tmp_path):
+    tasks = [("draw", draw, Cfg(s), float(s)) for s in range(5)]
+    a, b = Store(tmp_path / "a", code_hash="t"), Store(tmp_path / "b", code_hash="t")
+    run_tasks(tasks, a, n_jobs=1)
+    run_tasks(tasks, b, n_jobs=2)
+    for s in range(5):
+        pd.testing.assert_frame_equal(a.get("draw", Cfg(s)), b.get("draw", Cfg(s)))
+
+
+def test_run_tasks_errors(tmp_path):
+    store = Store(tmp_path, code_hash="t")
+    with pytest.raises(ValueError, match="a task is"):
+        run_tasks([("draw", Cfg(1))], store)
+    with pytest.raises(ValueError, match="must return a pandas DataFrame"):
+        run_tasks([("bad", lambda c: 3, Cfg(1))], store)
+    with read_only(), pytest.raises(NotStoredError, match="read-only"):
+        run_tasks([("draw", draw, Cfg(9))], store)
+
+
+def test_plan_runs_stage_zero_first_then_what_it_decides(tmp_path, monkeypatch):
+    """A planner whose second run depends on its first (a trial) gets two rounds."""
+    store = Store(tmp_path, code_hash="t")
+    monkeypatch.setitem(E.EXPERIMENTS._entries, "draw", E.Experiment("draw", Cfg, draw, "test"))
+
+    def planner(params, st):
+        tasks = [E.Task("draw", Cfg(10), stage=0), E.Task("draw", Cfg(params["seed"]))]
+        if ("draw", Cfg(10)) in st:  # "chosen" from the stored trial
+            tasks.append(E.Task("draw", Cfg(20)))
+        return tasks
+
+    monkeypatch.setitem(E.PLANNERS._entries, "book/x.ipynb", planner)
+    monkeypatch.setitem(E.PLANNERS._entries, "book/y.ipynb", planner)
+    CALLS.clear()
+    logs: list[str] = []
+    out = E.plan_runs({"book/x.ipynb": {"seed": 1}, "book/y.ipynb": {"seed": 1}, "book/z.ipynb": {}},
+                      store, n_jobs=1, log=logs.append)
+    assert CALLS == [10, 1, 20]  # the trial alone, then the rest; seed 1 (asked twice) once
+    assert [(s, n) for s, n, _ in out["rounds"]] == [(0, 1), (1, 2)] and out["tasks"] == 3
+    assert "stage 0" in logs[0] and "2 page(s)" in logs[0]
+    assert E.plan_runs({"book/x.ipynb": {"seed": 1}}, store, log=logs.append)["tasks"] == 0
+
+
+def test_plan_runs_names_a_planner_that_never_converges(tmp_path, monkeypatch):
+    class Forgetful(Store):
+        def put(self, name, config, frame):  # noqa: ARG002 - drops every result
+            return ""
+
+    monkeypatch.setitem(E.EXPERIMENTS._entries, "draw", E.Experiment("draw", Cfg, draw, "test"))
+    monkeypatch.setitem(E.PLANNERS._entries, "book/x.ipynb", lambda p, s: [E.Task("draw", Cfg(1))])
+    with pytest.raises(RuntimeError, match="still report missing runs after 3 rounds"):
+        E.plan_runs({"book/x.ipynb": {}}, Forgetful(tmp_path, code_hash="t"), log=lambda s: None,
+                    max_rounds=3)
+    monkeypatch.setitem(E.PLANNERS._entries, "book/x.ipynb", lambda p, s: [E.Task("nope", Cfg(1))])
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        E.plan_runs({"book/x.ipynb": {}}, Store(tmp_path, code_hash="t"), log=lambda s: None)
+
+
+def test_dfa_pages_have_planners_and_share_runs():
+    for nb in ("book/dfa/parity.ipynb", "book/dfa/alignment.ipynb", "book/dfa/feedback.ipynb",
+               "book/dfa/optimizers.ipynb"):
+        assert nb in E.PLANNERS
+    fb = X.page_plan("feedback", {"num_epochs": 20, "seeds": 3})
+    opt = X.page_plan("optimizers", {"num_epochs": 20, "seeds": 3})
+    par = X.parity_page_plan({})
+    # DFA + SGD with uniform B at 0.018 is a feedback run, an optimizers run and a parity curve
+    shared = set(fb.runs) & set(opt.runs) & set(par.runs)
+    assert {(c.credit, c.optimizer, c.lr, c.feedback_init) for c in shared} == {("dfa", "sgd", 0.018, "uniform")}
+    assert len(shared) == 3  # one per seed
+    # the chosen-rate reruns follow the labels of the groups
+    picked = {label: group[2] * 2 for label, group in opt.groups.items()}
+    assert {(c.credit, c.optimizer, c.lr) for c in opt.chosen(picked)} == {
+        (c, o, X.published_lr(c, o) * 2) for c, o in opt.groups}
+
+
+def test_plan_tasks_adds_reruns_once_the_trials_are_stored(tmp_path):
+    plan = X.page_plan("alignment", {"num_epochs": 2, "seeds": 1, "n_train": 300, "n_test": 200,
+                                     "alignment_batch": 50, "lr_factors": [1.0, 2.0], "select_epochs": 1})
+    store = Store(tmp_path, code_hash="t")
+    first = X.plan_tasks(plan, store)
+    assert sorted(t.stage for t in first) == [0, 0, 0, 0, 1, 1]  # 2 x 2 trials; 2 published runs
+    for t in first:
+        if t.stage == 0:  # fake trial results: the larger rate wins by far for SGD only
+            high = t.config.lr > X.ALIGNMENT_LR[t.config.optimizer] and t.config.optimizer == "sgd"
+            store.put(t.name, t.config, pd.DataFrame({"epoch": [0, 1], "test_acc": [0.5, 0.9 if high else 0.6],
+                                                      "diverged": [False, False]}))
+    second = X.plan_tasks(plan, store)
+    reruns = [t.config for t in second if t.stage == 1][2:]
+    # SGD switches to twice its rate; RMSProp keeps its rate: its "rerun" is the published run
+    assert [(c.optimizer, c.lr) for c in reruns] == [("sgd", 0.032), ("rmsprop", 0.00022)]
+    assert reruns[1] in plan.runs and reruns[0] not in plan.runs
+    assert all(t.cost > 0 for t in second)
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_planners_cover_their_notebooks(built_book, tmp_path, monkeypatch):
+    """After the smoke build (which precomputes), the pages with planners execute again with the
+    store read-only and nothing precomputed: a run their planner missed would fail them."""
+    from learning_rules import book
+
+    assert built_book.precompute is not None and built_book.precompute["tasks"] > 0
+    monkeypatch.setenv("LEARNING_RULES_STORE_READONLY", "1")
+    pages = [nb for nb in E.PLANNERS if (ROOT / nb).exists()]
+    result = book.build("smoke", root=ROOT, output=tmp_path, n_jobs=2, render=False,
+                        precompute=False, only=pages, log=lambda s: None)
+    assert sorted(result.executed) == sorted(pages)
