@@ -43,8 +43,10 @@ def test_run_tasks_longest_first_once_each_and_stored(tmp_path):
     CALLS.clear()
     tasks = [("draw", draw, Cfg(1), 1.0), ("draw", draw, Cfg(2), 5.0), ("draw", draw, Cfg(1), 1.0),
              ("draw", draw, Cfg(3), 3.0), ("ones", ones, Other(4))]
-    assert run_tasks(tasks, store, n_jobs=1) == 4
+    seen = []
+    assert run_tasks(tasks, store, n_jobs=1, progress=lambda *a: seen.append(a[:3])) == 4
     assert CALLS == [2, 3, 1]  # by decreasing cost; the duplicate of seed 1 ran once
+    assert seen == [(1, 4, "draw"), (2, 4, "draw"), (3, 4, "draw"), (4, 4, "ones")]
     pd.testing.assert_frame_equal(store.get("draw", Cfg(3)), draw(Cfg(3)))
     assert len(store.get("ones", Other(4))) == 4
     CALLS.clear()

@@ -223,7 +223,8 @@ def run_sweep(
     return pd.concat(frames, ignore_index=True)
 
 
-def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose: int = 0) -> int:
+def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose: int = 0,
+              progress: Callable[[int, int, str, Any], None] | None = None) -> int:
     """Compute and store every ``(name, fn, config[, cost])`` task that ``store`` lacks.
 
     Unlike :func:`run_sweep` the configs may be of different classes and experiments (a build's
@@ -233,6 +234,8 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
     scheduling); ties keep the given order. Each result is stored as soon as it arrives, so an
     interrupted pool keeps what finished. Local processes only (joblib ``loky``, one BLAS thread
     per worker when ``n_jobs`` equals the cores), or in this process when ``n_jobs == 1``.
+
+    ``progress(done, total, name, config)``, when given, is called after each stored result.
 
     Returns the number of runs computed.
 
@@ -269,12 +272,14 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
         calls = (joblib.delayed(_indexed)(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
         computed = joblib.Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, verbose=verbose,
                                    return_as="generator_unordered")(calls)
-    for index, frame in computed:
+    for done, (index, frame) in enumerate(computed, start=1):
         name, _, config, _ = order[index]
         if not isinstance(frame, pd.DataFrame):
             raise ValueError(f"{name} returned {type(frame).__name__} for config {config!r}; "
                              "experiment functions must return a pandas DataFrame")
         store.put(name, config, frame)
+        if progress is not None:
+            progress(done, len(order), name, config)
     return len(order)
 
 

@@ -185,8 +185,14 @@ def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 
         log(f"precompute: {len(batch)} run(s) of stage {stage} ({len(wanted)} wanted by "
             f"{sum(nb in PLANNERS for nb in pages)} page(s), {len(missing)} missing), "
             f"{n_jobs} worker(s)")
+        every = max(1, len(batch) // 10)
+
+        def progress(done, total, name, config, t0=t0, every=every):
+            if done % every == 0 or done == total:
+                log(f"precompute: {done}/{total} done ({time.perf_counter() - t0:.0f} s)")
+
         run_tasks([(t.name, EXPERIMENTS[t.name].run, t.config, t.cost) for t in batch], store,
-                  n_jobs=n_jobs)
+                  n_jobs=n_jobs, progress=progress)
         rounds.append((stage, len(batch), time.perf_counter() - t0))
     else:
         raise RuntimeError(f"the page planners still report missing runs after {max_rounds} "
