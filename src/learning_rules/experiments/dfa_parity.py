@@ -193,9 +193,34 @@ def gated_gradients(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, y: np.ndarray
     return bce_value(z, y), grad_W1, grad_W2, z
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    ez = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + ez), ez / (1 + ez)).astype(z.dtype, copy=False)
+def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    r"""The logistic function in the overflow-free form, in ``z``'s dtype,
+
+    .. math:: \sigma(z) = \begin{cases} 1 / (1 + e^{-|z|}) & z \ge 0 \\
+              e^{-|z|} / (1 + e^{-|z|}) & z < 0 \end{cases}
+
+    into ``out`` (may be ``z`` itself; default a new array): :math:`e^{-|z|}` by NumPy's ``exp``,
+    the rest by :func:`learning_rules.fast.slot_rows.logistic_from_exp` -- the same element-wise
+    operations as ``np.where(z >= 0, 1 / (1 + ez), ez / (1 + ez))``, bit for bit, without its
+    temporaries and masked passes."""
+    from ..fast.slot_rows import logistic_from_exp
+
+    if z.dtype not in (np.float32, np.float64):
+        ez = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1 / (1 + ez), ez / (1 + ez)).astype(z.dtype, copy=False)
+    if out is None:
+        out = np.empty_like(z, order="C")
+    elif out.shape != z.shape or out.dtype != z.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {z.dtype} array of shape {z.shape}")
+    zf = z.reshape(-1) if z.flags.c_contiguous else np.ascontiguousarray(z).reshape(-1)
+    if np.may_share_memory(zf, out):  # in place: keep z's signs before overwriting it
+        zf = zf.copy()
+    ez = out.reshape(-1)
+    np.abs(zf, out=ez)
+    np.negative(ez, out=ez)
+    np.exp(ez, out=ez)  # e^{-|z|}
+    logistic_from_exp(zf, ez, ez)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,7 +286,9 @@ class GatedNet:
         ``fused``), a method that trains ``W1`` computes :math:`a = X W_1^\top` and
         :math:`\nabla_{W_1}` on the sparse remainder of the input
         (:mod:`learning_rules.fast.sparse_input`; the same equations, other rounding) and keeps
-        ``W1`` in Fortran order.
+        ``W1`` in Fortran order. The row sums of ``W1`` are then carried from one
+        step to the next (each update rewrites them), so ``W1`` must change only through
+        :meth:`step`, or be replaced by a new array (which triggers a recount).
 
     Attributes
     ----------
@@ -292,6 +319,8 @@ class GatedNet:
             self.W_gate = None
         self.optimizer = OPTIMIZERS.lookup(optimizer)(lr, **dict(optimizer_params or {}))
         self.background = None
+        self._row_sums: np.ndarray | None = None  # s = W1 1 of the sparse path, and of which W1
+        self._row_sums_of: np.ndarray | None = None
         if background is not None and self.fused and self.spec.train_first:
             self.background = dtype.type(background)
             self.W1 = np.asfortranarray(self.W1)  # W1^T is C-contiguous: the kernels' rows
@@ -374,8 +403,13 @@ class GatedNet:
             nnz = int(ptr[-1])
         if gate is None and self.spec.gate not in (None, "relu"):
             raise ValueError(f"method {self.method!r} needs its gate passed with rows")
-        s = np.empty(WT.shape[1], dt)
-        column_sums(WT, s)
+        # s = W1 1: kept from the previous step, whose update kernel rewrote it for the new W1
+        # (column_sums' own float64 sums, bit for bit); recomputed for a new W1 array
+        s = self._row_sums
+        if s is None or self._row_sums_of is not self.W1:
+            s = np.empty(WT.shape[1], dt)
+            column_sums(WT, s)
+            self._row_sums, self._row_sums_of = s, self.W1
         a = np.empty((B, WT.shape[1]), dt)
         sparse_forward(ptr, ind, val, WT, s, x0, a)
         g = relu_gate(a) if gate is None else gate
@@ -413,12 +447,15 @@ class GatedNet:
             raise ValueError(f"method {self.method!r} has an external gate; use gate_from_preactivation")
         return a * relu_gate(a)
 
-    def gate_from_preactivation(self, u: np.ndarray) -> np.ndarray:
-        """The soft or hard gate from its precomputed pre-activation ``u = X W_g^T``."""
+    def gate_from_preactivation(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The soft or hard gate from its precomputed pre-activation ``u = X W_g^T`` (into ``out``
+        when given, which may be ``u`` itself)."""
         if self.spec.gate == "soft":
-            return _sigmoid(u)
+            return _sigmoid(u, out)
         if self.spec.gate == "hard":
-            return (u > 0).astype(u.dtype)
+            if out is None:
+                return (u > 0).astype(u.dtype)
+            return np.greater(u, 0, out=out)  # 1.0 / 0.0 in out's dtype
         raise ValueError(f"method {self.method!r} has no frozen gate layer")
 
 
@@ -526,11 +563,45 @@ def slot_projections(images: np.ndarray, W: np.ndarray, k: int) -> list[np.ndarr
     return [flat @ slot_weights(W, k, s).T for s in range(k)]
 
 
-def gather_projection(P: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
-    """``sum_s P[s][idx[:, s]]``: the pre-activation of the samples ``idx`` (batch, k)."""
-    out = P[0][idx[:, 0]]
-    for s in range(1, len(P)):
-        out += P[s][idx[:, s]]
+def gather_projection(P: list[np.ndarray], idx: np.ndarray, out: np.ndarray | None = None,
+                      relu: bool = False) -> np.ndarray:
+    r"""The pre-activation of the samples ``idx`` from the per-slot projections,
+
+    .. math:: a_i = \sum_{s=0}^{k-1} P_s[\mathrm{idx}_{i,s}] \quad(\text{slot order}), \qquad
+              \text{with } ``relu``: \ h_i = a_i \odot 1[a_i > 0],
+
+    bit for bit ``P[0][idx[:, 0]] + P[1][idx[:, 1]] + ...`` (then ``a * relu_gate(a)``), written
+    by one compiled pass per slot (:func:`learning_rules.fast.slot_rows.slot_rows_sum`) into
+    ``out`` (a reused buffer) without temporaries.
+
+    Parameters
+    ----------
+    P : k arrays (N, H), one dtype;  idx : (batch, k) indices in ``0..N-1``
+    out : (batch, H) C-contiguous array of ``P``'s dtype, optional (default: a new one)
+    relu : return the ReLU features ``h`` instead of ``a``
+
+    Returns
+    -------
+    (batch, H) array (``out`` when given)
+    """
+    from ..fast.slot_rows import slot_rows_sum
+
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    k = len(P)
+    N, H = P[0].shape
+    if idx.ndim != 2 or idx.shape[1] != k:
+        raise ValueError(f"idx must be (batch, {k}) indices, got shape {idx.shape}")
+    if any(p.shape != (N, H) or p.dtype != P[0].dtype for p in P):
+        raise ValueError("the projections must share one shape and dtype")
+    if idx.size and (idx.min() < 0 or idx.max() >= N):
+        raise ValueError(f"indices must lie in 0..{N - 1}, got {idx.min()}..{idx.max()}")
+    if out is None:
+        out = np.empty((idx.shape[0], H), P[0].dtype)
+    elif out.shape != (idx.shape[0], H) or out.dtype != P[0].dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {P[0].dtype} array of shape "
+                         f"{(idx.shape[0], H)}, got {out.dtype} {out.shape}")
+    for s in range(k):
+        slot_rows_sum(np.ascontiguousarray(P[s]), idx, s, out, s > 0, relu and s == k - 1)
     return out
 
 
@@ -589,20 +660,28 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
 
         pool = ImagePool(data.train_images, net.background)
 
+    # the frozen-W1 methods' features h = a g(a), straight from the projections (ReLU or identity)
+    relu_features = not net.spec.train_first and net.spec.gate == "relu"
+    H_dim = config.n_hidden
+    chunk = 2000
+    # reused buffers of the gathered projections: evaluation chunks, training batches
+    ev_buf = np.empty((min(chunk, n_ev), H_dim), dtype) if P_ev is not None else None
+    tr_buf = np.empty((min(config.batch_size, n_tr), H_dim), dtype) if P_tr is not None else None
+
     def logits_of(images, labels, P, idx):
         if P is None:
             return net.logits(parity_batch(images, labels, idx)[0])
-        u = gather_projection(P, idx)
+        u = gather_projection(P, idx, out=ev_buf[:idx.shape[0]], relu=relu_features)
         if not net.spec.train_first:
-            return net.features_from_preactivation(u) @ net.W2.T
+            return u @ net.W2.T  # u is already h (features_from_preactivation)
         X = parity_batch(images, labels, idx)[0]
-        return gated_forward(net.W1, net.W2, X, net.gate_from_preactivation(u))[3]
+        return gated_forward(net.W1, net.W2, X, net.gate_from_preactivation(u, out=u))[3]
 
     def evaluate() -> tuple[float, float]:
         idx = eval_fixed if k == 1 else parity_indices(n_ev, k, eval_rng)
         total, correct = 0.0, 0
-        for s in range(0, n_ev, 2000):
-            sl = idx[s:s + 2000]
+        for s in range(0, n_ev, chunk):
+            sl = idx[s:s + chunk]
             y = parity_label(data.eval_labels[sl])
             z = logits_of(data.eval_images, data.eval_labels, P_ev, sl)
             total += bce_value(z, y[:, None].astype(dtype)) * sl.shape[0]
@@ -614,6 +693,7 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
              "test_loss": loss0, "eval_set": data.eval_name, "diverged": False}]
     bs = config.batch_size
     diverged = False
+    H_once = None
     for epoch in range(config.num_epochs):
         idx = parity_indices(n_tr, k, train_rng)
         if diverged:  # no more steps; the evaluation still draws its triplets (as train_parity)
@@ -624,21 +704,32 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
                          "diverged": True})
             continue
         H = None
-        if not net.spec.train_first:
+        if not net.spec.train_first and P_tr is None:  # the frozen layer applied to every sample
             H = np.empty((n_tr, config.n_hidden), dtype)
             for s in range(0, n_tr, 2048):
                 sl = idx[s:s + 2048]
-                H[s:s + 2048] = (net.features(parity_batch(data.train_images, data.train_labels, sl)[0])
-                                 if P_tr is None else
-                                 net.features_from_preactivation(gather_projection(P_tr, sl)))
+                H[s:s + 2048] = net.features(parity_batch(data.train_images, data.train_labels, sl)[0])
+        elif not net.spec.train_first and k == 1:
+            # k = 1 has no permutation (idx = 0..n-1 every epoch): the same samples every epoch,
+            # so their features are gathered once per run
+            if H_once is None or not np.array_equal(H_once[0], idx):
+                H_once = (idx, gather_projection(P_tr, idx, relu=relu_features))
+            H = H_once[1]
         loss_sum, correct = 0.0, 0
         # a rate too large overflows on the way: recorded in ``diverged``, not warned per batch
         with np.errstate(over="ignore", invalid="ignore"):
             for s in range(0, n_tr, bs):
                 sl = idx[s:s + bs]
-                if H is None:
-                    gate = (None if P_tr is None
-                            else net.gate_from_preactivation(gather_projection(P_tr, sl)))
+                if H is None and not net.spec.train_first:
+                    # features of this batch only, gathered into the reused buffer
+                    y = parity_label(data.train_labels[sl])
+                    h = gather_projection(P_tr, sl, out=tr_buf[:sl.shape[0]], relu=relu_features)
+                    value, z = net.step_output_only(h, y[:, None].astype(dtype))
+                elif H is None:
+                    gate = None
+                    if P_tr is not None:  # the gate computed in place in the reused buffer
+                        u = gather_projection(P_tr, sl, out=tr_buf[:sl.shape[0]])
+                        gate = net.gate_from_preactivation(u, out=u)
                     if pool is not None and (gate is not None or net.spec.gate == "relu"):
                         # the gate does not need the dense batch: it never gets assembled
                         y = parity_label(data.train_labels[sl])
