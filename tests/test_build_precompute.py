@@ -48,6 +48,8 @@ def test_run_tasks_longest_first_once_each_and_stored(tmp_path):
     assert CALLS == [2, 3, 1]  # by decreasing cost; the duplicate of seed 1 ran once
     assert seen == [(1, 4, "draw"), (2, 4, "draw"), (3, 4, "draw"), (4, 4, "ones")]
     pd.testing.assert_frame_equal(store.get("draw", Cfg(3)), draw(Cfg(3)))
+    listed = store.list()  # each run's compute time is kept with it
+    assert len(listed) == 4 and (listed["seconds"] >= 0).all()
     assert len(store.get("ones", Other(4))) == 4
     CALLS.clear()
     assert run_tasks(tasks, store, n_jobs=1) == 0 and CALLS == []  # all stored: nothing runs
@@ -97,7 +99,7 @@ def test_plan_runs_stage_zero_first_then_what_it_decides(tmp_path, monkeypatch):
 
 def test_plan_runs_names_a_planner_that_never_converges(tmp_path, monkeypatch):
     class Forgetful(Store):
-        def put(self, name, config, frame):  # noqa: ARG002 - drops every result
+        def put(self, name, config, frame, seconds=None):  # noqa: ARG002 - drops every result
             return ""
 
     monkeypatch.setitem(E.EXPERIMENTS._entries, "draw", E.Experiment("draw", Cfg, draw, "test"))

@@ -290,8 +290,9 @@ class Store:
             return None
         return frame
 
-    def put(self, name: str, config: Any, frame: pd.DataFrame) -> str:
-        """Store ``frame`` under (``name``, ``config``) atomically; return the key."""
+    def put(self, name: str, config: Any, frame: pd.DataFrame, seconds: float | None = None) -> str:
+        """Store ``frame`` under (``name``, ``config``) atomically; return the key. ``seconds``:
+        how long computing it took (kept in the sidecar; :meth:`list` shows it)."""
         if not isinstance(frame, pd.DataFrame):
             raise ValueError(
                 f"the store keeps tidy pandas DataFrames; experiment {name!r} returned "
@@ -318,6 +319,7 @@ class Store:
             "pandas": pd.__version__,
             "rows": int(len(frame)),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": None if seconds is None else round(float(seconds), 3),
         }
         atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
         return key
@@ -364,7 +366,8 @@ class Store:
             yield meta_path, meta
 
     def list(self) -> pd.DataFrame:
-        """One row per complete entry: experiment, key, rows, created, current (same code hash), bytes."""
+        """One row per complete entry: experiment, key, rows, created, seconds (compute time, when
+        recorded), current (same code hash), bytes."""
         rows = []
         for meta_path, meta in self._entries():
             data_path = meta_path.with_suffix(".pkl")
@@ -376,12 +379,13 @@ class Store:
                     "key": meta.get("key", meta_path.stem)[:12],
                     "rows": meta.get("rows"),
                     "created": meta.get("created"),
+                    "seconds": meta.get("seconds"),
                     "current": meta.get("code_hash") == self.code_hash,
                     "bytes": data_path.stat().st_size,
                     "config": canonical_json(meta.get("config", {})),
                 }
             )
-        columns = ["experiment", "key", "rows", "created", "current", "bytes", "config"]
+        columns = ["experiment", "key", "rows", "created", "seconds", "current", "bytes", "config"]
         return pd.DataFrame(rows, columns=columns)
 
     def clear(self, name: str | None = None) -> int:

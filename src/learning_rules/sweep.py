@@ -267,20 +267,29 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
     order = sorted(todo.values(), key=lambda t: -t[3])  # stable: ties keep their order
     _check_jobs(n_jobs, "n_jobs")
     if n_jobs == 1:
-        computed = (_indexed(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
+        computed = (_timed(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
     else:
-        calls = (joblib.delayed(_indexed)(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
+        calls = (joblib.delayed(_timed)(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
         computed = joblib.Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, verbose=verbose,
                                    return_as="generator_unordered")(calls)
-    for done, (index, frame) in enumerate(computed, start=1):
+    for done, (index, frame, seconds) in enumerate(computed, start=1):
         name, _, config, _ = order[index]
         if not isinstance(frame, pd.DataFrame):
             raise ValueError(f"{name} returned {type(frame).__name__} for config {config!r}; "
                              "experiment functions must return a pandas DataFrame")
-        store.put(name, config, frame)
+        store.put(name, config, frame, seconds=seconds)
         if progress is not None:
             progress(done, len(order), name, config)
     return len(order)
+
+
+def _timed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any, float]:
+    """``(index, fn(config), seconds)``: the compute time, measured where it ran."""
+    import time
+
+    start = time.perf_counter()
+    frame = fn(config)
+    return index, frame, time.perf_counter() - start
 
 
 def _indexed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any]:

@@ -50,6 +50,7 @@ __all__ = [
     "page_params",
     "page_plan",
     "parity_page_plan",
+    "beyond_page_plan",
     "page_runs",
     "PagePlan",
     "plan_tasks",
@@ -848,7 +849,8 @@ def run_cost(config: Any) -> float:
 
     width = 0.25 + 0.75 * config.k / 3  # the first layer dominates; the rest does not shrink
     per_epoch = _LAZY_COST[config.method] if isinstance(config, LazyParityConfig) else (
-        (1.0 if config.optimizer == "sgd" else 1.15) * config.n_hidden_layers
+        (1.0 if config.optimizer == "sgd" and config.update == "gradient" else 1.15)
+        * (1.0 + 0.25 * (config.n_hidden_layers - 1))  # a 512 x 512 layer: a fifth of the first
         * (1.1 if config.measure_alignment else 1.0))
     data = (5 / 6) if config.validation else 1.0  # 50,000 training images instead of 60,000
     return float(config.num_epochs * width * per_epoch * data + 0.1)
@@ -1259,6 +1261,39 @@ def parity_page_plan(params: Mapping[str, Any]) -> PagePlan:
         c for _, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test, lrs=lr)])
 
 
+#: The page beyond the thesis (deeper nets, DFA x dual-weight) and its parameter defaults.
+BEYOND_NOTEBOOK = "book/dfa/beyond.ipynb"
+BEYOND_DEFAULTS: dict[str, Any] = {"k": 3, "num_epochs": 20, "seeds": 3, "n_train": 0, "n_test": 0,
+                                   "depths": [1, 2, 3], "grid_bp": [0.04, 0.12, 0.36],
+                                   "grid_fa": [0.018, 0.054, 0.162], "grid_dual": [0.1, 0.3, 1.0],
+                                   "select_epochs": 0}
+
+
+def beyond_page_plan(params: Mapping[str, Any]) -> PagePlan:
+    """The runs of the beyond page: validation trials of BP, FA and DFA at every depth and of
+    BP and DFA with the gradient and the dual-weight update (no incumbent: the best rate wins),
+    then the runs at the chosen rates (the deeper nets with alignment measured)."""
+    p = {**BEYOND_DEFAULTS, **dict(params)}
+    num_epochs, seeds = int(p["num_epochs"]), range(int(p["seeds"]))
+    base = base_config(int(p["k"]), num_epochs, p["n_train"], p["n_test"])
+    trial_epochs = int(p["select_epochs"] or 0) or num_epochs
+    nets = [(int(L), c) for L in p["depths"] for c in ("backprop", "fa", "dfa")]
+    combos = [(c, u) for c in ("backprop", "dfa") for u in ("gradient", "dual_weight")]
+    groups: dict[Any, tuple] = {
+        (L, c): (base.replace(credit=c, n_hidden_layers=L, seed=0, num_epochs=trial_epochs),
+                 p["grid_bp"] if c == "backprop" else p["grid_fa"]) for L, c in nets}
+    groups.update({(c, u): (base.replace(credit=c, update=u, seed=0, num_epochs=trial_epochs),
+                            p["grid_dual"] if u == "dual_weight" else
+                            (p["grid_bp"] if c == "backprop" else p["grid_fa"])) for c, u in combos})
+
+    def chosen(lr):
+        return ([base.replace(credit=c, n_hidden_layers=L, lr=lr[L, c], seed=s, measure_alignment=True)
+                 for L, c in nets for s in seeds]
+                + [base.replace(credit=c, update=u, lr=lr[c, u], seed=s) for c, u in combos for s in seeds])
+
+    return PagePlan([], groups, max(1, trial_epochs // 2), chosen)
+
+
 def _register_planners() -> None:
     from . import register_planner
 
@@ -1266,6 +1301,7 @@ def _register_planners() -> None:
         register_planner(meta["notebook"])(
             lambda params, store, page=page: plan_tasks(page_plan(page, params), store))
     register_planner(PARITY_NOTEBOOK)(lambda params, store: plan_tasks(parity_page_plan(params), store))
+    register_planner(BEYOND_NOTEBOOK)(lambda params, store: plan_tasks(beyond_page_plan(params), store))
 
 
 _register_planners()
