@@ -12,6 +12,7 @@ import pytest
 
 from learning_rules import experiments as E
 from learning_rules.experiments import dfa as X
+from learning_rules.experiments.dfa_parity import parity_page_plan
 from learning_rules.store import NotStoredError, Store, read_only
 from learning_rules.sweep import run_tasks
 
@@ -118,7 +119,7 @@ def test_dfa_pages_have_planners_and_share_runs():
         assert nb in E.PLANNERS
     fb = X.page_plan("feedback", {"num_epochs": 20, "seeds": 3})
     opt = X.page_plan("optimizers", {"num_epochs": 20, "seeds": 3})
-    par = X.parity_page_plan({})
+    par = parity_page_plan({})
     # DFA + SGD with uniform B at 0.018 is a feedback run, an optimizers run and a parity curve
     shared = set(fb.runs) & set(opt.runs) & set(par.runs)
     assert {(c.credit, c.optimizer, c.lr, c.feedback_init) for c in shared} == {("dfa", "sgd", 0.018, "uniform")}

@@ -200,7 +200,7 @@ def run_sweep(
             "computes them first, with the same profile, code and store"
         )
     if todo:
-        calls = (joblib.delayed(_indexed)(fn, i, configs[i]) for i in todo)
+        calls = (joblib.delayed(_timed)(fn, i, configs[i]) for i in todo)
         # Results are taken in the order they finish and each is stored at once: an interrupted
         # or failing sweep keeps every config that finished before, and a rerun resumes there.
         with contextlib.ExitStack() as stack:
@@ -209,14 +209,10 @@ def run_sweep(
             else:
                 stack.enter_context(joblib.parallel_config(backend=backend, n_jobs=n_jobs))
                 computed = joblib.Parallel(verbose=verbose, return_as="generator_unordered")(calls)
-            for index, frame in computed:
-                if not isinstance(frame, pd.DataFrame):
-                    raise ValueError(
-                        f"{name} returned {type(frame).__name__} for config {configs[index]!r}; "
-                        "sweep functions must return a pandas DataFrame"
-                    )
+            for index, frame, seconds in computed:
+                _check_frame(name, configs[index], frame)
                 if store is not None:
-                    store.put(name, configs[index], frame)
+                    store.put(name, configs[index], frame, seconds=seconds)
                 results[index] = frame
 
     frames = [_attach_config(frame, config) for frame, config in zip(results, configs, strict=True)]
@@ -274,9 +270,7 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
                                    return_as="generator_unordered")(calls)
     for done, (index, frame, seconds) in enumerate(computed, start=1):
         name, _, config, _ = order[index]
-        if not isinstance(frame, pd.DataFrame):
-            raise ValueError(f"{name} returned {type(frame).__name__} for config {config!r}; "
-                             "experiment functions must return a pandas DataFrame")
+        _check_frame(name, config, frame)
         store.put(name, config, frame, seconds=seconds)
         if progress is not None:
             progress(done, len(order), name, config)
@@ -284,7 +278,8 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
 
 
 def _timed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any, float]:
-    """``(index, fn(config), seconds)``: the compute time, measured where it ran."""
+    """``(index, fn(config), seconds)``: results that arrive out of order find their config, and
+    the compute time is measured where it ran (kept in the store entry)."""
     import time
 
     start = time.perf_counter()
@@ -292,9 +287,10 @@ def _timed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any,
     return index, frame, time.perf_counter() - start
 
 
-def _indexed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any]:
-    """``(index, fn(config))``: lets results that arrive out of order find their config."""
-    return index, fn(config)
+def _check_frame(name: str, config: Any, frame: Any) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{name} returned {type(frame).__name__} for config {config!r}; "
+                         "experiment functions must return a pandas DataFrame")
 
 
 def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int,

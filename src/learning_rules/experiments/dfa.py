@@ -49,7 +49,6 @@ __all__ = [
     "page_configs",
     "page_params",
     "page_plan",
-    "parity_page_plan",
     "beyond_page_plan",
     "page_runs",
     "PagePlan",
@@ -1237,43 +1236,16 @@ for _page in PAGES:
     _page_artifacts(_page)
 
 
-#: The parity page (thesis Figs. 2.1 and 3.1, :mod:`.dfa_parity`) and its parameter defaults.
-PARITY_NOTEBOOK = "book/dfa/parity.ipynb"
-PARITY_DEFAULTS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 20, "n_train": None,
-                                   "n_test": None, "ks": [1, 3], "tune_factors": [0.33, 3.0],
-                                   "tune_epochs": 5, "tune_seed": 0}
-
-
-def parity_page_plan(params: Mapping[str, Any]) -> PagePlan:
-    """The runs of the parity page: every curve of Figs. 2.1/3.1 for each ``k`` at the published
-    rates (:func:`~learning_rules.experiments.dfa_parity.parity_curve_specs`), the k = 3
-    validation trials of each method (the published rate and ``tune_factors`` times it, seed
-    ``tune_seed``, ``tune_epochs`` epochs) and the k = 3 curves at the chosen rates."""
-    from .dfa_parity import parity_curve_specs
-
-    p = {**PARITY_DEFAULTS, **dict(params)}
-    seeds, num_epochs, n_train, n_test = p["seeds"], int(p["num_epochs"]), p["n_train"], p["n_test"]
-    runs = [c for k in p["ks"] for _, c in parity_curve_specs(int(k), seeds, num_epochs, n_train, n_test)]
-    base = dict(parity_curve_specs(3, [p["tune_seed"]], int(p["tune_epochs"]), n_train, n_test))
-    groups = {label: (cfg, sorted({cfg.lr} | {round(cfg.lr * f, 6) for f in p["tune_factors"]}), cfg.lr)
-              for label, cfg in base.items()}
-    return PagePlan(runs, groups, 10, lambda lr: [
-        c for _, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test, lrs=lr)])
-
-
-#: The page beyond the thesis (deeper nets, DFA x dual-weight) and its parameter defaults.
+#: The page beyond the thesis (deeper nets, DFA x dual-weight).
 BEYOND_NOTEBOOK = "book/dfa/beyond.ipynb"
-BEYOND_DEFAULTS: dict[str, Any] = {"k": 3, "num_epochs": 20, "seeds": 3, "n_train": 0, "n_test": 0,
-                                   "depths": [1, 2, 3], "grid_bp": [0.04, 0.12, 0.36],
-                                   "grid_fa": [0.018, 0.054, 0.162], "grid_dual": [0.1, 0.3, 1.0],
-                                   "select_epochs": 0}
 
 
 def beyond_page_plan(params: Mapping[str, Any]) -> PagePlan:
     """The runs of the beyond page: validation trials of BP, FA and DFA at every depth and of
     BP and DFA with the gradient and the dual-weight update (no incumbent: the best rate wins),
-    then the runs at the chosen rates (the deeper nets with alignment measured)."""
-    p = {**BEYOND_DEFAULTS, **dict(params)}
+    then the runs at the chosen rates (the deeper nets with alignment measured). ``params``: the
+    notebook's parameters as the build passes them (its defaults updated with the profile's)."""
+    p = dict(params)
     num_epochs, seeds = int(p["num_epochs"]), range(int(p["seeds"]))
     base = base_config(int(p["k"]), num_epochs, p["n_train"], p["n_test"])
     trial_epochs = int(p["select_epochs"] or 0) or num_epochs
@@ -1300,7 +1272,6 @@ def _register_planners() -> None:
     for page, meta in PAGES.items():
         register_planner(meta["notebook"])(
             lambda params, store, page=page: plan_tasks(page_plan(page, params), store))
-    register_planner(PARITY_NOTEBOOK)(lambda params, store: plan_tasks(parity_page_plan(params), store))
     register_planner(BEYOND_NOTEBOOK)(lambda params, store: plan_tasks(beyond_page_plan(params), store))
 
 

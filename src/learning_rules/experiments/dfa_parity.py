@@ -37,14 +37,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._registry import Registry
-from . import register_experiment
+from . import register_experiment, register_planner
 
 __all__ = [
     "CURVE_ORDER",
@@ -53,6 +53,7 @@ __all__ = [
     "final_parity_table",
     "plot_parity_curves",
     "plot_representations",
+    "parity_page_plan",
     "published_table",
     "PUBLISHED_LAZY_LR",
     "GatedNet",
@@ -799,11 +800,11 @@ def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None, n_jobs: int = 
     (the names every page uses, so an identical run is computed once for the whole chapter).
     """
     from ..sweep import run_sweep
-    from .dfa import ParityConfig, parity_run
+    from .dfa import experiment_of, parity_run
 
     groups: dict[str, list[int]] = {"dfa_parity": [], "dfa_parity_lazy": []}
     for i, (_, cfg) in enumerate(specs):
-        groups["dfa_parity" if isinstance(cfg, ParityConfig) else "dfa_parity_lazy"].append(i)
+        groups[experiment_of(cfg)].append(i)
     results: dict[int, pd.DataFrame] = {}
     for name, members in groups.items():
         if not members:
@@ -1032,7 +1033,33 @@ REPRODUCES = {"sources": ["dfa_thesis"], "chapter": NOTEBOOK,
               "description": "Demirbilek (2021) Figs. 2.1 and 3.1: MNIST-parity test accuracy"}
 #: The parity page's parameter defaults under the paper protocol.
 DEFAULT_PARAMS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 20, "n_train": None,
-                                  "n_test": None, "ks": [1, 3]}
+                                  "n_test": None, "ks": [1, 3], "tune_factors": [0.33, 3.0],
+                                  "tune_epochs": 5, "tune_seed": 0}
+
+
+def parity_page_plan(params: Mapping[str, Any]):
+    """The runs of the parity page (a :class:`~learning_rules.experiments.dfa.PagePlan`): every
+    curve of Figs. 2.1/3.1 for each ``k`` at the published rates (:func:`parity_curve_specs`),
+    the k = 3 validation trials of each method (the published rate and ``tune_factors`` times it,
+    seed ``tune_seed``, ``tune_epochs`` epochs) and the k = 3 curves at the chosen rates.
+    ``params`` update :data:`DEFAULT_PARAMS`."""
+    from .dfa import PagePlan
+
+    p = {**DEFAULT_PARAMS, **dict(params)}
+    seeds, num_epochs, n_train, n_test = p["seeds"], int(p["num_epochs"]), p["n_train"], p["n_test"]
+    runs = [c for k in p["ks"] for _, c in parity_curve_specs(int(k), seeds, num_epochs, n_train, n_test)]
+    base = dict(parity_curve_specs(3, [p["tune_seed"]], int(p["tune_epochs"]), n_train, n_test))
+    groups = {label: (cfg, sorted({cfg.lr} | {round(cfg.lr * f, 6) for f in p["tune_factors"]}), cfg.lr)
+              for label, cfg in base.items()}
+    return PagePlan(runs, groups, 10, lambda lr: [
+        c for _, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test, lrs=lr)])
+
+
+@register_planner(NOTEBOOK)
+def _plan_parity_page(params: Mapping[str, Any], store) -> list:
+    from .dfa import plan_tasks
+
+    return plan_tasks(parity_page_plan(params), store)
 
 
 def reproduced_cells(profile: str) -> pd.DataFrame:
