@@ -10,7 +10,9 @@ thread as each worker of a paper build). Peers, same run, same batches:
 Prints microseconds per step (best of ``--repeats``) for SGD and Adam, the ratio dense / sparse,
 the fraction of non-background inputs, the cost of making one batch's sparse form (assembling the
 ``28 x 28k`` images and compressing them, against :class:`ImagePool` rows taken straight from
-the per-image sparse rows, which ``train_parity`` uses), and the CPU seconds of one whole
+the per-image sparse rows, which ``train_parity`` uses, and against the same gather from values
+stored as floats instead of one-byte codes), the DFA signal's outer product (BLAS against
+broadcasting), and the CPU seconds of one whole
 training epoch (60,000 triplets plus the 10,000-sample evaluation) through ``train_parity``
 with each backend.
 
@@ -89,7 +91,57 @@ def batch_forms(k: int, n: int, repeats: int):
         idx = batches[next(it) % len(batches)]
         parity_label(data.train_labels[idx])
         pool.rows(idx)
-    return {"assembled": timed(assembled, n, repeats), "pool": timed(pooled, n, repeats), "build_s": build}
+
+    # peer of the pool's storage: the same gather from the values stored as floats (4 bytes
+    # each, int32 columns, int64 pointers), as the pool kept them before its values were coded
+    rptr, cols, vals = pool.rptr.astype(np.int64), pool.cols.astype(np.int32), pool.vals
+
+    def pooled_floats():
+        idx = np.ascontiguousarray(batches[next(it) % len(batches)], dtype=np.int64)
+        parity_label(data.train_labels[idx])
+        _gather_floats(rptr, cols, vals, pool.height, pool.width, idx, ptr, ind, val)
+    return {"assembled": timed(assembled, n, repeats), "pool": timed(pooled, n, repeats),
+            "pool_floats": timed(pooled_floats, n, repeats), "build_s": build}
+
+
+def _gather_floats(rptr, cols, vals, height, width, idx, ptr, ind, val):
+    """:func:`learning_rules.fast.sparse_input.tiled_rows` reading float values (the peer)."""
+    import numba
+
+    global _gather_floats_kernel
+    if _gather_floats_kernel is None:
+        @numba.njit(cache=False, nogil=True)
+        def kernel(rptr, cols, vals, height, width, idx, ptr, ind, val):
+            n_rows, k = idx.shape
+            c = 0
+            ptr[0] = 0
+            for i in range(n_rows):
+                for r in range(height):
+                    for s in range(k):
+                        q = idx[i, s] * height + r
+                        off = r * k * width + s * width
+                        for p in range(rptr[q], rptr[q + 1]):
+                            ind[c] = off + cols[p]
+                            val[c] = vals[p]
+                            c += 1
+                ptr[i + 1] = c
+            return c
+        _gather_floats_kernel = kernel
+    return _gather_floats_kernel(rptr, cols, vals, height, width, idx, ptr, ind, val)
+
+
+_gather_floats_kernel = None
+
+
+def outer_product(n: int, repeats: int):
+    """Microseconds of the DFA signal's ``e B`` (batch 128, one output, 512 hidden): a BLAS
+    product with inner dimension 1 against the broadcast product the trainers use."""
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(128, 1)).astype(np.float32)
+    B = rng.normal(size=(1, 512)).astype(np.float32)
+    out = np.empty((128, 512), np.float32)
+    return {"matmul": timed(lambda: np.matmul(e, B, out=out), n, repeats),
+            "broadcast": timed(lambda: np.multiply(e, B, out=out), n, repeats)}
 
 
 def update_passes(optimizer: str, n: int, repeats: int):
@@ -162,8 +214,13 @@ def main(argv=None):
         for k in (1, 3):
             b = batch_forms(k, n, args.repeats)
             print(f"k={k} assembled {b['assembled']:7.0f}  pool {b['pool']:7.0f}  "
-                  f"({b['assembled'] / b['pool']:4.2f}x; pool built once in {b['build_s']:.2f} s)")
+                  f"({b['assembled'] / b['pool']:4.2f}x; pool built once in {b['build_s']:.2f} s); "
+                  f"pool with float values {b['pool_floats']:7.0f} ({b['pool_floats'] / b['pool']:4.2f}x)")
             rows.append({"k": k, "forms": True, **b})
+        o = outer_product(n * 10, args.repeats)
+        print(f"DFA signal e B (us): matmul {o['matmul']:6.1f}  broadcast {o['broadcast']:6.1f}  "
+              f"({o['matmul'] / o['broadcast']:4.2f}x)")
+        rows.append({"outer": True, **o})
         print("first-layer adaptive update, k=3 (us): gradient + optimizer + row sums in three "
               "passes vs sparse_fused_step in one")
         for opt in ("adagrad", "rmsprop", "adadelta", "adam"):

@@ -388,3 +388,48 @@ def test_a_diverged_trial_is_marked_and_never_chosen():
     assert best == 0.2 and list(scores["diverged"]) == [False, False, True]
     best, _ = X._scores(trials, 2, 2)
     assert best == 0.2
+
+
+# --------------------------------------------------------------------------- data cache
+
+
+def test_load_parity_data_is_shared_read_only_and_bounded(monkeypatch):
+    """Runs that draw from the same images get one object (read-only arrays, pools built once);
+    the cache keeps the two most recent selections."""
+    calls = []
+
+    def fake_load(config, dtype):
+        calls.append((config.validation, config.n_train))
+        return fake_data(n_train=64, n_test=32, dtype=dtype)
+
+    monkeypatch.setattr(X, "_load_parity_data", fake_load)
+    monkeypatch.setattr(X, "_PARITY_DATA_CACHE", {})
+    a = X.load_parity_data(X.ParityConfig(k=1, n_train=64))
+    assert X.load_parity_data(X.ParityConfig(k=3, n_train=64, credit="backprop")) is a  # k does not select data
+    with pytest.raises(ValueError, match="read-only"):
+        a.train_images[0, 0, 0] = 1.0
+    x0 = X.parity_background(np.float32)
+    assert a.pool("train", x0) is a.pool("train", x0)
+    assert a.pool("eval", x0) is not a.pool("train", x0)
+    with pytest.raises(ValueError, match="'train' or 'eval'"):
+        a.pool("test", x0)
+    b = X.load_parity_data(X.ParityConfig(k=1, n_train=64, validation=True))
+    c = X.load_parity_data(X.ParityConfig(k=1, n_train=32))
+    assert b is not a and c is not a and len(calls) == 3
+    assert X.load_parity_data(X.ParityConfig(k=1, n_train=64, validation=True)) is b  # still held
+    X.load_parity_data(X.ParityConfig(k=1, n_train=64))  # evicted by c: loaded again
+    assert len(calls) == 4
+    assert X.load_parity_data(X.ParityConfig(k=1, n_train=64), np.float64) is not a  # dtype selects
+
+
+def test_evaluation_does_not_depend_on_the_chunk_size():
+    data = fake_data(n_train=64, n_test=300)
+    cfg = X.ParityConfig(k=2, n_hidden=16)
+    net = X.build_network(cfg, np.random.default_rng(0))
+    x0 = X.parity_background(np.float32)
+    X._fast_trainer(cfg, net, x0)  # W1 in Fortran order, as in a sparse run
+    idx = parity_indices(300, 2, np.random.default_rng(1))
+    out = [X._evaluate(net, data.eval_images, data.eval_labels, idx, chunk=c, background=x0,
+                       pool=data.pool("eval", x0)) for c in (7, 128, 512, 2000)]
+    assert len({acc for _, acc in out}) == 1
+    np.testing.assert_allclose([loss for loss, _ in out], out[0][0], rtol=1e-6)

@@ -292,6 +292,34 @@ def test_image_pool_rows_equal_compressing_the_assembled_batch(dtype, k):
         np.testing.assert_array_equal(v2, val)
 
 
+def test_image_pool_stores_values_as_codes_into_a_table_of_exact_values():
+    """The pool keeps each value as a one-byte index into the table of distinct values (MNIST:
+    at most 256), and decoding gives the values bit for bit."""
+    rng = np.random.default_rng(4)
+    images = normalize_parity(mnist_like(30, rng), np.float32)
+    x0 = X.parity_background(np.float32)
+    pool = S.ImagePool(images, x0)
+    kept = images[images != np.float32(x0)]  # row-major order, as the pool's entries
+    np.testing.assert_array_equal(pool.vals.view(np.uint32), (kept - np.float32(x0)).view(np.uint32))
+    assert pool.codes.dtype == np.uint8 and pool.cols.dtype == np.uint8
+    assert pool.table.size <= 256
+
+
+@pytest.mark.parametrize("vals", [
+    np.array([], np.float32),
+    np.array([0.0, -0.0, 1.0, np.nan, -np.inf], np.float32),  # distinct bit patterns stay distinct
+    np.r_[np.ones(1 << 20), 2.0, 3.0],  # the first million miss two values: full table
+    np.random.default_rng(0).standard_normal(70_000),  # more than 65,536 values: 32-bit codes
+])
+def test_value_codes_decode_bit_for_bit(vals):
+    table, codes = S._value_codes(vals)
+    assert table.dtype == vals.dtype
+    np.testing.assert_array_equal(table[codes].view(np.uint8), vals.view(np.uint8))
+    assert np.iinfo(codes.dtype).max + 1 >= table.size  # the narrowest type that holds them
+    if table.size <= 256:
+        assert codes.dtype == np.uint8
+
+
 def test_image_pool_rejects_bad_input():
     images = normalize_parity(mnist_like(4, np.random.default_rng(0)), np.float32)
     with pytest.raises(ValueError, match=r"\(N, height, width\)"):
@@ -367,6 +395,28 @@ def test_trainer_rejects_bad_rows():
     with pytest.raises(ValueError, match="CSR triple"):
         tr.step(None, Y, rows=(ptr, ind))
     tr.step(None, Y, rows=rows)  # the good form goes through
+
+
+def test_pool_rows_carry_their_column_bound_to_the_trainer():
+    """Rows from an ImagePool are in range by construction (no index scan in the step); rows of
+    a wider input than the first layer are refused by that bound."""
+    rng = np.random.default_rng(2)
+    images = normalize_parity(mnist_like(10, rng), np.float64)
+    pool = S.ImagePool(images, X0)
+    rows = pool.rows(rng.integers(0, 10, size=(4, 2)))
+    assert isinstance(rows, S.PoolRows) and rows.n_columns == 2 * 784
+    ptr, ind, val = rows
+    assert ind.max() < rows.n_columns
+    Y = np.zeros((4, 1))
+    for n_in, ok in ((2 * 784, True), (784, False)):
+        mlp = _net([n_in, 8, 1], False)
+        mlp.weights[0] = np.asfortranarray(mlp.weights[0])
+        tr = MinibatchSGD(mlp.weights, mlp.biases, mlp.activations, "bce", 0.1, 16, input_background=X0)
+        if ok:
+            tr.step(None, Y, rows=rows)
+        else:
+            with pytest.raises(ValueError, match="the pool's inputs have 1568 columns, the first layer 784"):
+                tr.step(None, Y, rows=rows)
 
 
 def test_sparse_matmul_rows_checks_its_input():

@@ -419,7 +419,8 @@ class GatedNet:
         e = _sigmoid(z) - Y
         inv = dt.type(1.0 / B)
         gW2 = e.T @ h * inv
-        delta1 = (e @ self.W2) * g
+        # e W2; with one output unit the outer product by broadcasting (the same numbers, ~10x faster)
+        delta1 = (e * self.W2 if e.shape[1] == 1 else e @ self.W2) * g
         cptr, crow, cval = np.empty(D + 1, np.int64), np.empty(nnz, np.int32), np.empty(nnz, dt)
         rows_to_columns(ptr, ind, val, cptr, crow, cval)
         # gradient rows made and applied one at a time (no weight-sized gradient); s is rewritten
@@ -657,9 +658,7 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
     P_ev = slot_projections(data.eval_images, frozen, k) if frozen is not None else None
     pool = None
     if net.background is not None:  # training batches in sparse form, never assembled densely
-        from ..fast.sparse_input import ImagePool
-
-        pool = ImagePool(data.train_images, net.background)
+        pool = data.pool("train", net.background)
 
     # the frozen-W1 methods' features h = a g(a), straight from the projections (ReLU or identity)
     relu_features = not net.spec.train_first and net.spec.gate == "relu"

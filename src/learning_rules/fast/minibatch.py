@@ -209,7 +209,10 @@ class MinibatchSGD:
             if b is not None:
                 z[l] += b
             if l < L:
-                h[l][...] = self.acts[l - 1].forward(z[l])
+                if self.acts[l - 1].name == "relu":  # max(z, 0) straight into the buffer
+                    np.maximum(z[l], 0, out=h[l])
+                else:
+                    h[l][...] = self.acts[l - 1].forward(z[l])
         # output error, fused forms as in nn.losses
         e = d[L]
         if self.loss.name == "bce":
@@ -224,13 +227,22 @@ class MinibatchSGD:
             np.subtract(z[L], Y, out=e)
         for l in range(L - 1, 0, -1):
             if self.feedback is None:  # backprop: delta_{l+1} W_{l+1}
-                np.matmul(d[l + 1], self.weights[l], out=d[l])
+                _product(d[l + 1], self.weights[l], d[l])
             elif self.credit == "fa":  # FA: delta_{l+1} B_{l+1}
-                np.matmul(d[l + 1], self.feedback[l], out=d[l])
+                _product(d[l + 1], self.feedback[l], d[l])
             else:  # DFA: e B_l
-                np.matmul(e, self.feedback[l - 1], out=d[l])
+                _product(e, self.feedback[l - 1], d[l])
             d[l] *= self.acts[l - 1].derivative(z[l])
         return Bn, h, d
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out = a @ b``; with one inner dimension (a single output unit: the parity net) the
+    outer product by broadcasting, the same numbers about 10x faster than BLAS with ``K = 1``."""
+    if a.shape[1] == 1:
+        np.multiply(a, b, out=out)
+    else:
+        np.matmul(a, b, out=out)
 
 
 def _checked_rows(rows, Bn: int, batch_size: int, n_in: int, dtype):
@@ -249,7 +261,10 @@ def _checked_rows(rows, Bn: int, batch_size: int, n_in: int, dtype):
     if val.dtype != dtype or ind.dtype != np.int32 or ptr.dtype != np.int64:
         raise ValueError(f"rows must be (int64, int32, {dtype}) arrays, got "
                          f"({ptr.dtype}, {ind.dtype}, {val.dtype})")
-    if nnz and (int(ind[:nnz].min()) < 0 or int(ind[:nnz].max()) >= n_in):
+    bound = getattr(rows, "n_columns", None)  # ImagePool.rows: in range by construction
+    if bound is not None and bound > n_in:
+        raise ValueError(f"rows: the pool's inputs have {bound} columns, the first layer {n_in}")
+    if bound is None and nnz and (int(ind[:nnz].min()) < 0 or int(ind[:nnz].max()) >= n_in):
         raise ValueError(f"rows: column indices must lie in 0..{n_in - 1}")
     return ptr, ind, val
 

@@ -23,7 +23,9 @@ dense multiply-adds (measured: ``benchmarks/bench_sparse_input.py``).
 
 Where the batches come from: a parity input is ``k`` digits side by side, so its sparse form
 can be put together from the digits' own. :class:`ImagePool` keeps every source image's
-non-background pixels once, per pixel row, and :func:`tiled_rows` writes a batch's CSR form
+non-background pixels once, per pixel row (each value a one-byte index into the table of the
+pool's distinct values: the gather reads random images, so their size in bytes is its cost), and
+:func:`tiled_rows` writes a batch's CSR form
 straight from them (the same entries as compressing the assembled batch, bit for bit), so the
 trainers never build the dense ``(batch, 784 k)`` input.
 
@@ -40,7 +42,7 @@ import numpy as np
 __all__ = ["compress_rows", "rows_to_columns", "sparse_forward", "sparse_sgd_update",
            "sparse_gradient", "column_sums", "sparse_matmul", "image_rows", "tiled_rows",
            "ImagePool", "sparse_matmul_rows", "background_row", "sparse_average_update",
-           "difference_and_sums"]
+           "difference_and_sums", "PoolRows"]
 
 
 def _njit(fn):
@@ -99,11 +101,15 @@ def image_rows(images, x0, rptr, cols, vals):  # pragma: no cover - compiled
 
 
 @_njit
-def tiled_rows(rptr, cols, vals, height, width, idx, ptr, ind, val):  # pragma: no cover - compiled
+def tiled_rows(rptr, cols, codes, table, height, width, idx, ptr, ind, val):  # pragma: no cover
     r"""The CSR form of :math:`V` for a batch of inputs tiled side by side from pool images,
     without assembling them: sample ``i`` is the ``height x (k width)`` image whose slot ``s``
     (0 = left) is pool image ``idx[i, s]``, flattened row-major, so pixel ``(r, c)`` of slot ``s``
     is input column ``r k w + s w + c``.
+
+    The pool's entries come as in :func:`image_rows` (``rptr``, ``cols``), their values coded:
+    entry ``p`` is ``table[codes[p]]`` (:class:`ImagePool` keeps a few hundred distinct values in
+    one byte each, so a random image's entries are a few cache lines).
 
     Columns come out ascending within each sample, so the result equals :func:`compress_rows` of
     the assembled batch entry for entry. ``ptr`` has ``batch + 1`` entries, ``ind``/``val`` room
@@ -121,10 +127,52 @@ def tiled_rows(rptr, cols, vals, height, width, idx, ptr, ind, val):  # pragma: 
                 off = base + s * width
                 for p in range(rptr[q], rptr[q + 1]):
                     ind[c] = off + cols[p]
-                    val[c] = vals[p]
+                    val[c] = table[codes[p]]
                     c += 1
         ptr[i + 1] = c
     return c
+
+
+def _value_codes(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(table, codes)`` with ``table[codes]`` equal to ``vals`` bit for bit: ``table`` the
+    distinct bit patterns of ``vals`` (as ``vals``' dtype), ``codes`` in the narrowest unsigned
+    type. The table is taken from the first million entries when that covers them all (checked
+    while coding), else from all."""
+    bits = vals.view({4: np.uint32, 8: np.uint64}[vals.dtype.itemsize])
+    table = np.unique(bits[:1 << 20])
+    codes = np.empty(bits.shape[0], _smallest_uint(max(table.size, 1)))
+    if not _encode(bits, table, codes):
+        table = np.unique(bits)
+        codes = np.empty(bits.shape[0], _smallest_uint(max(table.size, 1)))
+        _encode(bits, table, codes)
+    return table.view(vals.dtype), codes
+
+
+@_njit
+def _encode(bits, table, codes):  # pragma: no cover - compiled
+    """``codes[p]`` = the index of ``bits[p]`` in the sorted ``table``; False if one is missing."""
+    n = table.shape[0]
+    for p in range(bits.shape[0]):
+        b = bits[p]
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if table[mid] < b:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == n or table[lo] != b:
+            return False
+        codes[p] = lo
+    return True
+
+
+def _smallest_uint(n: int):
+    """The narrowest unsigned integer type that holds ``0..n-1``."""
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if n <= np.iinfo(dt).max + 1:
+            return dt
+    return np.int64  # pragma: no cover - more entries than memory
 
 
 class ImagePool:
@@ -157,16 +205,28 @@ class ImagePool:
         cols = np.empty(nnz + 1, np.int32)
         vals = np.empty(nnz + 1, self.dtype)
         image_rows(images, self.x0, rptr, cols, vals)
-        self.rptr, self.cols, self.vals = rptr, cols[:nnz], vals[:nnz]
+        # Compact storage (the batch gather reads random images, so their bytes are its cost):
+        # pointers in the narrowest integer that holds nnz, columns in the narrowest that holds
+        # the width, and each value as the index of its exact value in a table of the distinct
+        # ones (MNIST: 255 values, one byte). Decoding is a table lookup, bit for bit.
+        self.rptr = rptr.astype(_smallest_uint(nnz + 1))
+        self.cols = cols[:nnz].astype(_smallest_uint(self.width))
+        self.table, self.codes = _value_codes(vals[:nnz])
         self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    @property
+    def vals(self) -> np.ndarray:
+        """The pool's non-background values, entry by entry (decoded; a new array)."""
+        return self.table[self.codes]
 
     def n_features(self, k: int) -> int:
         """Input width of a batch of ``k`` tiled images, ``k height width``."""
         return int(k) * self.height * self.width
 
-    def rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rows(self, idx: np.ndarray) -> "PoolRows":
         """CSR ``(ptr, ind, val)`` of :math:`V` for the batch whose sample ``i`` tiles pool images
-        ``idx[i, 0..k-1]`` left to right (views of buffers reused by the next call)."""
+        ``idx[i, 0..k-1]`` left to right (views of buffers reused by the next call), as a
+        :class:`PoolRows` that knows its column bound ``k height width``."""
         idx = np.ascontiguousarray(idx, dtype=np.int64)
         if idx.ndim != 2 or idx.shape[0] < 1 or idx.shape[1] < 1:
             raise ValueError(f"idx must be (batch, k) image indices, got shape {idx.shape}")
@@ -180,8 +240,20 @@ class ImagePool:
             buf = (np.empty(n + 1, np.int64), np.empty(most, np.int32), np.empty(most, self.dtype))
             self._buffers = {n: buf}
         ptr, ind, val = buf
-        nnz = tiled_rows(self.rptr, self.cols, self.vals, self.height, self.width, idx, ptr, ind, val)
-        return ptr, ind[:nnz], val[:nnz]
+        nnz = tiled_rows(self.rptr, self.cols, self.codes, self.table, self.height, self.width, idx,
+                         ptr, ind, val)
+        out = PoolRows((ptr, ind[:nnz], val[:nnz]))
+        out.n_columns = self.n_features(idx.shape[1])
+        return out
+
+
+class PoolRows(tuple):
+    """The CSR triple ``(ptr, ind, val)`` of a batch made by :meth:`ImagePool.rows`, with
+    ``n_columns``: every column index lies in ``0..n_columns - 1`` by construction (the pool
+    checked the image indices), so a trainer need not scan the indices again. Unpacks as the
+    triple; its arrays are the pool's buffers and must not be edited."""
+
+    n_columns: int
 
 
 @_njit
