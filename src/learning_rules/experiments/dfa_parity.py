@@ -656,25 +656,33 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
         frozen = net.W_gate
     P_tr = slot_projections(data.train_images, frozen, k) if frozen is not None else None
     P_ev = slot_projections(data.eval_images, frozen, k) if frozen is not None else None
-    pool = None
-    if net.background is not None:  # training batches in sparse form, never assembled densely
-        pool = data.pool("train", net.background)
+    pool = eval_pool = None
+    if net.background is not None:  # batches in sparse form, never assembled densely
+        pool, eval_pool = data.pool("train", net.background), data.pool("eval", net.background)
 
     # the frozen-W1 methods' features h = a g(a), straight from the projections (ReLU or identity)
     relu_features = not net.spec.train_first and net.spec.gate == "relu"
     H_dim = config.n_hidden
-    chunk = 2000
+    chunk = 512  # an evaluation chunk's first-layer output stays in cache (as dfa._evaluate)
     # reused buffers of the gathered projections: evaluation chunks, training batches
     ev_buf = np.empty((min(chunk, n_ev), H_dim), dtype) if P_ev is not None else None
     tr_buf = np.empty((min(config.batch_size, n_tr), H_dim), dtype) if P_tr is not None else None
 
     def logits_of(images, labels, P, idx):
-        if P is None:
-            return net.logits(parity_batch(images, labels, idx)[0])
-        u = gather_projection(P, idx, out=ev_buf[:idx.shape[0]], relu=relu_features)
-        if not net.spec.train_first:
+        u = None if P is None else gather_projection(P, idx, out=ev_buf[:idx.shape[0]], relu=relu_features)
+        if u is not None and not net.spec.train_first:
             return u @ net.W2.T  # u is already h (features_from_preactivation)
+        if eval_pool is not None and net.spec.train_first and (u is not None or net.spec.gate == "relu"):
+            # a = X W1^T on the sparse remainder of the input (as train_parity's evaluation), then
+            # gated_forward's h = a g and z = h W2^T
+            from ..fast.sparse_input import sparse_matmul_rows
+
+            a = sparse_matmul_rows(eval_pool.rows(idx), net.W1, net.background)
+            g = relu_gate(a) if u is None else net.gate_from_preactivation(u, out=u)
+            return (a * g) @ net.W2.T
         X = parity_batch(images, labels, idx)[0]
+        if u is None:
+            return net.logits(X)
         return gated_forward(net.W1, net.W2, X, net.gate_from_preactivation(u, out=u))[3]
 
     def evaluate() -> tuple[float, float]:
