@@ -45,11 +45,24 @@ def built_book(tmp_path_factory):
 
     Returns the :class:`learning_rules.book.BuildResult`; its output folder (``result.html`` is
     ``<out>/_build/html``) is a temporary directory shared by the build test and the browser tests.
+    The build, and the rest of the session, use an empty result store of their own, so the build
+    computes its runs (a warm user store from an earlier run of the suite would hand it every
+    result and leave the precompute nothing to do) and leaves the user's store alone.
     """
+    import os
+
     from learning_rules import book
 
     out = tmp_path_factory.mktemp("smoke-book")
-    return book.build("smoke", root=ROOT, output=out, n_jobs=2, log=lambda s: None)
+    before = os.environ.get("LEARNING_RULES_STORE")
+    os.environ["LEARNING_RULES_STORE"] = str(tmp_path_factory.mktemp("smoke-store"))
+    try:
+        yield book.build("smoke", root=ROOT, output=out, n_jobs=2, log=lambda s: None)
+    finally:
+        if before is None:
+            os.environ.pop("LEARNING_RULES_STORE", None)
+        else:
+            os.environ["LEARNING_RULES_STORE"] = before
 
 
 def assert_same_parameters(reference_mlp, fast_mlp, dtype, tol: float) -> None:
