@@ -462,15 +462,19 @@ def _reference_step(net, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarra
     return value, z_L
 
 
-def _evaluate(net, images, labels, idx, chunk: int = 512,
+#: Samples per evaluation chunk: a chunk's first-layer output (1 MB in float32) stays in cache;
+#: 2000 was about 1.4x slower per evaluation.
+EVAL_CHUNK = 512
+
+
+def _evaluate(net, images, labels, idx, chunk: int = EVAL_CHUNK,
               background: float | None = None, pool=None) -> tuple[float, float]:
     """Mean BCE and accuracy (``y_hat > 0.5``, i.e. ``z_L > 0``) over the samples ``idx``.
 
     With ``background`` the first layer is computed on the sparse remainder of the input
     (:func:`learning_rules.fast.sparse_input.sparse_matmul`; ``W_1`` in Fortran order), taken
     straight from ``pool`` (an :class:`~learning_rules.fast.sparse_input.ImagePool` of
-    ``images``) when given. Chunks of 512 samples keep the first layer's output (1 MB in
-    float32) in cache; 2000 was about 1.4x slower per epoch's evaluation."""
+    ``images``) when given."""
     from ..data import parity_label
     from ..nn.mlp import forward
 

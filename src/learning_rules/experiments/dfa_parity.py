@@ -385,7 +385,7 @@ class GatedNet:
         equations; :math:`a = V W_1^\top + x_0 \mathbf 1 (W_1 \mathbf 1)^\top` and
         :math:`\nabla_{W_1} = \tfrac1B(\delta_1^\top V + x_0 (\delta_1^\top \mathbf 1) \mathbf 1^\top)`);
         ``rows``: that CSR form of ``V`` already made (``X`` unused)."""
-        from ..fast.minibatch import _checked_rows, sparse_fused_step
+        from ..fast.minibatch import _checked_rows, _product, sparse_fused_step
         from ..fast.sparse_input import column_sums, compress_rows, rows_to_columns, sparse_forward
 
         x0, WT = self.background, self.W1.T
@@ -419,8 +419,7 @@ class GatedNet:
         e = _sigmoid(z) - Y
         inv = dt.type(1.0 / B)
         gW2 = e.T @ h * inv
-        # e W2; with one output unit the outer product by broadcasting (the same numbers, ~10x faster)
-        delta1 = (e * self.W2 if e.shape[1] == 1 else e @ self.W2) * g
+        delta1 = _product(e, self.W2) * g  # e W2 (one output: an outer product)
         cptr, crow, cval = np.empty(D + 1, np.int64), np.empty(nnz, np.int32), np.empty(nnz, dt)
         rows_to_columns(ptr, ind, val, cptr, crow, cval)
         # gradient rows made and applied one at a time (no weight-sized gradient); s is rewritten
@@ -634,7 +633,7 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
     net : GatedNet
     """
     from ..data.generators import parity_indices, parity_label
-    from .dfa import load_parity_data, parity_background, parity_batch
+    from .dfa import EVAL_CHUNK, load_parity_data, parity_background, parity_batch
 
     if not isinstance(config, LazyParityConfig):
         raise ValueError(f"train_lazy_parity needs a LazyParityConfig, got {type(config).__name__}")
@@ -663,7 +662,7 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
     # the frozen-W1 methods' features h = a g(a), straight from the projections (ReLU or identity)
     relu_features = not net.spec.train_first and net.spec.gate == "relu"
     H_dim = config.n_hidden
-    chunk = 512  # an evaluation chunk's first-layer output stays in cache (as dfa._evaluate)
+    chunk = EVAL_CHUNK
     # reused buffers of the gathered projections: evaluation chunks, training batches
     ev_buf = np.empty((min(chunk, n_ev), H_dim), dtype) if P_ev is not None else None
     tr_buf = np.empty((min(config.batch_size, n_tr), H_dim), dtype) if P_tr is not None else None

@@ -50,6 +50,12 @@ class Activation:
     def derivative(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def forward_into(self, z: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``f(z)`` written into ``out`` (a preallocated buffer of ``z``'s shape); subclasses that
+        can compute in place skip the temporary."""
+        out[...] = self.forward(z)
+        return out
+
     def backward(self, z: np.ndarray, g: np.ndarray) -> np.ndarray:
         r"""Chain rule through ``f``: :math:`\partial E/\partial z = g \odot f'(z)`.
 
@@ -100,6 +106,9 @@ class ReLU(Activation):
 
     def forward(self, z):
         return np.maximum(z, 0)
+
+    def forward_into(self, z, out):
+        return np.maximum(z, 0, out=out)
 
     def derivative(self, z):
         return (z > 0).astype(z.dtype)
