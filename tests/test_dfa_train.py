@@ -333,6 +333,39 @@ def test_incumbent_rate_stays_unless_beaten_by_more_than_the_margin():
         X._scores(far, num_epochs=2, last=1, incumbent=0.03)
 
 
+def test_loss_rose_compares_the_last_epoch_with_the_untrained_net():
+    assert X.loss_rose([0.697, 0.695, 0.685, 2.798])  # the parity DFA + SGD trial at 0.054
+    assert not X.loss_rose([0.697, 0.696, 0.693])
+    assert not X.loss_rose([0.693, 0.693])  # flat is not divergence
+    assert not X.loss_rose([0.69315, 0.69318])  # nor a net at chance moving in the fifth digit
+    assert X.loss_rose([0.69315, 0.69318], rtol=0.0) and X.loss_rose([0.69, 0.70])
+    assert X.loss_rose([0.69, np.nan]) and X.loss_rose([0.69, np.inf])
+    with pytest.raises(ValueError, match="per-epoch losses"):
+        X.loss_rose([])
+    with pytest.raises(ValueError, match="rtol"):
+        X.loss_rose([0.7, 0.6], rtol=-1)
+
+
+def test_a_trial_whose_loss_rose_is_never_chosen():
+    # Accuracy alone picks 0.054 (the parity page's DFA + SGD trials, measured at paper):
+    # its accuracy peaked while its loss rose above the untrained net's at the last epoch.
+    accs = {0.006: [0.50, 0.50, 0.51], 0.018: [0.50, 0.505, 0.51], 0.054: [0.54, 0.542, 0.502]}
+    losses = {0.006: [0.696, 0.695, 0.694], 0.018: [0.696, 0.695, 0.693], 0.054: [0.685, 0.685, 2.798]}
+    frame = pd.DataFrame([{"lr": lr, "epoch": e, "test_acc": a, "test_loss": l}
+                          for lr in accs for e, (a, l) in enumerate(zip([0.5] + accs[lr], [0.697] + losses[lr]))])
+    assert X._scores(frame.drop(columns="test_loss"), num_epochs=3, last=2, incumbent=0.018)[0] == 0.054
+    best, scores = X._scores(frame, num_epochs=3, last=2, incumbent=0.018)
+    assert best == 0.018 and scores["diverged"].tolist() == [False, False, True]
+    assert X._scores(frame, num_epochs=3, last=2)[0] == 0.018  # without an incumbent too
+    # every trial diverged: the choice falls back to the scores, and all are marked
+    worse = frame.assign(test_loss=np.where(frame["epoch"] == 3, 5.0, frame["test_loss"]))
+    best, scores = X._scores(worse, num_epochs=3, last=2, incumbent=0.018, n_eval=100_000)
+    assert scores["diverged"].all() and best == 0.054
+    assert X.score_text(scores) == ("0.006: 0.505 (diverged), 0.018: 0.508 (diverged), "
+                                    "0.054: 0.522 (diverged)")
+    assert X.score_text(scores.drop(columns="diverged")) == "0.006: 0.505, 0.018: 0.508, 0.054: 0.522"
+
+
 def test_validation_size_follows_n_test():
     assert X.validation_size(X.ParityConfig(k=3)) == X.N_VALIDATION == 10_000
     assert X.validation_size(X.ParityConfig(k=3, n_test=500)) == 500

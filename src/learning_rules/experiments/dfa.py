@@ -83,6 +83,8 @@ __all__ = [
     "run_repeats",
     "select_lr",
     "select_lrs",
+    "loss_rose",
+    "score_text",
     "switch_margin",
     "validation_size",
     "train_parity",
@@ -736,19 +738,55 @@ def validation_size(config: Any) -> int:
     return int(min(config.n_test or N_VALIDATION, N_VALIDATION))
 
 
+def loss_rose(losses: Sequence[float], rtol: float = 0.01) -> bool:
+    r"""Whether a trial diverged by its loss: the last epoch's validation loss ends more than
+    ``rtol`` above the first entry's (epoch 0, the untrained net), or is not finite,
+
+    .. math:: \neg\big(L_{\text{last}} \le (1 + r) L_0\big).
+
+    A rate that leaves the loss above where it started has made the net worse than its
+    initialization, whatever its accuracy happens to be on the way. The tolerance keeps a net
+    that sits at chance (loss about :math:`\ln 2` from start to end, moving in the fifth
+    digit) from counting as diverged."""
+    losses = np.asarray(losses, float)
+    if losses.ndim != 1 or losses.size < 1:
+        raise ValueError(f"need a 1-d sequence of per-epoch losses, got shape {losses.shape}")
+    if not (rtol >= 0):
+        raise ValueError(f"rtol must be a non-negative number, got {rtol!r}")
+    return not bool(losses[-1] <= (1.0 + rtol) * losses[0])
+
+
+def score_text(scores: pd.DataFrame) -> str:
+    """One group's validation scores (:func:`select_lrs`) as text for a table cell:
+    ``"0.018: 0.505, 0.054: 0.522 (diverged)"``, rates ascending, diverged trials marked."""
+    bad = scores["diverged"] if "diverged" in scores else pd.Series(False, index=scores.index)
+    return ", ".join(f"{lr:g}: {sc:.3f}" + (" (diverged)" if b else "")
+                     for lr, sc, b in zip(scores["lr"], scores["score"], bad))
+
+
 def _scores(frame: pd.DataFrame, num_epochs: int, last: int, incumbent: float | None = None,
             n_eval: int = N_VALIDATION) -> tuple[float, pd.DataFrame]:
     """Best rate and per-rate scores of one group's validation trials.
 
     Without ``incumbent``: the highest score (ties: the smaller rate). With it: the incumbent,
-    unless the highest-scoring rate beats it by more than :func:`switch_margin`. Trials that
-    diverged (a ``diverged`` column) are marked in ``scores`` and never chosen.
+    unless the highest-scoring rate beats it by more than :func:`switch_margin`. A trial that
+    diverged is marked ``diverged`` in ``scores`` and never chosen (unless every trial did):
+    its weights overflowed (a ``diverged`` column), or its validation loss (``test_loss``)
+    ended more than 1 % above the untrained net's, :func:`loss_rose`. Accuracy alone misses the second
+    kind: a DFA + SGD trial at 0.054 scored 0.54 for two epochs, then its loss jumped from
+    0.69 to 2.8 while its accuracy fell back to chance, and over 20 epochs it never learned.
     """
     m = min(last, num_epochs)
     tail = frame[frame["epoch"] > num_epochs - m]
     scores = tail.groupby("lr", sort=True)["test_acc"].mean().rename("score").reset_index()
+    bad = np.zeros(len(scores), bool)
     if "diverged" in frame:  # a trial whose weights overflowed is shown, and never chosen
-        scores["diverged"] = frame.groupby("lr", sort=True)["diverged"].any().to_numpy(bool)
+        bad |= frame.groupby("lr", sort=True)["diverged"].any().to_numpy(bool)
+    if "test_loss" in frame:
+        bad |= np.array([loss_rose(g.sort_values("epoch")["test_loss"].to_numpy())
+                         for _, g in frame.groupby("lr", sort=True)], bool)
+    if "diverged" in frame or "test_loss" in frame:
+        scores["diverged"] = bad
     usable = scores
     if "diverged" in scores and not scores["diverged"].all():
         usable = scores[~scores["diverged"]]
@@ -780,7 +818,9 @@ def select_lrs(groups: Mapping[Any, tuple], store=None, last: int = 10,
     Without an incumbent the best score wins (ties: the smaller rate). With one (the published
     rate, which must be in the grid) the incumbent stays unless another rate beats it by more than
     :func:`switch_margin` (two standard errors on the validation samples): a rate that wins by
-    noise would cost three full-length reruns and change nothing real.
+    noise would cost three full-length reruns and change nothing real. A trial whose weights
+    overflowed or whose validation loss ended over 1 % above its start (:func:`loss_rose`) is never
+    chosen while another trial of its group did not diverge.
 
     Returns ``{label: (chosen_lr, scores)}``, ``scores`` with ``lr`` and ``score`` per grid point
     (and ``margin`` when there is an incumbent).
