@@ -193,6 +193,20 @@ def test_alignment_columns():
     assert "feedback_cos_1" not in bp.columns
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_measuring_alignment_changes_no_other_column(k):
+    """The alignment batch has its own random stream: a run that measures alignment trains and is
+    evaluated on exactly the triplets of the same run without it (the beyond page's Table 2
+    reads Table 1's one-layer runs on that account)."""
+    data = fake_data()
+    cfg = X.ParityConfig(credit="dfa", lr=0.05, **{**SMALL, "k": k})
+    plain, net_p = X.train_parity(cfg, data)
+    aligned, net_a = X.train_parity(cfg.replace(measure_alignment=True, alignment_batch=40), data)
+    pd.testing.assert_frame_equal(aligned[plain.columns], plain, check_exact=True)
+    np.testing.assert_array_equal(net_a.mlp.weights[0], net_p.mlp.weights[0])
+    assert "feedback_cos_1" in aligned.columns
+
+
 def test_deeper_nets_record_every_layer():
     data = fake_data()
     dfa, net = X.train_parity(X.ParityConfig(credit="dfa", lr=0.05, n_hidden_layers=3,

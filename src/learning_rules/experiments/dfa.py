@@ -584,7 +584,9 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
     if data is None:
         data = load_parity_data(config, dtype)
     ss = np.random.SeedSequence(config.seed)
-    init_rng, train_rng, eval_rng = (np.random.default_rng(s) for s in ss.spawn(3))
+    # four independent streams; the alignment batch has its own, so measuring alignment leaves
+    # the training and the evaluation triplets (and every other column) exactly as without it
+    init_rng, train_rng, eval_rng, align_rng = (np.random.default_rng(s) for s in ss.spawn(4))
     net = build_network(config, init_rng)
 
     from ..data.generators import parity_indices
@@ -599,8 +601,8 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
 
     align = None
     if config.measure_alignment:
-        a_idx = eval_rng.permutation(n_ev)[:config.alignment_batch]
-        a_idx = np.stack([a_idx] + [eval_rng.permutation(n_ev)[:a_idx.shape[0]] for _ in range(k - 1)],
+        a_idx = align_rng.permutation(n_ev)[:config.alignment_batch]
+        a_idx = np.stack([a_idx] + [align_rng.permutation(n_ev)[:a_idx.shape[0]] for _ in range(k - 1)],
                          axis=1) if k > 1 else a_idx[:, None]
         Xa, ya = parity_batch(data.eval_images, data.eval_labels, a_idx)
         align = (Xa, ya[:, None].astype(dtype))
@@ -1323,8 +1325,10 @@ BEYOND_NOTEBOOK = "book/dfa/beyond.ipynb"
 def beyond_page_plan(params: Mapping[str, Any]) -> PagePlan:
     """The runs of the beyond page: validation trials of BP, FA and DFA at every depth and of
     BP and DFA with the gradient and the dual-weight update (no incumbent: the best rate wins),
-    then the runs at the chosen rates (the deeper nets with alignment measured). ``params``: the
-    notebook's parameters as the build passes them (its defaults updated with the profile's)."""
+    then the runs at the chosen rates, with alignment measured for every depth and for the
+    update comparison's gradient rows (which are then the one-layer runs of the depth comparison,
+    same config, stored once). ``params``: the notebook's parameters as the build passes them
+    (its defaults updated with the profile's)."""
     p = dict(params)
     num_epochs, seeds = int(p["num_epochs"]), range(int(p["seeds"]))
     base = base_config(int(p["k"]), num_epochs, p["n_train"], p["n_test"])
@@ -1341,7 +1345,8 @@ def beyond_page_plan(params: Mapping[str, Any]) -> PagePlan:
     def chosen(lr):
         return ([base.replace(credit=c, n_hidden_layers=L, lr=lr[L, c], seed=s, measure_alignment=True)
                  for L, c in nets for s in seeds]
-                + [base.replace(credit=c, update=u, lr=lr[c, u], seed=s) for c, u in combos for s in seeds])
+                + [base.replace(credit=c, update=u, lr=lr[c, u], seed=s, measure_alignment=u == "gradient")
+                   for c, u in combos for s in seeds])
 
     return PagePlan([], groups, max(1, trial_epochs // 2), chosen)
 
