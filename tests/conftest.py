@@ -49,20 +49,12 @@ def built_book(tmp_path_factory):
     computes its runs (a warm user store from an earlier run of the suite would hand it every
     result and leave the precompute nothing to do) and leaves the user's store alone.
     """
-    import os
-
     from learning_rules import book
 
     out = tmp_path_factory.mktemp("smoke-book")
-    before = os.environ.get("LEARNING_RULES_STORE")
-    os.environ["LEARNING_RULES_STORE"] = str(tmp_path_factory.mktemp("smoke-store"))
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the variable after the session
+        mp.setenv("LEARNING_RULES_STORE", str(tmp_path_factory.mktemp("smoke-store")))
         yield book.build("smoke", root=ROOT, output=out, n_jobs=2, log=lambda s: None)
-    finally:
-        if before is None:
-            os.environ.pop("LEARNING_RULES_STORE", None)
-        else:
-            os.environ["LEARNING_RULES_STORE"] = before
 
 
 def assert_same_parameters(reference_mlp, fast_mlp, dtype, tol: float) -> None:
