@@ -140,7 +140,7 @@ def register_planner(notebook: str):
 
 
 def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 1,
-              log: Callable[[str], None] = print, max_rounds: int = 6) -> dict[str, Any]:
+              log: Callable[[str], None] = print, max_rounds: int = 8) -> dict[str, Any]:
     """Compute every run the ``pages`` (notebook path -> parameters) will ask for, before they run.
 
     Rounds: ask every page's planner what it needs, drop what ``store`` holds and duplicates
@@ -148,8 +148,10 @@ def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 
     left in one pool of ``n_jobs`` processes (:func:`learning_rules.sweep.run_tasks`, longest
     first), storing each result as it finishes; repeat until nothing is missing. With the
     learning-rate trials in stage 0, round 1 runs every page's trials and round 2 everything
-    else, reruns at the chosen rates included. Pages without a planner are skipped (they compute
-    their own runs when they execute).
+    else, reruns at the chosen rates included; a chosen rate whose full runs diverge in training
+    is set aside (:func:`learning_rules.experiments.dfa.settle_lrs`), and a further round runs the
+    next pick. Pages without a planner are skipped (they compute their own runs when they
+    execute).
 
     Returns ``{"rounds": [(stage, runs computed, seconds), ...], "tasks": total computed,
     "seconds": wall time}``.

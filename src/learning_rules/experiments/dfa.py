@@ -83,6 +83,8 @@ __all__ = [
     "run_repeats",
     "select_lr",
     "select_lrs",
+    "settle_lrs",
+    "full_run_diverged",
     "loss_rose",
     "score_text",
     "switch_margin",
@@ -760,10 +762,13 @@ def loss_rose(losses: Sequence[float], rtol: float = 0.01) -> bool:
 
 def score_text(scores: pd.DataFrame) -> str:
     """One group's validation scores (:func:`select_lrs`) as text for a table cell:
-    ``"0.018: 0.505, 0.054: 0.522 (diverged)"``, rates ascending, diverged trials marked."""
+    ``"0.018: 0.505, 0.054: 0.522 (diverged)"``, rates ascending, diverged trials marked, and a
+    rate set aside by the full-run check of :func:`settle_lrs` marked with its count."""
     bad = scores["diverged"] if "diverged" in scores else pd.Series(False, index=scores.index)
+    full = scores["full runs"] if "full runs" in scores else pd.Series("", index=scores.index)
     return ", ".join(f"{lr:g}: {sc:.3f}" + (" (diverged)" if b else "")
-                     for lr, sc, b in zip(scores["lr"], scores["score"], bad))
+                     + (f" ({t.replace('set aside: ', 'set aside, ')})" if t.startswith("set aside") else "")
+                     for lr, sc, b, t in zip(scores["lr"], scores["score"], bad, full))
 
 
 def _scores(frame: pd.DataFrame, num_epochs: int, last: int, incumbent: float | None = None,
@@ -827,21 +832,129 @@ def select_lrs(groups: Mapping[Any, tuple], store=None, last: int = 10,
     Returns ``{label: (chosen_lr, scores)}``, ``scores`` with ``lr`` and ``score`` per grid point
     (and ``margin`` when there is an incumbent).
     """
+    frames = _trial_frames(groups, store, n_jobs)
+    return {label: _scores(frames[label], base.num_epochs, last, incumbent=rest[0] if rest else None,
+                           n_eval=validation_size(base))
+            for label, (base, _, *rest) in groups.items()}
+
+
+def _run_frames(configs: Sequence[Any], store=None, n_jobs: int = 1) -> list[pd.DataFrame]:
+    """One frame per config (engine or lazy parity runs, fetched from ``store`` or computed in one
+    sweep of ``n_jobs`` workers), in order."""
     from .dfa_parity import run_curve_specs
 
+    if not configs:
+        return []
+    frame = run_curve_specs([(str(cfg.lr), cfg) for cfg in configs], store, n_jobs=n_jobs)
+    ends = np.cumsum([cfg.num_epochs + 1 for cfg in configs])
+    return [frame.iloc[a:b] for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]
+
+
+def _trial_frames(groups: Mapping[Any, tuple], store=None, n_jobs: int = 1) -> dict[Any, pd.DataFrame]:
+    """Every group's validation trials (:func:`trial_configs`), all in one sweep: ``{label: frame}``."""
     owners, configs = trial_configs(groups)
-    specs = [(str(cfg.lr), cfg) for cfg in configs]
-    if not specs:
-        return {}
-    frame = run_curve_specs(specs, store, n_jobs=n_jobs)
-    sizes = [cfg.num_epochs + 1 for _, cfg in specs]
-    frame["_group"] = np.repeat(np.arange(len(specs)), sizes)
-    out = {}
-    for label, (base, _, *rest) in groups.items():
-        members = [i for i, o in enumerate(owners) if o == label]
-        out[label] = _scores(frame[frame["_group"].isin(members)], base.num_epochs, last,
+    frames = _run_frames(configs, store, n_jobs)
+    return {label: pd.concat([f for f, o in zip(frames, owners) if o == label], ignore_index=True)
+            for label in groups}
+
+
+def full_run_diverged(frame: pd.DataFrame, rtol: float = 0.01) -> bool:
+    r"""Whether a full-length run went wrong in training: its weights overflowed (``diverged``), or
+    its training loss (the running mean over each epoch's batches, epochs 1..N) ended more than
+    ``rtol`` above the first epoch's (:func:`loss_rose`). Training data only: the check that sets a
+    validation-chosen rate aside (:func:`settle_lrs`) never looks at the test set."""
+    f = frame.sort_values("epoch")
+    if "diverged" in f and bool(f["diverged"].astype(bool).any()):
+        return True
+    if "train_loss" not in f:
+        return False
+    losses = f.loc[f["epoch"] >= 1, "train_loss"].to_numpy(float)
+    return bool(losses.size) and loss_rose(losses, rtol)
+
+
+def _settle(plan: PagePlan, frames: Mapping[Any, pd.DataFrame], fetch) -> tuple[dict, list]:
+    """The walk of :func:`settle_lrs`, with ``fetch(configs)`` returning the full runs' frames, or
+    ``None`` when they are not available (a planner reading the store). Returns ``(picked,
+    missing)``: ``picked`` as :func:`settle_lrs` (complete only when ``missing`` is empty) and the
+    configs the walk is waiting for."""
+    set_aside: dict[Any, list[tuple[float, int, int]]] = {label: [] for label in plan.groups}
+    final: dict[Any, float | None] = {}
+    missing: list = []
+    # a rate whose trial diverged is never a fallback (unless every trial of the group diverged,
+    # and then the first pick was one of them already)
+    trial_bad = {}
+    for label, (base, *_) in plan.groups.items():
+        sc = _scores(frames[label], base.num_epochs, plan.last)[1]
+        bad = sc["diverged"].to_numpy(bool) if "diverged" in sc else np.zeros(len(sc), bool)
+        trial_bad[label] = sc.loc[bad, "lr"].to_numpy(float) if not bad.all() else np.array([])
+    while True:
+        candidates = {}
+        for label, (base, _, *rest) in plan.groups.items():
+            if label in final:
+                continue
+            out = np.array([r[0] for r in set_aside[label]], float)
+            f = frames[label]
+            if out.size and trial_bad[label].size:
+                f = f[~np.isclose(f["lr"].to_numpy(float)[:, None], trial_bad[label][None, :]).any(axis=1)]
+            keep = f[~np.isclose(f["lr"].to_numpy(float)[:, None], out[None, :]).any(axis=1)] \
+                if out.size else f
+            if keep.empty:  # every rate of the grid set aside: keep the validation pick, marked
+                final[label] = None
+                continue
+            inc = rest[0] if rest and not np.isclose(rest[0], out).any() else None
+            candidates[label] = _scores(keep, base.num_epochs, plan.last, incumbent=inc,
+                                        n_eval=validation_size(base))[0]
+        if not candidates:
+            break
+        reruns = {label: list(plan.rerun(label, lr)) for label, lr in candidates.items()}
+        got = fetch([c for cs in reruns.values() for c in cs])
+        if got is None:
+            missing = [c for cs in reruns.values() for c in cs]
+            break
+        i = 0
+        for label, cs in reruns.items():
+            bad = sum(full_run_diverged(f) for f in got[i:i + len(cs)])
+            i += len(cs)
+            if bad:
+                set_aside[label].append((candidates[label], bad, len(cs)))
+            else:
+                final[label] = candidates[label]
+    picked = {}
+    for label, (base, _, *rest) in plan.groups.items():
+        lr, scores = _scores(frames[label], base.num_epochs, plan.last,
                              incumbent=rest[0] if rest else None, n_eval=validation_size(base))
-    return out
+        notes = {}
+        for r, bad, n in set_aside[label]:
+            notes[r] = f"set aside: training loss rose in {bad}/{n} full runs"
+        if final.get(label) is not None:
+            lr = final[label]
+            notes[lr] = "full runs passed"
+        scores["full runs"] = [next((t for r, t in notes.items() if np.isclose(r, x)), "")
+                               for x in scores["lr"]]
+        picked[label] = (lr, scores)
+    return picked, missing
+
+
+def settle_lrs(plan: PagePlan, store=None, n_jobs: int = 1) -> dict[Any, tuple[float, pd.DataFrame]]:
+    """:func:`select_lrs` on ``plan``'s groups, each pick then checked on its full-length runs.
+
+    A validation trial is short (a few epochs); a rate that wins it can still blow up later in a
+    full run. So the runs at the chosen rate (``plan.rerun``, every seed, full length, full
+    training set) are looked at, training data only: if any seed's training loss ended above its
+    first epoch's (:func:`full_run_diverged`), the rate is set aside, the choice is made again
+    among the remaining rates of the grid by the same rule (the incumbent's advantage kept while
+    it is not set aside), and the runs at the new pick are checked in turn. "Halve the rate and
+    restart when training diverges" is the practice this formalizes; the test set is never used.
+    When every rate is set aside, the validation pick stays, marked.
+
+    Returns ``{label: (lr, scores)}`` as :func:`select_lrs`, ``scores`` with a ``full runs``
+    column (``"set aside: ..."``, ``"full runs passed"`` or empty for rates never run in full).
+    Plans without ``rerun`` are not checked (:func:`select_lrs`).
+    """
+    if plan.rerun is None:
+        return select_lrs(plan.groups, store=store, last=plan.last, n_jobs=n_jobs)
+    frames = _trial_frames(plan.groups, store, n_jobs)
+    return _settle(plan, frames, lambda configs: _run_frames(configs, store, n_jobs))[0]
 
 
 def trial_configs(groups: Mapping[Any, tuple]) -> tuple[list[Any], list[Any]]:
@@ -899,12 +1012,15 @@ class PagePlan:
         when the page selects nothing
     last : the scoring window passed to :func:`select_lrs`
     chosen : ``chosen({label: lr})`` -> the configs the page reruns at the chosen rates
+    rerun : ``rerun(label, lr)`` -> one group's configs among them (every seed), for the full-run
+        check of :func:`settle_lrs`; ``None``: no check
     """
 
     runs: list[Any]
     groups: dict[Any, tuple]
     last: int
     chosen: Any
+    rerun: Any = None
 
 
 def experiment_of(config: Any) -> str:
@@ -949,11 +1065,28 @@ def plan_tasks(plan: PagePlan, store) -> list:
         return tasks
     _, trials = trial_configs(plan.groups)
     tasks += [Task(experiment_of(c), c, run_cost(c), stage=0) for c in trials]
-    if all((experiment_of(c), c) in store for c in trials):
-        with read_only():
+    if not all((experiment_of(c), c) in store for c in trials):
+        return tasks
+    with read_only():
+        if plan.rerun is None:
             picked = select_lrs(plan.groups, store=store, last=plan.last)
-        tasks += [Task(experiment_of(c), c, run_cost(c))
-                  for c in plan.chosen({label: best for label, (best, _) in picked.items()})]
+            return tasks + [Task(experiment_of(c), c, run_cost(c))
+                            for c in plan.chosen({label: best for label, (best, _) in picked.items()})]
+        frames = _trial_frames(plan.groups, store)
+        seen: list = []
+
+        def fetch(configs):  # the full-run check walks as far as the store holds its runs
+            seen.extend(configs)
+            if not all((experiment_of(c), c) in store for c in configs):
+                return None
+            return _run_frames(configs, store)
+
+        _settle(plan, frames, fetch)  # every pick it reached, the final ones included, is in seen
+    listed: set = set()
+    for c in seen:  # each once (a rerun at the published rate is a published run)
+        if c not in listed:
+            listed.add(c)
+            tasks.append(Task(experiment_of(c), c, run_cost(c)))
     return tasks
 
 
@@ -974,7 +1107,8 @@ def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
         groups = {o: (base.replace(optimizer=o, measure_alignment=False, seed=0, num_epochs=trial_epochs),
                       lr_grid(ALIGNMENT_LR[o], factors), ALIGNMENT_LR[o]) for o in opts}
         return PagePlan(runs, groups, last, lambda lr: [base.replace(optimizer=o, lr=lr[o], seed=s)
-                                                        for o in opts for s in seeds])
+                                                        for o in opts for s in seeds],
+                        lambda o, lr: [base.replace(optimizer=o, lr=lr, seed=s) for s in seeds])
     if page == "feedback":
         base = base_config(k, num_epochs, p["n_train"], p["n_test"], credit="dfa")
         if p.get("sweep", True):
@@ -982,7 +1116,8 @@ def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
         groups = {b: (base.replace(feedback_init=b, seed=0, num_epochs=trial_epochs),
                       lr_grid(THESIS_LR_B[b], factors), THESIS_LR_B[b]) for b in B_INITS}
         return PagePlan(runs, groups, last, lambda lr: [base.replace(feedback_init=b, lr=lr[b], seed=s)
-                                                        for b in B_INITS for s in seeds])
+                                                        for b in B_INITS for s in seeds],
+                        lambda b, lr: [base.replace(feedback_init=b, lr=lr, seed=s) for s in seeds])
     base = base_config(k, num_epochs, p["n_train"], p["n_test"])
     if p.get("sweep", True):
         runs += [base.replace(credit="dfa", optimizer=o, lr=lr, seed=0)
@@ -992,7 +1127,9 @@ def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
         (c, o): (base.replace(credit=c, optimizer=o, seed=0, num_epochs=trial_epochs),
                  lr_grid(published_lr(c, o), factors), published_lr(c, o)) for c, o in pairs}
     return PagePlan(runs, groups, last, lambda lr: [base.replace(credit=c, optimizer=o, lr=lr[c, o], seed=s)
-                                                    for c, o in pairs for s in seeds])
+                                                    for c, o in pairs for s in seeds],
+                    lambda pair, lr: [base.replace(credit=pair[0], optimizer=pair[1], lr=lr, seed=s)
+                                      for s in seeds])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1342,13 +1479,19 @@ def beyond_page_plan(params: Mapping[str, Any]) -> PagePlan:
                             p["grid_dual"] if u == "dual_weight" else
                             (p["grid_bp"] if c == "backprop" else p["grid_fa"])) for c, u in combos})
 
-    def chosen(lr):
-        return ([base.replace(credit=c, n_hidden_layers=L, lr=lr[L, c], seed=s, measure_alignment=True)
-                 for L, c in nets for s in seeds]
-                + [base.replace(credit=c, update=u, lr=lr[c, u], seed=s, measure_alignment=u == "gradient")
-                   for c, u in combos for s in seeds])
+    def rerun(label, lr):
+        if label in combos:  # (credit, update) of Table 2
+            c, u = label
+            return [base.replace(credit=c, update=u, lr=lr, seed=s, measure_alignment=u == "gradient")
+                    for s in seeds]
+        L, c = label  # (depth, credit) of Table 1
+        return [base.replace(credit=c, n_hidden_layers=L, lr=lr, seed=s, measure_alignment=True)
+                for s in seeds]
 
-    return PagePlan([], groups, max(1, trial_epochs // 2), chosen)
+    def chosen(lr):
+        return [c for label in groups for c in rerun(label, lr[label])]
+
+    return PagePlan([], groups, max(1, trial_epochs // 2), chosen, rerun)
 
 
 def _register_planners() -> None:
