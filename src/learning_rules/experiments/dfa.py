@@ -882,9 +882,11 @@ def _settle(plan: PagePlan, frames: Mapping[Any, pd.DataFrame], fetch) -> tuple[
     missing: list = []
     # a rate whose trial diverged is never a fallback (unless every trial of the group diverged,
     # and then the first pick was one of them already)
+    first = {label: _scores(frames[label], base.num_epochs, plan.last, incumbent=rest[0] if rest else None,
+                            n_eval=validation_size(base))
+             for label, (base, _, *rest) in plan.groups.items()}
     trial_bad = {}
-    for label, (base, *_) in plan.groups.items():
-        sc = _scores(frames[label], base.num_epochs, plan.last)[1]
+    for label, (_, sc) in first.items():
         bad = sc["diverged"].to_numpy(bool) if "diverged" in sc else np.zeros(len(sc), bool)
         trial_bad[label] = sc.loc[bad, "lr"].to_numpy(float) if not bad.all() else np.array([])
     while True:
@@ -920,9 +922,7 @@ def _settle(plan: PagePlan, frames: Mapping[Any, pd.DataFrame], fetch) -> tuple[
             else:
                 final[label] = candidates[label]
     picked = {}
-    for label, (base, _, *rest) in plan.groups.items():
-        lr, scores = _scores(frames[label], base.num_epochs, plan.last,
-                             incumbent=rest[0] if rest else None, n_eval=validation_size(base))
+    for label, (lr, scores) in first.items():
         notes = {}
         for r, bad, n in set_aside[label]:
             notes[r] = f"set aside: training loss rose in {bad}/{n} full runs"
@@ -949,10 +949,7 @@ def settle_lrs(plan: PagePlan, store=None, n_jobs: int = 1) -> dict[Any, tuple[f
 
     Returns ``{label: (lr, scores)}`` as :func:`select_lrs`, ``scores`` with a ``full runs``
     column (``"set aside: ..."``, ``"full runs passed"`` or empty for rates never run in full).
-    Plans without ``rerun`` are not checked (:func:`select_lrs`).
     """
-    if plan.rerun is None:
-        return select_lrs(plan.groups, store=store, last=plan.last, n_jobs=n_jobs)
     frames = _trial_frames(plan.groups, store, n_jobs)
     return _settle(plan, frames, lambda configs: _run_frames(configs, store, n_jobs))[0]
 
@@ -1011,16 +1008,18 @@ class PagePlan:
     groups : the page's :func:`select_lrs` groups (label -> ``(base, grid, incumbent)``); empty
         when the page selects nothing
     last : the scoring window passed to :func:`select_lrs`
-    chosen : ``chosen({label: lr})`` -> the configs the page reruns at the chosen rates
-    rerun : ``rerun(label, lr)`` -> one group's configs among them (every seed), for the full-run
-        check of :func:`settle_lrs`; ``None``: no check
+    rerun : ``rerun(label, lr)`` -> the configs the page runs for one group at rate ``lr`` (every
+        seed, full length); the full-run check of :func:`settle_lrs` looks at them
     """
 
     runs: list[Any]
     groups: dict[Any, tuple]
     last: int
-    chosen: Any
-    rerun: Any = None
+    rerun: Any
+
+    def chosen(self, lrs: Mapping[Any, float]) -> list[Any]:
+        """Every group's configs at its chosen rate (``lrs``: label -> rate), group by group."""
+        return [c for label in self.groups for c in self.rerun(label, lrs[label])]
 
 
 def experiment_of(config: Any) -> str:
@@ -1068,10 +1067,6 @@ def plan_tasks(plan: PagePlan, store) -> list:
     if not all((experiment_of(c), c) in store for c in trials):
         return tasks
     with read_only():
-        if plan.rerun is None:
-            picked = select_lrs(plan.groups, store=store, last=plan.last)
-            return tasks + [Task(experiment_of(c), c, run_cost(c))
-                            for c in plan.chosen({label: best for label, (best, _) in picked.items()})]
         frames = _trial_frames(plan.groups, store)
         seen: list = []
 
@@ -1106,8 +1101,7 @@ def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
         opts = ("sgd", "rmsprop")
         groups = {o: (base.replace(optimizer=o, measure_alignment=False, seed=0, num_epochs=trial_epochs),
                       lr_grid(ALIGNMENT_LR[o], factors), ALIGNMENT_LR[o]) for o in opts}
-        return PagePlan(runs, groups, last, lambda lr: [base.replace(optimizer=o, lr=lr[o], seed=s)
-                                                        for o in opts for s in seeds],
+        return PagePlan(runs, groups, last,
                         lambda o, lr: [base.replace(optimizer=o, lr=lr, seed=s) for s in seeds])
     if page == "feedback":
         base = base_config(k, num_epochs, p["n_train"], p["n_test"], credit="dfa")
@@ -1115,8 +1109,7 @@ def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
             runs += [base.replace(feedback_init=b, lr=lr, seed=0) for b in B_INITS for lr in SWEEP_LR_B[b]]
         groups = {b: (base.replace(feedback_init=b, seed=0, num_epochs=trial_epochs),
                       lr_grid(THESIS_LR_B[b], factors), THESIS_LR_B[b]) for b in B_INITS}
-        return PagePlan(runs, groups, last, lambda lr: [base.replace(feedback_init=b, lr=lr[b], seed=s)
-                                                        for b in B_INITS for s in seeds],
+        return PagePlan(runs, groups, last,
                         lambda b, lr: [base.replace(feedback_init=b, lr=lr, seed=s) for s in seeds])
     base = base_config(k, num_epochs, p["n_train"], p["n_test"])
     if p.get("sweep", True):
@@ -1126,8 +1119,7 @@ def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
     groups = {} if not p.get("select", True) else {
         (c, o): (base.replace(credit=c, optimizer=o, seed=0, num_epochs=trial_epochs),
                  lr_grid(published_lr(c, o), factors), published_lr(c, o)) for c, o in pairs}
-    return PagePlan(runs, groups, last, lambda lr: [base.replace(credit=c, optimizer=o, lr=lr[c, o], seed=s)
-                                                    for c, o in pairs for s in seeds],
+    return PagePlan(runs, groups, last,
                     lambda pair, lr: [base.replace(credit=pair[0], optimizer=pair[1], lr=lr, seed=s)
                                       for s in seeds])
 
@@ -1488,10 +1480,7 @@ def beyond_page_plan(params: Mapping[str, Any]) -> PagePlan:
         return [base.replace(credit=c, n_hidden_layers=L, lr=lr, seed=s, measure_alignment=True)
                 for s in seeds]
 
-    def chosen(lr):
-        return [c for label in groups for c in rerun(label, lr[label])]
-
-    return PagePlan([], groups, max(1, trial_epochs // 2), chosen, rerun)
+    return PagePlan([], groups, max(1, trial_epochs // 2), rerun)
 
 
 def _register_planners() -> None:

@@ -1057,10 +1057,9 @@ def parity_page_plan(params: Mapping[str, Any]):
     base = dict(parity_curve_specs(3, [p["tune_seed"]], int(p["tune_epochs"]), n_train, n_test))
     groups = {label: (cfg, sorted({cfg.lr} | {round(cfg.lr * f, 6) for f in p["tune_factors"]}), cfg.lr)
               for label, cfg in base.items()}
-    return PagePlan(runs, groups, 10, lambda lr: [
-        c for _, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test, lrs=lr)],
-        lambda label, lr: [c for m, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test,
-                                                            lrs={label: lr}) if m == label])
+    return PagePlan(runs, groups, 10, lambda label, lr: [
+        c for m, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test, lrs={label: lr})
+        if m == label])
 
 
 @register_planner(NOTEBOOK)
