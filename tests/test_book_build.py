@@ -34,7 +34,7 @@ def write_nb(path: Path, body: str) -> None:
 @pytest.mark.slow
 def test_cache_rerun_and_failing_cell(tmp_path, monkeypatch):
     # Pin the code part of the cache key: the package may be edited while this test runs.
-    monkeypatch.setattr(book, "package_hash", lambda: "0" * 64)
+    monkeypatch.setattr(book, "notebook_code", lambda path: "0" * 64)
     root = tmp_path / "proj"
     (root / "book" / "profiles").mkdir(parents=True)
     (root / "_toc.yml").write_text(

@@ -101,7 +101,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def fixed_code_hash():
     """Other work may edit the package while these tests run; pin the code part of the cache key."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(book, "package_hash", lambda: "0" * 64)
+        mp.setattr(book, "notebook_code", lambda path: "0" * 64)
         yield
 
 

@@ -248,3 +248,26 @@ def test_progress_is_silent_under_quiet(monkeypatch, capsys):
     assert not quiet()
     bar = progress(range(2), disable=False, file=None)
     assert not bar.disable and list(bar) == [0, 1]
+
+
+def test_profile_cuts_and_banner(tmp_path):
+    """The banner lists what a preview profile changes relative to the paper profile."""
+    root = tmp_path
+    (root / "book" / "profiles").mkdir(parents=True)
+    write_nb(root / "book" / "a.ipynb")
+    (root / "book" / "profiles" / "quick.yml").write_text(
+        "profile: quick\nnotebooks:\n  book/a.ipynb: {n_epochs: 2, seeds: [0]}\n")
+    (root / "book" / "profiles" / "paper.yml").write_text(
+        "profile: paper\nnotebooks:\n  book/a.ipynb: {n_epochs: 20}\n")
+    cuts = book.profile_cuts(root, "quick", Path("book/a.ipynb"))
+    assert cuts == [("n_epochs", 2, 20), ("seeds", [0], [0, 1])]
+    banner = book.profile_banner("quick", cuts)
+    assert "`n_epochs` = 2 (paper: 20)" in banner and "`seeds` = (0,) (paper: (0, 1))" in banner
+    assert banner.startswith(":::{admonition} Built with the quick profile") and banner.endswith(":::")
+    assert book.profile_cuts(root, "paper", Path("book/a.ipynb")) == []
+    (root / "book" / "profiles" / "paper.yml").unlink()
+    assert book.profile_cuts(root, "quick", Path("book/a.ipynb")) is None
+    nb = json.dumps({"cells": [{"cell_type": "markdown", "source": "# T", "metadata": {}}],
+                     "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+    cells = json.loads(book._with_banner(nb, banner))["cells"]
+    assert cells[0]["source"] == "# T" and cells[1]["source"] == banner

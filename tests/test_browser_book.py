@@ -306,3 +306,19 @@ def test_screenshots_light_and_dark(chromium, site):
             context.close()
     for name, path in shots.items():
         assert path.is_file() and path.stat().st_size > 10_000, f"screenshot {name} is empty"
+
+
+def test_every_page_says_it_is_a_smoke_build(crawled, chromium, site):
+    """The smoke book is a preview: every page carries the site-wide announcement, and every
+    notebook page the banner listing what its profile cuts (both injected by the build)."""
+    notebooks = {nb.with_suffix("").as_posix() for nb in book.toc_notebooks(ROOT)}
+    context, page = _new_page(chromium, site)
+    try:
+        for name, info in crawled.items():
+            page.goto(info["url"], wait_until="load")
+            announcement = page.locator(".bd-header-announcement").inner_text()
+            assert "smoke" in announcement and "not the papers'" in announcement, name
+            if name in notebooks:
+                assert "Built with the smoke profile" in info["text"], f"{name}: no profile banner"
+    finally:
+        context.close()

@@ -260,3 +260,33 @@ def test_settle_never_falls_back_to_a_rate_whose_trial_diverged(tmp_path):
         lr, scores = X.settle_lrs(plan, store=store)["uniform"]
     assert lr == 0.036 and list(scores["full runs"]) == ["", "set aside: training loss rose in 1/1 full runs",
                                                          "set aside: training loss rose in 1/1 full runs"]
+
+
+def test_eta_comes_from_the_measured_cost_of_finished_runs():
+    assert E.cost_eta(0.0, 10.0, 5.0) is None
+    assert E.cost_eta(4.0, 10.0, 60.0) == pytest.approx(90.0)  # 60 s for 4 units, 6 units left
+    assert E.cost_eta(10.0, 10.0, 60.0) == 0.0
+
+
+def test_run_progress_is_one_updating_line_in_a_terminal_and_tenths_in_a_log(monkeypatch):
+    import io
+
+    monkeypatch.delenv("LEARNING_RULES_QUIET", raising=False)
+    tasks = [E.Task("draw", Cfg(seed=i), cost=float(10 - i)) for i in range(10)]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen, lines = Terminal(), []
+    with E.RunProgress(tasks, 1, lines.append, stream=screen) as progress:
+        for done, t in enumerate(tasks, start=1):
+            progress(done, len(tasks), t.name, t.config)
+    text = screen.getvalue()
+    assert "precompute stage 1: 10/10 runs" in text and "ETA" in text and "\r" in text
+    assert lines == []
+    with E.RunProgress(tasks, 0, lines.append, stream=io.StringIO()) as progress:
+        for done, t in enumerate(tasks, start=1):
+            progress(done, len(tasks), t.name, t.config)
+    assert len(lines) == 10 and lines[0].startswith("precompute stage 0: 1/10 runs done")
+    assert lines[-1].endswith("ETA 0:00:00)")

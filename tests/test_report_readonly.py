@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pandas as pd
 import pytest
@@ -63,3 +64,43 @@ def test_read_only_reads_what_the_chapter_stored(chapter):
     assert CALLS == [] and failures == {}
     pd.testing.assert_frame_equal(stored, computed)
     assert stored["reproduced"].item() == pytest.approx(80.5)
+
+
+def _published(tmp_path):
+    ref = tmp_path / "reference"
+    ref.mkdir(exist_ok=True)
+    pd.DataFrame([["paper", "Table 1", "mnist|GD", "normal", 80.0, "accuracy %"]],
+                 columns=report.PUBLISHED_COLUMNS).to_csv(ref / "paper.csv", index=False)
+    return ref
+
+
+def test_report_command_reads_only_unless_asked_to_compute(chapter, capsys):
+    from learning_rules import cli
+
+    ref, out = _published(chapter), chapter / "out"
+    args = ["report", "--profile", "paper", "--reference", str(ref), "--output", str(out)]
+    assert cli.main(args) == 0
+    assert CALLS == []  # nothing computed
+    err = capsys.readouterr().err
+    assert "not run" in err and "learning-rules build --profile paper" in err
+    assert cli.main([*args, "--compute"]) == 0
+    assert sorted(CALLS) == [0, 1]
+
+
+def test_paper_ledger_is_committed_only_on_accept_and_guards_regressions(chapter, capsys, monkeypatch):
+    from learning_rules import cli
+
+    ref, out = _published(chapter), chapter / "out"
+    args = ["report", "--profile", "paper", "--reference", str(ref), "--output", str(out), "--compute"]
+    committed = report.committed_ledger(out)
+    assert cli.main(args) == 0 and not committed.exists()
+    assert cli.main([*args, "--accept"]) == 0 and committed.is_file()
+    accepted = pd.read_csv(committed)
+    assert set(accepted["profile"]) == {"paper"} and accepted["status"].tolist() == [report.STATUS_OK]
+    capsys.readouterr()
+    # the cell stops reproducing: the committed ledger is the guard's baseline
+    monkeypatch.setattr(sys.modules[__name__], "accuracy", lambda cfg: pd.DataFrame({"acc": [10.0]}))
+    Store().clear()
+    assert cli.main(args) == 1
+    assert "mnist|GD" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(pd.read_csv(committed), accepted)  # unchanged without --accept

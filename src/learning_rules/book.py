@@ -10,8 +10,10 @@
    notebooks at a time in a process pool. Parameters are validated against the notebook's
    ``parameters`` cell *before* anything runs. An executed notebook is kept as
    ``_build/executed/<key>.ipynb`` where ``key`` hashes the notebook file, its parameters, the
-   package source (:func:`learning_rules.store.package_hash`) and the checksums of the datasets it
-   declares; an unchanged notebook is therefore never re-run.
+   package code it depends on (:func:`notebook_code`: what its cells reach, every experiment's run
+   code, the transcribed published numbers) and the checksums of the datasets it declares; an
+   unchanged notebook is therefore never re-run, and a page whose plotting code changed re-runs
+   reading its results from the store.
 3. **Check** every executed notebook: an error output or a code cell without an execution count
    stops the build, so no page is published with a failed or missing output.
 4. **Render** the stage with ``jupyter-book build`` (execution off, ``-W --keep-going``: every
@@ -55,7 +57,7 @@ from typing import Any
 import yaml
 
 from ._progress import QUIET_ENV, quiet
-from .store import atomic_write_bytes, canonical_json, package_hash
+from .store import READS_ENV, atomic_write_bytes, canonical_json
 
 __all__ = [
     "GENERATED_PAGES",
@@ -64,17 +66,22 @@ __all__ = [
     "BuildResult",
     "NotebookParameter",
     "ParameterError",
+    "PAPER_PROFILE",
     "PROFILES",
     "Profile",
     "build",
     "check_executed",
     "equation_index",
     "read_timings",
+    "reads_folder",
     "find_root",
     "load_profile",
     "notebook_cache_key",
+    "notebook_code",
     "notebook_datasets",
     "notebook_parameters",
+    "profile_banner",
+    "profile_cuts",
     "resolve_parameters",
     "toc_files",
     "toc_notebooks",
@@ -82,7 +89,7 @@ __all__ = [
 ]
 
 PROFILES = ("smoke", "quick", "paper")
-KEY_VERSION = 1  # bump when the executed-notebook format or the key recipe changes
+KEY_VERSION = 2  # bump when the executed-notebook format or the key recipe changes
 STAGED_ROOT_FILES = ("_config.yml", "_toc.yml", "references.bib", "CONTRIBUTING.md")
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "profiles", "_build", "_kernel"}
 KERNEL_CONFIG = Path("book") / "_kernel" / "ipython_kernel_config.py"
@@ -497,13 +504,28 @@ def _dataset_fingerprint(names: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def notebook_code(path: Path) -> str:
+    """Fingerprint of the package code an executed page depends on: the definitions its code cells
+    reach, the run code of every experiment (:func:`learning_rules.fingerprint.notebook_fingerprint`)
+    and the package's transcribed published numbers (``reference/*.csv``)."""
+    from .fingerprint import PACKAGE_DIR, notebook_fingerprint
+
+    cells = [c.get("source", "") for c in _read_notebook(path).get("cells", [])
+             if c.get("cell_type") == "code"]
+    cells = ["".join(c) if isinstance(c, list) else c for c in cells]
+    digest = hashlib.sha256(notebook_fingerprint(cells).encode())
+    for csv in sorted((PACKAGE_DIR / "reference").glob("*.csv")):
+        digest.update(csv.name.encode() + b"\0" + hashlib.sha256(csv.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def notebook_cache_key(
     notebook_bytes: bytes,
     params: Mapping[str, Any],
     code_hash: str,
     data_checksums: Mapping[str, Any],
 ) -> str:
-    """sha256 of (notebook file, parameters, package source hash, dataset checksums)."""
+    """sha256 of (notebook file, parameters, package code it depends on, dataset checksums)."""
     payload = canonical_json(
         {
             "version": KEY_VERSION,
@@ -620,6 +642,12 @@ def _never_started(notebook: Path) -> bool:
     return not any(c.get("cell_type") == "code" and c.get("execution_count") for c in nb.get("cells", []))
 
 
+def reads_folder(output: Path, profile: str) -> Path:
+    """``_build/store-reads/<profile>/``: one file per page, the store entries its last execution
+    read or wrote (``name key`` lines)."""
+    return Path(output) / "_build" / "store-reads" / profile
+
+
 def _execute_one(task: dict) -> dict:
     """Run one notebook with papermill; runs in a pool worker. Never raises: returns a report."""
     import papermill
@@ -634,6 +662,12 @@ def _execute_one(task: dict) -> dict:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log_file:
         os.dup2(log_file.fileno(), 2)
+    reads = Path(task["reads"]) if task.get("reads") else None
+    if reads is not None:  # the kernel appends every store entry it uses here
+        reads.parent.mkdir(parents=True, exist_ok=True)
+        reads_tmp = reads.with_name(f".{reads.name}.{os.getpid()}.tmp")
+        reads_tmp.write_text("")
+        os.environ[READS_ENV] = str(reads_tmp)
     start = time.perf_counter()
     retried = None
     try:
@@ -663,6 +697,8 @@ def _execute_one(task: dict) -> dict:
         nb = json.loads(tmp.read_text(encoding="utf-8"))
         check_executed(nb, label)
         os.replace(tmp, target)
+        if reads is not None:
+            os.replace(reads_tmp, reads)
         return {"ok": True, "label": label, "seconds": time.perf_counter() - start, "retried": retried}
     except PapermillExecutionError as exc:
         message = _format_papermill_error(exc, tmp, label)
@@ -683,6 +719,76 @@ def _execute_one(task: dict) -> dict:
         os.replace(tmp, failed)
         message += f"\n  the partly executed notebook is kept at {failed}"
     return {"ok": False, "label": label, "error": message, "seconds": time.perf_counter() - start}
+
+
+# --------------------------------------------------------------------------- profile banner
+
+#: The profile whose parameters are the sources' protocols; every other profile's pages carry a
+#: banner naming what they cut relative to it.
+PAPER_PROFILE = "paper"
+#: Page parameters that say how to compute, not what: never listed as cuts.
+_NOT_PROTOCOL = frozenset({"profile", "n_jobs", "jobs"})
+
+
+def _short(name: str, value: Any, limit: int = 48) -> str:
+    """A parameter value for the banner; a sample count of 0 or None reads "all"."""
+    if value is None or (name.startswith("n_") and value == 0 and not isinstance(value, bool)):
+        return "all"
+    text = repr(tuple(value) if isinstance(value, list) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def profile_cuts(root: Path, profile: str, notebook: Path) -> list[tuple[str, Any, Any]] | None:
+    """``(parameter, this profile's value, the paper profile's value)`` for every parameter of
+    ``notebook`` that ``profile`` sets differently from the paper profile (both on top of the
+    notebook's defaults); ``None`` when the project has no paper profile."""
+    if not (root / "book" / "profiles" / f"{PAPER_PROFILE}.yml").is_file():
+        return None
+    defaults = {name: spec.default for name, spec in notebook_parameters(root / notebook).items()}
+    ours = {**defaults, **resolve_parameters(root, load_profile(root, profile), notebook)}
+    paper = {**defaults, **resolve_parameters(root, load_profile(root, PAPER_PROFILE), notebook)}
+    return [(k, ours[k], paper.get(k)) for k in ours
+            if k not in _NOT_PROTOCOL and not k.endswith("_jobs")
+            and canonical_json(ours[k]) != canonical_json(paper.get(k))]
+
+
+def profile_banner(profile: str, cuts: list[tuple[str, Any, Any]] | None) -> str:
+    """The Markdown admonition a page of a non-paper build carries: which profile made it, what
+    it cuts relative to the sources' protocols, and that its numbers are therefore not the
+    papers'."""
+    lines = [f":::{{admonition}} Built with the {profile} profile: these are not the papers' numbers",
+             ":class: warning", ""]
+    if cuts:
+        listed = "; ".join(f"`{k}` = {_short(k, v)} (paper: {_short(k, p)})" for k, v, p in cuts)
+        lines.append(f"This page was executed with the **{profile}** profile, a preview that cuts "
+                     f"the sources' protocols: {listed}.")
+    elif cuts is None:
+        lines.append(f"This page was executed with the **{profile}** profile, a preview.")
+    else:
+        lines.append(f"This page was executed with the **{profile}** profile; its own parameters "
+                     "are the paper profile's, but the build it belongs to is a preview.")
+    lines += ["Its numbers therefore differ from the papers' and from the paper build's; "
+              "`make book PROFILE=paper` rebuilds it with the full protocols.", ":::"]
+    return "\n".join(lines)
+
+
+def _with_banner(data: bytes, banner: str) -> bytes:
+    """The executed notebook ``data`` with ``banner`` as a Markdown cell after its title cell."""
+    nb = json.loads(data)
+    cells = nb.get("cells", [])
+    at = 1 if cells and cells[0].get("cell_type") == "markdown" else 0
+    cells.insert(at, {"cell_type": "markdown", "metadata": {"tags": ["profile-banner"]},
+                      "source": banner})
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _announce(config: bytes, profile: str) -> bytes:
+    """The staged ``_config.yml`` with a site-wide announcement naming the profile."""
+    data = yaml.safe_load(config) or {}
+    options = data.setdefault("sphinx", {}).setdefault("config", {}).setdefault("html_theme_options", {})
+    options["announcement"] = (f"Built with the <b>{profile}</b> profile: a preview that cuts "
+                               "epochs, samples or seeds, so its numbers are not the papers'.")
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- staging
@@ -1118,12 +1224,11 @@ def build(
     selected = None if only is None else _resolve_only(root, only, notebooks)
 
     # Validate every notebook's parameters before running anything.
-    code_hash = package_hash()
     plans = []
     for nb in notebooks:
         params = resolve_parameters(root, prof, nb)
         fingerprint = _dataset_fingerprint(notebook_datasets(root, prof, nb))
-        key = notebook_cache_key((root / nb).read_bytes(), params, code_hash, fingerprint)
+        key = notebook_cache_key((root / nb).read_bytes(), params, notebook_code(root / nb), fingerprint)
         meta = _read_notebook(root / nb).get("metadata", {}).get("learning_rules", {})
         plans.append({"nb": nb, "params": params, "key": key, "target": executed_dir / f"{key}.ipynb",
                       "last": bool(meta.get("run_after_others", False))})
@@ -1154,6 +1259,8 @@ def build(
                 "failed": str(failed_dir / p["nb"].as_posix().replace("/", "__")),
                 "log": str(build_dir / "logs" / (p["nb"].with_suffix(".log").as_posix().replace("/", "__"))),
                 "label": p["nb"].as_posix(),
+                "reads": str(reads_folder(output, profile) / (p["nb"].with_suffix(".txt").as_posix()
+                                                              .replace("/", "__"))),
                 "parameters": p["params"],
                 "timeout": timeout,
                 # at least 2 shares even for a single notebook: its own sweep workers need cores
@@ -1215,7 +1322,10 @@ def build(
     # Stage: pages and assets, then the executed notebooks (checked again before publishing).
     keep: set[Path] = set()
     for rel, src in {**_stage_sources(root), **_mathjax_sources()}.items():
-        _sync_bytes(src.read_bytes(), stage / rel)
+        data = src.read_bytes()
+        if rel == Path("_config.yml") and profile != PAPER_PROFILE:
+            data = _announce(data, profile)
+        _sync_bytes(data, stage / rel)
         keep.add(rel)
     toc_pages = {p.as_posix() for p in toc_files(root)}
     for rel, generate in GENERATED_PAGES.items():
@@ -1228,6 +1338,8 @@ def build(
         else:
             data = p["target"].read_bytes()
             check_executed(json.loads(data), p["nb"].as_posix())
+            if profile != PAPER_PROFILE:  # injected here, never written per page
+                data = _with_banner(data, profile_banner(profile, profile_cuts(root, profile, p["nb"])))
         _sync_bytes(data, stage / p["nb"])
         keep.add(p["nb"])
     _prune(stage, keep)

@@ -10,6 +10,8 @@
     learning-rules make ARTIFACT [--out PATH] [--profile P]                    # one table / figure
     learning-rules list                                                        # experiments, artifacts
     learning-rules store list|clear [--experiment NAME]                        # the result store
+    learning-rules store verify [--sample N] [--experiment NAME]                # recompute, compare
+    learning-rules store export FILE [--profile P] | import FILE_OR_URL         # results bundle
     learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
 
 User errors (unknown names, bad values, a failing notebook) print a message to stderr and exit with
@@ -167,6 +169,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_store(args: argparse.Namespace) -> int:
     store = _store(args)
+    if args.store_command in ("export", "import"):
+        return _store_bundle(args, store)
+    if args.target is not None:
+        raise UserError(f"store {args.store_command} takes no FILE argument (got {args.target!r})")
+    if args.store_command == "verify":
+        return _store_verify(args, store)
     if args.store_command == "list":
         listing = store.list()
         if args.experiment:
@@ -179,6 +187,61 @@ def _cmd_store(args: argparse.Namespace) -> int:
     else:
         removed = store.clear(args.experiment)
         print(f"removed {removed} entries from {store.root}")
+    return 0
+
+
+def _store_verify(args: argparse.Namespace, store) -> int:
+    import pandas as pd
+
+    from .bundle import verify
+
+    if args.sample is not None and args.sample < 1:
+        raise UserError(f"--sample must be a positive number of entries, got {args.sample}")
+    report = verify(store, sample=args.sample, experiment=args.experiment, log=print)
+    if report.empty:
+        print(f"no current entries to verify in {store.root}")
+        return 0
+    with pd.option_context("display.max_colwidth", 80, "display.width", 160):
+        print(report.drop(columns=["config"]).to_string(index=False))
+    bad = report[report["status"] != "identical"]
+    print(f"{len(report) - len(bad)} of {len(report)} entries recomputed bit for bit")
+    if not bad.empty:
+        for row in bad.itertuples():
+            print(f"stale or broken: {row.experiment} {row.key[:12]} ({row.status}: {row.detail}) "
+                  f"config {row.config}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _store_bundle(args: argparse.Namespace, store) -> int:
+    from .bundle import BundleError, export_bundle, import_bundle, read_reads
+
+    if args.target is None:
+        raise UserError(f"store {args.store_command} needs a FILE"
+                        + (" or URL" if args.store_command == "import" else ""))
+    try:
+        if args.store_command == "import":
+            result = import_bundle(args.target, store, known_hash=args.sha256)
+            print(f"imported {result['added']} entries into {store.root} "
+                  f"({result['skipped']} already there, {result['entries']} in the archive)")
+            return 0
+        entries = None
+        if args.profile is not None:
+            from .book import find_root, reads_folder
+
+            folder = reads_folder(Path(args.output) if args.output else find_root(args.root), args.profile)
+            files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+            if not files:
+                raise UserError(f"no record of the store entries profile {args.profile} uses "
+                                f"({folder} is empty); build it first: learning-rules build "
+                                f"--profile {args.profile}")
+            entries = read_reads(files)
+        manifest = export_bundle(store, args.target, entries=entries, experiment=args.experiment)
+    except BundleError as exc:
+        raise UserError(str(exc)) from None
+    size = Path(args.target).stat().st_size
+    print(f"wrote {Path(args.target).resolve()} ({len(manifest['entries'])} entries, "
+          f"{size / 1e6:.1f} MB)")
     return 0
 
 
@@ -207,8 +270,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     profiles = list(dict.fromkeys(args.profile or ["quick"]))
     output = Path(args.output) if args.output else find_root(args.root)
     result = run_report(profiles, output=output, reference=args.reference, names=args.only,
-                        accept=args.accept)
+                        accept=args.accept, compute=args.compute)
     print(format_summary(result.summary))
+    missing = sorted({note for note in result.ledger["note"]
+                      if isinstance(note, str) and "results not stored yet" in note})
+    for reason in missing[:5]:
+        print(f"not run: {reason}", file=sys.stderr)
     print(f"wrote {result.path} ({len(result.ledger)} cells)")
     if not result.regressions.empty:
         print(f"{len(result.regressions)} cell(s) reproduced before and no longer do:", file=sys.stderr)
@@ -301,9 +368,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list experiments and artifacts")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("store", help="list or clear stored results")
-    p.add_argument("store_command", choices=("list", "clear"))
+    p = sub.add_parser("store", help="list, clear, verify, export or import stored results")
+    p.add_argument("store_command", choices=("list", "clear", "verify", "export", "import"),
+                   help="verify: recompute stored entries and compare bit for bit (exit 1 on a "
+                   "stale entry); export FILE: write entries into one .tar.gz with a manifest; "
+                   "import FILE_OR_URL: check an archive and add its entries")
+    p.add_argument("target", nargs="?", default=None, metavar="FILE",
+                   help="the archive of export / import (a path, or an http(s) URL for import)")
     p.add_argument("--experiment", default=None, help="only this experiment's entries")
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="verify: check N entries drawn at random (default: all current entries)")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="export: only the entries that profile's pages read in their last build")
+    p.add_argument("--sha256", default=None, help="import: expected sha256 of the archive")
+    p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
+    p.add_argument("--output", default=None, help="folder holding _build/ (default: the project root)")
     p.add_argument("--store", default=None, help="store folder (default: LEARNING_RULES_STORE or user cache)")
     p.set_defaults(func=_cmd_store)
     p = sub.add_parser("report", help="published vs regenerated numbers: summary and ledger CSV")
@@ -314,7 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default=None,
                    help="folder of published <source>.csv files (default: the package's reference/)")
     p.add_argument("--accept", action="store_true",
-                   help="accept this ledger as the new reference even if cells stopped reproducing")
+                   help="accept this ledger as the new reference even if cells stopped reproducing "
+                   "(for --profile paper: write the committed reproduction/paper.csv)")
+    p.add_argument("--compute", action="store_true",
+                   help="compute results missing from the store (default: read it only, and name "
+                   "the build that computes what is missing; a paper ledger from an empty store "
+                   "means hours of runs)")
     p.add_argument("--timings", action="store_true",
                    help="instead of the ledger, print the last build's notebook timings "
                    "(_build/timings.csv: cache hit/miss and wall time per notebook)")

@@ -698,6 +698,15 @@ class ReportResult:
     accepted: bool
 
 
+#: The profile whose accepted ledger is committed (``reproduction/<profile>.csv``).
+COMMITTED_PROFILE = "paper"
+
+
+def committed_ledger(root: str | os.PathLike, profile: str = COMMITTED_PROFILE) -> Path:
+    """``<root>/reproduction/<profile>.csv``: the accepted ledger of the paper build, committed."""
+    return Path(root) / "reproduction" / f"{profile}.csv"
+
+
 def run_report(
     profiles: Sequence[str] = ("quick",),
     *,
@@ -705,20 +714,29 @@ def run_report(
     reference: str | os.PathLike | None = None,
     names: Sequence[str] | None = None,
     accept: bool = False,
+    compute: bool = False,
     log: Callable[[str], None] = print,
 ) -> ReportResult:
     """Build the ledger of ``profiles``, write ``<output>/_build/reproduction.csv`` and compare it
-    with the last accepted ledger ``<output>/_build/reproduction.prev.csv``.
+    with the accepted ledgers: ``<output>/reproduction/paper.csv`` (committed) for the paper
+    profile, ``<output>/_build/reproduction.prev.csv`` for the others.
 
-    The new ledger becomes the accepted one when it has no regression, or when ``accept`` is set
-    (rows of profiles not run this time are kept from the old one). ``reference`` is the folder of
-    published CSVs (default :data:`REFERENCE_DIR`); ``names`` limits the reproductions called
-    (default: all registered).
+    The store is read only (``compute=False``, the default): a reproduction whose runs are not
+    stored is reported as not run, naming the build that computes them, instead of starting hours
+    of runs; ``compute=True`` computes what is missing. A preview profile's new ledger becomes its
+    accepted one when it has no regression, or when ``accept`` is set (rows of profiles not run
+    this time are kept from the old one); the committed paper ledger changes only with ``accept``.
+    ``reference`` is the folder of published CSVs (default :data:`REFERENCE_DIR`); ``names`` limits
+    the reproductions called (default: all registered).
     """
     published = load_published(reference)
     ledgers = []
     for profile in profiles:
-        cells, failures, chapters = collect_reproduced(profile, names)
+        cells, failures, chapters = collect_reproduced(profile, names, compute=compute)
+        for source, reason in list(failures.items()):
+            if "results not stored yet" in reason:
+                failures[source] = (f"{reason} -- compute them with `learning-rules build --profile "
+                                    f"{profile}` (or `learning-rules report --compute`)")
         for name, messages in cells.attrs.get("diagnostics", {}).items():
             log(f"note: {name} ({profile}) emitted {len(messages)} warning(s), first: {messages[0]}")
         ledger = build_ledger(published, cells, profile, failures=failures, chapters=chapters)
@@ -730,12 +748,25 @@ def run_report(
     build_dir = Path(output) / "_build"
     path = write_ledger(ledger, build_dir / "reproduction.csv")
     baseline = build_dir / "reproduction.prev.csv"
+    committed = committed_ledger(output)
     previous = read_ledger(baseline) if baseline.is_file() else pd.DataFrame()
+    if len(previous):
+        previous = previous[previous["profile"] != COMMITTED_PROFILE]
+    if committed.is_file():
+        paper = read_ledger(committed)
+        previous = pd.concat([previous, paper], ignore_index=True) if len(previous) else paper
     current = read_ledger(path)
     regressions = find_regressions(previous, current)
     accepted = regressions.empty or accept
-    if accepted:
-        kept = previous[~previous["profile"].isin(set(profiles))] if len(previous) else previous
-        merged = pd.concat([kept, current], ignore_index=True) if len(kept) else current
+    previews = [p for p in profiles if p != COMMITTED_PROFILE]
+    if accepted and previews:
+        kept = previous[~previous["profile"].isin({*profiles, COMMITTED_PROFILE})] if len(previous) else previous
+        now = current[current["profile"].isin(previews)]
+        merged = pd.concat([kept, now], ignore_index=True) if len(kept) else now
         write_ledger(merged, baseline)
+    if accept and COMMITTED_PROFILE in profiles:
+        write_ledger(current[current["profile"] == COMMITTED_PROFILE], committed)
+        baseline = committed
+    elif COMMITTED_PROFILE in profiles and not previews:
+        baseline = committed
     return ReportResult(ledger, summarize(ledger), regressions, path, baseline, accepted)

@@ -1,15 +1,20 @@
-"""Content-addressed result store: (experiment, config, code version) -> tidy DataFrame.
+"""Content-addressed result store: (experiment, config, the code it runs) -> tidy DataFrame.
 
 An experiment's result depends on three things only: which experiment ran, with which configuration,
-and which version of the package computed it. The store hashes exactly those,
+and the package code that computed it. The store hashes exactly those,
 
 .. math::
 
     \\mathrm{key} = \\mathrm{sha256}\\big(\\mathrm{name} \\,\\|\\, \\mathrm{json}(\\mathrm{config})
-    \\,\\|\\, \\mathrm{sha256}(\\texttt{src/learning\\_rules/**/*.py})\\big),
+    \\,\\|\\, \\mathrm{fingerprint}(\\text{code the run function reaches})\\big),
 
-so the book, the command line and the tests share results instead of recomputing them, and editing
-any source file invalidates every stored result (a coarse but safe rule).
+so the book, the command line and the tests share results instead of recomputing them. The code part
+is :func:`learning_rules.fingerprint.experiment_fingerprint`: the definitions the run function
+reaches (kernels, rules, optimizers, initializers, the data layer with its pinned checksums), never
+the presentation layer, so editing a plot, the report or the book pipeline keeps every result, and
+editing a kernel invalidates exactly the results whose runs reach it. ``learning-rules store verify``
+recomputes stored entries and compares them bit for bit: the safety net for a dependency the
+static analysis cannot see.
 
 Layout: ``<root>/<name>/<key>.pkl`` (the DataFrame, ``pandas.to_pickle``) plus
 ``<root>/<name>/<key>.json`` (the config, the code hash, the pandas version, the time). Both are
@@ -49,6 +54,7 @@ import pandas as pd
 
 __all__ = [
     "READONLY_ENV",
+    "READS_ENV",
     "STORE_ENV",
     "NotStoredError",
     "Store",
@@ -64,6 +70,9 @@ __all__ = [
 
 STORE_ENV = "LEARNING_RULES_STORE"
 READONLY_ENV = "LEARNING_RULES_STORE_READONLY"
+#: When set, a file to which every entry read or written is appended as ``name key`` (the build
+#: records which entries each page uses, for ``learning-rules store export --profile``).
+READS_ENV = "LEARNING_RULES_STORE_READS"
 
 
 class NotStoredError(RuntimeError):
@@ -235,8 +244,9 @@ class Store:
     root : path, optional
         Where entries live. Default: ``$LEARNING_RULES_STORE`` or ``<user cache>/learning-rules/store``.
     code_hash : str, optional
-        The code version baked into every key; defaults to :func:`package_hash` (computed once,
-        when the store is created).
+        One code version for every key (tests use it). Default: each experiment's own
+        :func:`~learning_rules.fingerprint.experiment_fingerprint`, and :func:`package_hash` for a
+        name that is not a registered experiment.
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, code_hash: str | None = None):
@@ -244,7 +254,15 @@ class Store:
             env = os.environ.get(STORE_ENV)
             root = Path(env) if env else default_cache_dir() / "store"
         self.root = Path(root).expanduser()
-        self.code_hash = code_hash if code_hash is not None else package_hash()
+        self.code_hash = code_hash
+
+    def code_of(self, name: str) -> str:
+        """The code fingerprint in experiment ``name``'s keys."""
+        if self.code_hash is not None:
+            return self.code_hash
+        from . import fingerprint
+
+        return fingerprint.store_code(name)
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -262,7 +280,7 @@ class Store:
         """The sha256 key of (``name``, canonical JSON of ``config``, code hash)."""
         self._check_name(name)
         payload = canonical_json(
-            {"experiment": name, "config": config_to_dict(config), "code": self.code_hash}
+            {"experiment": name, "config": config_to_dict(config), "code": self.code_of(name)}
         )
         return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
@@ -271,9 +289,18 @@ class Store:
         return folder / f"{key}.pkl", folder / f"{key}.json"
 
     # -- read / write
+    @staticmethod
+    def _note_use(name: str, key: str) -> None:
+        """Append ``name key`` to the reads log (:data:`READS_ENV`) when one is set."""
+        log = os.environ.get(READS_ENV)
+        if log:
+            with open(log, "a", encoding="ascii") as fh:  # one short line: an atomic append
+                fh.write(f"{name} {key}\n")
+
     def get(self, name: str, config: Any) -> pd.DataFrame | None:
         """The stored DataFrame for (``name``, ``config``) or ``None`` when absent or unreadable."""
-        data_path, meta_path = self._paths(name, self.key(name, config))
+        key = self.key(name, config)
+        data_path, meta_path = self._paths(name, key)
         if not meta_path.exists() or not data_path.exists():
             return None
         try:
@@ -288,6 +315,7 @@ class Store:
             return None
         if not isinstance(frame, pd.DataFrame):
             return None
+        self._note_use(name, key)
         return frame
 
     def put(self, name: str, config: Any, frame: pd.DataFrame, seconds: float | None = None) -> str:
@@ -315,13 +343,14 @@ class Store:
             "key": key,
             "config_class": f"{type(config).__module__}.{type(config).__qualname__}",
             "config": config_to_dict(config),
-            "code_hash": self.code_hash,
+            "code_hash": self.code_of(name),
             "pandas": pd.__version__,
             "rows": int(len(frame)),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": None if seconds is None else round(float(seconds), 3),
         }
         atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        self._note_use(name, key)
         return key
 
     def get_or_compute(
@@ -365,6 +394,12 @@ class Store:
                 continue
             yield meta_path, meta
 
+    def _current_code(self, meta: dict) -> str | None:
+        try:
+            return self.code_of(str(meta.get("experiment", "")))
+        except ValueError:
+            return None
+
     def list(self) -> pd.DataFrame:
         """One row per complete entry: experiment, key, rows, created, seconds (compute time, when
         recorded), current (same code hash), bytes."""
@@ -380,7 +415,7 @@ class Store:
                     "rows": meta.get("rows"),
                     "created": meta.get("created"),
                     "seconds": meta.get("seconds"),
-                    "current": meta.get("code_hash") == self.code_hash,
+                    "current": meta.get("code_hash") == self._current_code(meta),
                     "bytes": data_path.stat().st_size,
                     "config": canonical_json(meta.get("config", {})),
                 }

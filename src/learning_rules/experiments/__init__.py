@@ -43,6 +43,8 @@ __all__ = [
     "make_artifact",
     "parse_field_value",
     "plan_runs",
+    "RunProgress",
+    "cost_eta",
     "register_artifact",
     "register_experiment",
     "register_planner",
@@ -187,20 +189,91 @@ def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 
         log(f"precompute: {len(batch)} run(s) of stage {stage} ({len(wanted)} wanted by "
             f"{sum(nb in PLANNERS for nb in pages)} page(s), {len(missing)} missing), "
             f"{n_jobs} worker(s)")
-        every = max(1, len(batch) // 10)
-
-        def progress(done, total, name, config, t0=t0, every=every):
-            if done % every == 0 or done == total:
-                log(f"precompute: {done}/{total} done ({time.perf_counter() - t0:.0f} s)")
-
-        run_tasks([(t.name, EXPERIMENTS[t.name].run, t.config, t.cost) for t in batch], store,
-                  n_jobs=n_jobs, progress=progress)
+        with RunProgress(batch, stage, log) as progress:
+            run_tasks([(t.name, EXPERIMENTS[t.name].run, t.config, t.cost) for t in batch], store,
+                      n_jobs=n_jobs, progress=progress)
         rounds.append((stage, len(batch), time.perf_counter() - t0))
     else:
         raise RuntimeError(f"the page planners still report missing runs after {max_rounds} "
                            "rounds; a planner asks for runs the store never receives")
     return {"rounds": rounds, "tasks": sum(r[1] for r in rounds),
             "seconds": time.perf_counter() - start}
+
+
+def cost_eta(done_cost: float, total_cost: float, elapsed: float) -> float | None:
+    """Seconds left, from the measured rate of the work done so far in units of the planners'
+    cost estimates: ``elapsed * (total - done) / done`` (``None`` before anything finished)."""
+    if done_cost <= 0:
+        return None
+    return elapsed * max(total_cost - done_cost, 0.0) / done_cost
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class RunProgress:
+    """Progress of one precompute round: runs done / total, the stage, and an ETA from the
+    measured cost of the finished runs (:func:`cost_eta`; long runs start first, so a count-based
+    ETA would be far too pessimistic early on).
+
+    In a terminal it is one ``tqdm`` line that updates in place; otherwise (a log file, CI) a line
+    is logged every tenth of the round. Called as ``progress(done, total, name, config)`` by
+    :func:`learning_rules.sweep.run_tasks`.
+    """
+
+    def __init__(self, tasks: list[Task], stage: int, log: Callable[[str], None] = print,
+                 stream: Any = None):
+        import sys
+        import time
+
+        self.by_config = {}
+        for t in tasks:
+            self.by_config.setdefault((t.name, repr(t.config)), t.cost)
+        self.total_cost = float(sum(t.cost for t in tasks)) or 1.0
+        self.done_cost = 0.0
+        self.total, self.stage, self.log = len(tasks), stage, log
+        self.start = time.perf_counter()
+        self.every = max(1, self.total // 10)
+        stream = sys.stderr if stream is None else stream
+        from .._progress import quiet
+
+        self.bar = None
+        if not quiet() and getattr(stream, "isatty", lambda: False)():
+            from tqdm.std import tqdm
+
+            self.bar = tqdm(total=self.total, file=stream, unit="run", dynamic_ncols=True,
+                            desc=f"precompute stage {stage}",
+                            bar_format="{desc}: {n_fmt}/{total_fmt} runs {bar} {elapsed} elapsed, "
+                                       "ETA {postfix}")
+            self.bar.set_postfix_str("?", refresh=True)
+
+    def eta(self) -> float | None:
+        import time
+
+        return cost_eta(self.done_cost, self.total_cost, time.perf_counter() - self.start)
+
+    def __call__(self, done: int, total: int, name: str, config: Any) -> None:
+        import time
+
+        self.done_cost += self.by_config.get((name, repr(config)), 1.0)
+        eta = _clock(self.eta())
+        if self.bar is not None:
+            self.bar.set_postfix_str(eta, refresh=False)
+            self.bar.update(1)
+        elif done % self.every == 0 or done == total:
+            self.log(f"precompute stage {self.stage}: {done}/{total} runs done "
+                     f"({time.perf_counter() - self.start:.0f} s, ETA {eta})")
+
+    def __enter__(self) -> RunProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def register_experiment(name: str, config_cls: type, description: str, *, cache: bool = True):

@@ -426,6 +426,8 @@ def _cell_rng(cfg: CellConfig, purpose: int) -> np.random.Generator:
     return np.random.default_rng([cfg.seed, ds, cfg.layers, cfg.n, purpose])
 
 
+@register_experiment("dual_weight_cell", CellConfig,
+                     "Wang (2025): the five methods on one (dataset, depth, n, seed) cell")
 def run_cell(cfg: CellConfig, return_networks: bool = False):
     """Train the methods of one cell; tidy rows ``method, step, condition, value``.
 
@@ -557,6 +559,8 @@ class ReceptiveFieldConfig:
     n_jobs: int = 2
 
 
+@register_experiment("dual_weight_receptive_cell", CellConfig,
+                     "Wang (2025) Fig. 3: one cell's first-layer weights per method")
 def _receptive_cell(cfg: CellConfig) -> pd.DataFrame:
     frame, nets = run_cell(cfg, return_networks=True)
     rows = []
@@ -607,6 +611,8 @@ class BatchConfig:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
 
 
+@register_experiment("dual_weight_batch_cell", BatchConfig,
+                     "Beyond the paper: dual weight and SGD with mini-batches, one cell")
 def run_batch_cell(cfg: BatchConfig) -> pd.DataFrame:
     """Corrected protocol, ``samples // batch`` steps of ``batch`` samples each; final test metric."""
     spec = DATASETS.lookup(cfg.dataset)
