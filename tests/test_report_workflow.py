@@ -33,10 +33,10 @@ def steps(workflow, job="build"):
     return workflow["jobs"][job]["steps"]
 
 
-def run_commands(workflow) -> list[list[str]]:
-    env = {k: str(v) for k, v in workflow.get("env", {}).items()}
+def run_commands(workflow, job="build") -> list[list[str]]:
+    env = {k: str(v) for k, v in {**workflow.get("env", {}), **workflow["jobs"][job].get("env", {})}.items()}
     commands = []
-    for step in steps(workflow):
+    for step in steps(workflow, job):
         if "run" not in step:
             continue
         text = step["run"].replace("${{ env.PROFILE }}", env["PROFILE"])
@@ -50,34 +50,58 @@ def test_triggers_permissions_and_pages_deploy(workflow):
     assert workflow["permissions"]["pages"] == "write" and workflow["permissions"]["id-token"] == "write"
     uses = [s.get("uses", "") for s in steps(workflow)]
     assert any(u.startswith("actions/upload-pages-artifact@") for u in uses)
-    assert workflow["jobs"]["deploy"]["needs"] == "build"
+    assert set(workflow["jobs"]["deploy"]["needs"]) == {"check", "build"}
     assert steps(workflow, "deploy")[0]["uses"].startswith("actions/deploy-pages@")
-    assert workflow["env"]["PROFILE"] == "quick"
+    # the published book is the paper profile; quick still runs, as a check
+    assert workflow["jobs"]["build"]["env"]["PROFILE"] == "paper"
+    assert workflow["jobs"]["check"]["env"]["PROFILE"] == "quick"
 
 
-def test_make_target_exists_and_runs_the_build(workflow):
+def test_results_are_saved_even_when_the_paper_build_stops(workflow):
+    save = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/cache/save@"))
+    restore = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/cache/restore@"))
+    assert save["if"] == "always()" and ".lr-cache" in save["with"]["path"].split()
+    assert save["with"]["path"] == restore["with"]["path"]
+
+
+@pytest.mark.parametrize("job, profile", [("build", "paper"), ("check", "quick")])
+def test_make_target_exists_and_runs_the_build(workflow, job, profile):
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed")
-    make_cmds = [c for c in run_commands(workflow) if c[0] == "make"]
-    assert make_cmds == [["make", "book", "PROFILE=quick"]]
+    make_cmds = [c for c in run_commands(workflow, job) if c[0] == "make"]
+    assert make_cmds == [["make", "book", f"PROFILE={profile}"]]
     dry = subprocess.run([make, "-n", *make_cmds[0][1:]], cwd=ROOT, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
-    assert "learning-rules build --profile quick" in dry.stdout
+    assert f"learning-rules build --profile {profile}" in dry.stdout
 
 
-def test_cli_commands_parse(workflow):
+@pytest.mark.parametrize("job, profile", [("build", "paper"), ("check", "quick")])
+def test_cli_commands_parse(workflow, job, profile):
     parser = cli.build_parser()
-    cli_cmds = [c for c in run_commands(workflow) if c[0].endswith("learning-rules")]
+    cli_cmds = [c for c in run_commands(workflow, job) if c[0].endswith("learning-rules")]
     assert cli_cmds, "the workflow should write the reproduction ledger"
     for cmd in cli_cmds:
         assert cmd[0] == ".venv/bin/learning-rules"  # what `make book` installs
         args = parser.parse_args(cmd[1:])
         assert callable(args.func)
-        assert args.command == "report"
-        assert args.timings or args.profile == ["quick"]
-    assert any(not parser.parse_args(c[1:]).timings for c in cli_cmds), "no ledger step"
-    assert any(parser.parse_args(c[1:]).timings for c in cli_cmds), "no timings step"
+        assert args.command in ("report", "store")
+        if args.command == "report":
+            assert args.timings or args.profile == [profile]
+            assert not args.compute and not args.accept  # CI never computes behind the report's back
+        else:
+            assert args.store_command == "export" and args.profile == profile
+            assert args.target.startswith("_build/html/")  # published beside the HTML
+    reports = [parser.parse_args(c[1:]) for c in cli_cmds if c[1] == "report"]
+    assert any(not a.timings for a in reports), "no ledger step"
+    assert any(a.timings for a in reports), "no timings step"
+
+
+def test_paper_job_publishes_ledgers_and_bundle(workflow):
+    cmds = run_commands(workflow, "build")
+    assert ["cp", "_build/reproduction.csv", "_build/html/reproduction.csv"] in cmds
+    assert any(c[:2] == ["cp", "reproduction/paper.csv"] for c in cmds)
+    assert any("store" in c and "export" in c for c in cmds)
 
 
 def test_console_script_help():
@@ -94,9 +118,11 @@ def test_paths_match_what_the_package_writes(workflow, tmp_path, monkeypatch):
     assert "LEARNING_RULES_CACHE" in env and locate.ENV_CACHE == "LEARNING_RULES_CACHE"
     pages = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
     assert pages["with"]["path"] == "_build/html"  # book.build(output=root) renders into <root>/_build/html
-    cache = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/cache@"))
+    cache = next(s for s in steps(workflow, "check") if s.get("uses", "").startswith("actions/cache@"))
     cached = cache["with"]["path"].split()
     assert "_build/executed" in cached
+    paper_cache = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/cache/restore@"))
+    assert "_build/executed" in paper_cache["with"]["path"].split()
 
     # run the report on a tiny synthetic source: the files it writes are the ones the workflow
     # caches (the accepted ledger) and uploads (the ledger)
@@ -110,8 +136,11 @@ def test_paths_match_what_the_package_writes(workflow, tmp_path, monkeypatch):
     result = report.run_report(["quick"], output=tmp_path, reference=ref, log=lambda s: None)
     written = {p.relative_to(tmp_path).as_posix() for p in (result.path, result.baseline)}
     assert written == {"_build/reproduction.csv", "_build/reproduction.prev.csv"}
-    assert "_build/reproduction.prev.csv" in cached
+    assert "_build/reproduction.prev.csv" in cached  # the quick check's accepted ledger
     upload = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/upload-artifact@"))
     patterns = upload["with"]["path"].split()
     assert all(any(Path(p).match(pat) for pat in patterns) for p in written)
     assert "_build/timings.csv" in patterns  # book.build writes <output>/_build/timings.csv
+    assert "_build/build.json" in patterns  # and its measurements
+    # the paper ledger's accepted copy is the committed one, not a cache entry
+    assert report.committed_ledger(ROOT).relative_to(ROOT).as_posix() == "reproduction/paper.csv"

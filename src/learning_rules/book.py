@@ -62,6 +62,7 @@ from .store import READS_ENV, atomic_write_bytes, canonical_json
 __all__ = [
     "GENERATED_PAGES",
     "TIMINGS_COLUMNS",
+    "BUILD_REPORT",
     "BuildError",
     "BuildResult",
     "NotebookParameter",
@@ -70,6 +71,8 @@ __all__ = [
     "PROFILES",
     "Profile",
     "build",
+    "build_record",
+    "build_report_markdown",
     "check_executed",
     "equation_index",
     "read_timings",
@@ -899,6 +902,123 @@ def _render(stage: Path, output: Path, log: Callable[[str], None]) -> Path:
 # --------------------------------------------------------------------------- build
 
 
+# --------------------------------------------------------------------------- what a build measured
+
+#: The generated Markdown the rebuild page includes: this build's times, host and calibration.
+BUILD_REPORT = Path("book") / "_generated" / "this-build.md"
+
+
+def _git_commit(root: Path) -> str:
+    """The checkout's commit (short), with ``+changes`` when the work tree differs; "" outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("+changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _stored_run_seconds(output: Path, profile: str) -> tuple[int, float]:
+    """(runs, compute seconds) of the store entries this profile's pages read, from the reads
+    logs and the store's sidecars (runs computed in earlier builds included)."""
+    from .bundle import read_reads
+    from .store import Store
+
+    folder = reads_folder(output, profile)
+    pairs = read_reads(sorted(folder.glob("*.txt"))) if folder.is_dir() else set()
+    store, total, runs = Store(), 0.0, 0
+    for name, key in pairs:
+        try:
+            meta = json.loads((store.root / name / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("seconds") is not None:
+            total += float(meta["seconds"])
+            runs += 1
+    return runs, total
+
+
+def build_record(root: Path, output: Path, profile: str, timings: Sequence[Mapping[str, Any]],
+                 stages: Mapping[str, float], calibration: Mapping[str, Any] | None,
+                 precompute: Mapping[str, Any] | None, seconds: float) -> dict[str, Any]:
+    """What this build measured, written to ``_build/build.json``: profile, commit, host,
+    calibration (the previous build's when this one executed nothing), stage and page times."""
+    build_dir = Path(output) / "_build"
+    previous = {}
+    try:
+        previous = json.loads((build_dir / "build.json").read_text())
+    except (OSError, ValueError):
+        pass
+    if calibration is None and previous.get("profile") == profile:
+        calibration = previous.get("calibration")
+    runs, run_seconds = _stored_run_seconds(Path(output), profile)
+    record = {
+        "profile": profile,
+        "finished": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": _git_commit(root),
+        "calibration": calibration,
+        "stages": {k: round(v, 1) for k, v in stages.items()},
+        "seconds": round(seconds, 1),
+        "precompute_runs": None if precompute is None else precompute.get("tasks"),
+        "stored_runs": runs,
+        "stored_run_seconds": round(run_seconds, 1),
+        "pages": [dict(t) for t in timings],
+    }
+    atomic_write_bytes(build_dir / "build.json", (json.dumps(record, indent=1) + "\n").encode())
+    return record
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
+
+
+def build_report_markdown(record: Mapping[str, Any]) -> str:
+    """This build's times as Markdown (the rebuild page includes it): nothing typed by hand."""
+    cal = record.get("calibration") or {}
+    host = (f"a {cal.get('cores', '?')}-core {cal.get('cpu', 'unknown CPU')} (Python "
+            f"{cal.get('python', '?')}, NumPy {cal.get('numpy', '?')})" if cal else "this machine")
+    commit = f" at commit `{record['commit']}`" if record.get("commit") else ""
+    lines = [f"This copy of the book was built with the **{record['profile']}** profile"
+             f"{commit}, finished {record['finished']}, on {host}.", ""]
+    if cal:
+        epoch = cal.get("parity_epoch_seconds")
+        lines += [f"Calibration, measured by the same build before its runs: "
+                  f"{cal.get('matmul_seconds')} s for 300 float32 256 x 256 matrix products on one "
+                  "thread" + (f", and {epoch} s for one DFA + SGD parity epoch (k = 3) on 10,000 "
+                              "images" if epoch is not None else "") +
+                  f" (measured {cal.get('measured', '?')}). Scale the times below by your machine's "
+                  "ratio to these.", ""]
+    lines += ["| stage | wall time |", "|---|---|"]
+    names = {"calibration": "calibration", "precompute": "precompute pool (planned runs)",
+             "notebooks": "executing the pages"}
+    for key, label in names.items():
+        if key in record["stages"]:
+            lines.append(f"| {label} | {_duration(record['stages'][key])} |")
+    lines.append(f"| whole build before rendering | {_duration(record['seconds'])} |")
+    lines.append("")
+    if record.get("precompute_runs"):
+        lines.append(f"The precompute pool computed {record['precompute_runs']} runs in this build. ")
+    if record.get("stored_runs"):
+        lines.append(f"The stored runs this profile's pages read took {_duration(record['stored_run_seconds'])} "
+                     f"of compute in all ({record['stored_runs']} runs, counted from the store, "
+                     "including runs computed by earlier builds).")
+    lines += ["", "| page | this build | executed in |", "|---|---|---|"]
+    for row in sorted(record["pages"], key=lambda r: -(r.get("executed_seconds") or 0)):
+        how = {"miss": f"executed, {_duration(row.get('seconds'))}", "hit": "from the cache",
+               "stale": "older execution", "none": "not executed"}.get(row.get("cache"), "-")
+        lines.append(f"| `{row['notebook']}` | {how} | {_duration(row.get('executed_seconds'))} |")
+    return "\n".join(lines) + "\n"
+
+
 @dataclasses.dataclass
 class BuildResult:
     """What a build did: where the HTML is, which notebooks ran and which came from the cache.
@@ -1163,6 +1283,7 @@ def build(
     timeout: int | None = None,
     only: Sequence[str | os.PathLike] | None = None,
     precompute: bool = True,
+    scheduler: str | None = None,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
     """Stage, execute (cached, parallel), check and render the book.
@@ -1194,6 +1315,10 @@ def build(
         computed once, the longest runs start first, and no more processes than cores compete
         for the caches. The notebooks then read their runs from the store. ``False``: each
         notebook computes its own runs while it executes (as before).
+    scheduler : str, optional
+        A dask scheduler address: the precompute pool runs every planned run as one task on that
+        cluster (results stored here as each finishes; a rerun resumes), and the kernels' own
+        sweeps go there too (``LEARNING_RULES_SCHEDULER``).
 
     Raises
     ------
@@ -1246,9 +1371,22 @@ def build(
     reports: dict[str, dict] = {}
     failures: list[str] = []
     ipython_dir = _prepare_ipython_dir(root, build_dir)
+    stages: dict[str, float] = {}
+    calibration = None
+    if todo:  # the host's speed now, next to this build's times (learning_rules.calibration)
+        from .calibration import calibrate
+
+        t0 = time.perf_counter()
+        calibration = calibrate(parity=profile == PAPER_PROFILE)
+        stages["calibration"] = time.perf_counter() - t0
+        log(f"calibration: {calibration['matmul_seconds']:.3f} s float32 product loop, "
+            f"parity epoch {calibration['parity_epoch_seconds']} s, on {calibration['cpu']}")
     pre = None
     if todo and precompute:
-        pre = _precompute(root, [p for p in todo if not p["last"]], n_jobs, log)
+        pre = _precompute(root, [p for p in todo if not p["last"]], n_jobs, log, scheduler)
+        if pre is not None:
+            stages["precompute"] = pre["seconds"]
+    t_execute = time.perf_counter()
     if todo:
         # Kernels running side by side share the cores: give each its share of BLAS threads, or
         # OpenBLAS threads oversubscribe the machine (measured: far slower, not just 2x).
@@ -1278,6 +1416,7 @@ def build(
             done, failed = _run_tasks([task(p, workers) for p in phase], workers, log)
             reports.update({r["label"]: r for r in done})
             failures += failed
+        stages["notebooks"] = time.perf_counter() - t_execute
 
     # latest.json: each notebook's newest execution, what `only=` shows for a page it does not run.
     latest = _latest_index(executed_dir)
@@ -1313,6 +1452,8 @@ def build(
     if timings:
         build_dir.mkdir(parents=True, exist_ok=True)
         _write_timings(build_dir / "timings.csv", timings)
+    record = build_record(root, output, profile, timings, stages, calibration, pre,
+                          time.perf_counter() - start)
     if failures:
         raise BuildError("notebook execution failed:\n" + "\n\n".join(failures))
     if stale:
@@ -1327,6 +1468,8 @@ def build(
             data = _announce(data, profile)
         _sync_bytes(data, stage / rel)
         keep.add(rel)
+    _sync_bytes(build_report_markdown(record).encode("utf-8"), stage / BUILD_REPORT)
+    keep.add(BUILD_REPORT)
     toc_pages = {p.as_posix() for p in toc_files(root)}
     for rel, generate in GENERATED_PAGES.items():
         if rel in toc_pages:
@@ -1359,7 +1502,8 @@ def build(
     )
 
 
-def _precompute(root: Path, plans: Sequence[Mapping], n_jobs: int, log: Callable[[str], None]) -> dict | None:
+def _precompute(root: Path, plans: Sequence[Mapping], n_jobs: int, log: Callable[[str], None],
+                scheduler: str | None = None) -> dict | None:
     """Run :func:`learning_rules.experiments.plan_runs` for the notebooks of ``plans`` that have a
     planner, with each notebook's full parameters (its defaults updated with the profile's)."""
     from .experiments import PLANNERS, plan_runs
@@ -1375,7 +1519,7 @@ def _precompute(root: Path, plans: Sequence[Mapping], n_jobs: int, log: Callable
         return None
     # the pool's workers get one BLAS thread each when n_jobs equals the cores (joblib's loky)
     try:
-        return plan_runs(pages, Store(), n_jobs=n_jobs, log=log)
+        return plan_runs(pages, Store(), n_jobs=n_jobs, log=log, scheduler=scheduler)
     except Exception as exc:
         raise BuildError(f"precomputing the runs of {', '.join(pages)} failed: "
                          f"{type(exc).__name__}: {exc}") from exc

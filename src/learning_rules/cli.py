@@ -43,7 +43,13 @@ class UserError(Exception):
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from .book import build
+    from .sweep import SCHEDULER_ENV, temporary_environment
 
+    with temporary_environment({SCHEDULER_ENV: args.scheduler}):
+        return _build(args, build)
+
+
+def _build(args: argparse.Namespace, build) -> int:
     result = build(
         args.profile,
         root=args.root,
@@ -54,6 +60,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         only=args.only,
         precompute=not args.no_precompute,
+        scheduler=args.scheduler,
     )
     print(
         f"built profile {result.profile} in {result.seconds:.1f} s: "
@@ -320,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let each notebook compute its own runs (default: the runs of every page "
                         "with a planner are computed first, in one pool of --jobs processes)")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the precompute pool (every page's planned runs) and the kernels' "
+                   "sweeps on this dask scheduler (e.g. tcp://10.0.0.5:8786); results are stored "
+                   "here as each finishes, so an interrupted build resumes")
     p.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK",
                    help="execute just these notebooks (e.g. book/dfa/parity.ipynb), even if cached; "
                    "the whole book is still rendered, the other pages from the cache where they "

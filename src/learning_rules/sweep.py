@@ -220,7 +220,8 @@ def run_sweep(
 
 
 def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose: int = 0,
-              progress: Callable[[int, int, str, Any], None] | None = None) -> int:
+              progress: Callable[[int, int, str, Any], None] | None = None,
+              scheduler: str | Any | None = None) -> int:
     """Compute and store every ``(name, fn, config[, cost])`` task that ``store`` lacks.
 
     Unlike :func:`run_sweep` the configs may be of different classes and experiments (a build's
@@ -228,8 +229,12 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
     Tasks start in order of decreasing ``cost`` (default 1), so with ``n_jobs`` workers the
     longest runs go first and the pool ends on short ones (longest-processing-time-first
     scheduling); ties keep the given order. Each result is stored as soon as it arrives, so an
-    interrupted pool keeps what finished. Local processes only (joblib ``loky``, one BLAS thread
-    per worker when ``n_jobs`` equals the cores), or in this process when ``n_jobs == 1``.
+    interrupted pool keeps what finished. Local processes (joblib ``loky``, one BLAS thread per
+    worker when ``n_jobs`` equals the cores), in this process when ``n_jobs == 1``, or, with
+    ``scheduler`` (a dask scheduler address or a connected ``distributed.Client``), one task per
+    run on that cluster, the costliest with the highest priority; the results come back to this
+    process, which stores each once. A worker that dies mid-run loses nothing: dask runs its
+    tasks again elsewhere, and what finished is already stored.
 
     ``progress(done, total, name, config)``, when given, is called after each stored result.
 
@@ -262,18 +267,24 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
                              f"{config!r} (read-only mode: nothing is computed)")
     order = sorted(todo.values(), key=lambda t: -t[3])  # stable: ties keep their order
     _check_jobs(n_jobs, "n_jobs")
-    if n_jobs == 1:
+    stack = contextlib.ExitStack()
+    if scheduler is not None:
+        calls = [joblib.delayed(_timed)(fn, i, config) for i, (_, fn, config, _) in enumerate(order)]
+        computed = _run_on_dask(calls, scheduler, verbose, stack,
+                                priorities=[len(order) - i for i in range(len(order))])
+    elif n_jobs == 1:
         computed = (_timed(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
     else:
         calls = (joblib.delayed(_timed)(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
         computed = joblib.Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, verbose=verbose,
                                    return_as="generator_unordered")(calls)
-    for done, (index, frame, seconds) in enumerate(computed, start=1):
-        name, _, config, _ = order[index]
-        _check_frame(name, config, frame)
-        store.put(name, config, frame, seconds=seconds)
-        if progress is not None:
-            progress(done, len(order), name, config)
+    with stack:
+        for done, (index, frame, seconds) in enumerate(computed, start=1):
+            name, _, config, _ = order[index]
+            _check_frame(name, config, frame)
+            store.put(name, config, frame, seconds=seconds)
+            if progress is not None:
+                progress(done, len(order), name, config)
     return len(order)
 
 
@@ -294,7 +305,7 @@ def _check_frame(name: str, config: Any, frame: Any) -> None:
 
 
 def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int,
-                 stack: contextlib.ExitStack) -> Iterator[Any]:
+                 stack: contextlib.ExitStack, priorities: Sequence[int] | None = None) -> Iterator[Any]:
     """Submit every call to the dask cluster; yield the results as they finish.
 
     Tasks go to the cluster with ``Client.submit`` rather than through joblib's ``dask`` backend:
@@ -313,7 +324,10 @@ def _run_on_dask(calls: Iterable, scheduler: str | Any, verbose: int,
     else:
         client = Client(scheduler)
         stack.callback(client.close)
-    futures = [client.submit(fn, *args, pure=False, **kwargs) for fn, args, kwargs in calls]
+    calls = list(calls)
+    priorities = [0] * len(calls) if priorities is None else list(priorities)
+    futures = [client.submit(fn, *args, pure=False, priority=priority, **kwargs)
+               for (fn, args, kwargs), priority in zip(calls, priorities, strict=True)]
     if verbose:
         print(f"run_sweep: {len(futures)} tasks submitted to the dask cluster")
     from distributed import as_completed

@@ -142,13 +142,15 @@ def register_planner(notebook: str):
 
 
 def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 1,
-              log: Callable[[str], None] = print, max_rounds: int = 8) -> dict[str, Any]:
+              log: Callable[[str], None] = print, max_rounds: int = 8,
+              scheduler: str | Any | None = None) -> dict[str, Any]:
     """Compute every run the ``pages`` (notebook path -> parameters) will ask for, before they run.
 
     Rounds: ask every page's planner what it needs, drop what ``store`` holds and duplicates
     (the same experiment and config asked by two pages), and run the lowest stage of what is
     left in one pool of ``n_jobs`` processes (:func:`learning_rules.sweep.run_tasks`, longest
-    first), storing each result as it finishes; repeat until nothing is missing. With the
+    first; or one task each on the dask cluster at ``scheduler``), storing each result as it
+    finishes; repeat until nothing is missing. With the
     learning-rate trials in stage 0, round 1 runs every page's trials and round 2 everything
     else, reruns at the chosen rates included; a chosen rate whose full runs diverge in training
     is set aside (:func:`learning_rules.experiments.dfa.settle_lrs`), and a further round runs the
@@ -186,12 +188,12 @@ def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 
         stage = min(t.stage for t in missing)
         batch = [t for t in missing if t.stage == stage]
         t0 = time.perf_counter()
+        where = f"dask scheduler {scheduler}" if scheduler is not None else f"{n_jobs} worker(s)"
         log(f"precompute: {len(batch)} run(s) of stage {stage} ({len(wanted)} wanted by "
-            f"{sum(nb in PLANNERS for nb in pages)} page(s), {len(missing)} missing), "
-            f"{n_jobs} worker(s)")
+            f"{sum(nb in PLANNERS for nb in pages)} page(s), {len(missing)} missing), {where}")
         with RunProgress(batch, stage, log) as progress:
             run_tasks([(t.name, EXPERIMENTS[t.name].run, t.config, t.cost) for t in batch], store,
-                      n_jobs=n_jobs, progress=progress)
+                      n_jobs=n_jobs, progress=progress, scheduler=scheduler)
         rounds.append((stage, len(batch), time.perf_counter() - t0))
     else:
         raise RuntimeError(f"the page planners still report missing runs after {max_rounds} "
