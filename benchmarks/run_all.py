@@ -1,5 +1,6 @@
 """Run every benchmark (``make bench``): single-sample training, the mini-batch step, then the
-parity net's sparse first layer (needs MNIST; skipped with the reason when it is missing).
+parity net's sparse first layer and the precompute pool on a Dask cluster of 1 and 2 workers
+(both need MNIST; skipped with the reason when it is missing).
 
 Pass ``--quick`` for a short smoke run. Numbers are printed, never asserted (CONTRIBUTING:
 speed is measured in benchmarks/, not in tests).
@@ -12,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_cluster  # noqa: E402
 import bench_minibatch  # noqa: E402
 import bench_single_sample  # noqa: E402
 import bench_sparse_input  # noqa: E402
@@ -28,8 +30,10 @@ def main(argv=None) -> None:
 
     try:
         bench_sparse_input.main(quick)
+        print()
+        bench_cluster.main(quick)
     except DatasetNotFoundError as err:
-        print(f"sparse first layer: skipped, {str(err).splitlines()[0]}")
+        print(f"sparse first layer and cluster: skipped, {str(err).splitlines()[0]}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ builds the project's real book under the smoke profile into a temporary folder.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -191,3 +192,26 @@ def test_kernel_that_died_after_running_cells_is_not_rerun(tmp_path, monkeypatch
     report = book._execute_one(_task(tmp_path))
     assert not report["ok"] and len(calls) == 1
     assert "kernel died" in report["error"] and "partly executed notebook is kept" in report["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_smoke_build_records_what_it_used_and_measured(built_book):
+    """The smoke build's store entries recompute bit for bit (store verify on a sample: the safety
+    net for a dependency the keys miss), every page's reads are logged for the bundle, and the
+    rebuild page shows this build's own times, host and calibration."""
+    from learning_rules.bundle import read_reads, verify
+    from learning_rules.store import Store
+
+    out = built_book.html.parents[1]
+    report = verify(Store(), sample=4, seed=1)
+    assert len(report) == 4 and set(report["status"]) == {"identical"}, report.to_string()
+    reads = read_reads((out / "_build" / "store-reads" / "smoke").glob("*.txt"))
+    store = Store()
+    assert reads and all((store.root / n / f"{k}.json").is_file() for n, k in reads)
+    record = json.loads((out / "_build" / "build.json").read_text())
+    assert record["profile"] == "smoke" and record["calibration"]["matmul_seconds"] > 0
+    assert {p["notebook"] for p in record["pages"]} == {nb.as_posix() for nb in book.toc_notebooks(ROOT)}
+    rebuild = (out / "_build" / "html" / "book" / "rebuild.html").read_text()
+    assert "This copy of the book was built with the" in rebuild and record["calibration"]["cpu"] in rebuild
+    assert "precompute pool" in rebuild or "executing the pages" in rebuild

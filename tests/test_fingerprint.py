@@ -75,6 +75,7 @@ def _changed(baseline, after: dict[str, str]) -> set[str]:
     ("experiments/ablation.py", "plot_curves"),
     ("experiments/dual_weight.py", "plot_lr_sweep"),
     ("experiments/__init__.py", "plan_runs"),
+    ("experiments/__init__.py", "register_experiment"),
 ])
 def test_presentation_edits_change_no_result_key(baseline, tmp_path, rel, name):
     assert _changed(baseline, _edited(baseline, tmp_path, rel, name)) == set()
@@ -145,6 +146,29 @@ def test_store_keys_use_the_experiment_fingerprint(tmp_path):
     assert Store(tmp_path, code_hash="pinned").code_of("dfa_synthetic") == "pinned"
     key = store.key("dfa_synthetic", SyntheticConfig())
     assert key != Store(tmp_path, code_hash="other").key("dfa_synthetic", SyntheticConfig())
+
+
+def test_registration_decorators_return_the_function_unchanged(monkeypatch):
+    """Why EXCLUDED_UNITS may leave them out of every key: they add nothing to the function."""
+    import dataclasses
+
+    from learning_rules import experiments as E
+
+    @dataclasses.dataclass(frozen=True)
+    class C:
+        x: int = 0
+
+    def run(config):
+        return config
+
+    monkeypatch.setattr(E.EXPERIMENTS, "_entries", dict(E.EXPERIMENTS._entries))
+    monkeypatch.setattr(E.PLANNERS, "_entries", dict(E.PLANNERS._entries))
+    monkeypatch.setattr(E.ARTIFACTS, "_entries", dict(E.ARTIFACTS._entries))
+    assert E.register_experiment("fp_test", C, "test", timing_columns=("t",))(run) is run
+    assert E.register_planner("book/fp_test.ipynb")(run) is run
+    assert E.register_artifact("fp-test", "test")(run) is run
+    assert {u for u in F.EXCLUDED_UNITS} <= {(m, n) for m, mod in F.code_index().modules.items()
+                                             for n in mod.defs}
 
 
 def test_unknown_root_is_a_clear_error():

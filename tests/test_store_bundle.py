@@ -188,3 +188,27 @@ def test_cli_export_by_profile_reads(store, tmp_path, capsys):
                  "--store", str(store.root)]) == 2
     assert "build it first" in capsys.readouterr().err
     assert main(["store", "export", "--store", str(store.root)]) == 2
+
+
+def test_verify_leaves_declared_timing_columns_out(tmp_path, monkeypatch):
+    import dataclasses
+    import time
+
+    from learning_rules import experiments as E
+
+    @dataclasses.dataclass(frozen=True)
+    class Timed:
+        n: int = 3
+
+    def timed(cfg):
+        start = time.process_time()
+        values = np.arange(cfg.n, dtype=float) ** 2
+        return pd.DataFrame({"value": values, "cpu_s": time.process_time() - start + time.time() % 1})
+
+    monkeypatch.setitem(E.EXPERIMENTS._entries, "timed", E.Experiment("timed", Timed, timed, "test"))
+    st = Store(tmp_path, code_hash="t")
+    st.put("timed", Timed(), timed(Timed()))
+    assert bundle.verify(st)["status"].tolist() == ["differs"]  # the timing moved
+    monkeypatch.setitem(E.EXPERIMENTS._entries, "timed",
+                        E.Experiment("timed", Timed, timed, "test", timing_columns=("cpu_s",)))
+    assert bundle.verify(st)["status"].tolist() == ["identical"]

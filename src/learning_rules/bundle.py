@@ -147,7 +147,8 @@ def verify(store: Store, *, sample: int | None = None, experiment: str | None = 
     Returns
     -------
     pandas.DataFrame
-        One row per checked entry: ``experiment, key, status, seconds, detail, config``, with
+        One row per checked entry: ``experiment, key, status, seconds, detail, config``
+        (columns an experiment declares as timings are left out of the comparison), with
         ``status`` one of ``identical``, ``differs`` (stale: the result the key promises is not
         what the code computes now), ``failed`` (the run raised) or ``unrunnable`` (the config no
         longer fits the experiment). Entries of an older code version (not current) are skipped:
@@ -188,7 +189,8 @@ def verify(store: Store, *, sample: int | None = None, experiment: str | None = 
             rows.append(row)
             continue
         row["seconds"] = round(time.perf_counter() - start, 3)
-        problem = frames_identical(stored, fresh)
+        timing = [c for c in exp.timing_columns if c in stored.columns and c in fresh.columns]
+        problem = frames_identical(stored.drop(columns=timing), fresh.drop(columns=timing))
         if problem is not None:
             row.update(status="differs", detail=problem)
         rows.append(row)

@@ -68,6 +68,9 @@ class Experiment:
         Whether results go through the :class:`~learning_rules.store.Store` (``False`` for
         experiments whose result depends on something outside config and code, like which
         dataset files exist).
+    timing_columns : tuple of str
+        Result columns that measure time (CPU seconds of a run): they differ from one run to the
+        next, so ``learning-rules store verify`` leaves them out of its bit-for-bit comparison.
     """
 
     name: str
@@ -75,6 +78,7 @@ class Experiment:
     run: Callable[[Any], pd.DataFrame]
     description: str
     cache: bool = True
+    timing_columns: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,13 +282,16 @@ class RunProgress:
             self.bar.close()
 
 
-def register_experiment(name: str, config_cls: type, description: str, *, cache: bool = True):
-    """Decorator: register ``run(config) -> DataFrame`` as experiment ``name``."""
+def register_experiment(name: str, config_cls: type, description: str, *, cache: bool = True,
+                        timing_columns: tuple[str, ...] = ()):
+    """Decorator: register ``run(config) -> DataFrame`` as experiment ``name`` (``run`` itself is
+    returned unchanged, so this decorator is no part of any result's key)."""
     if not dataclasses.is_dataclass(config_cls) or not config_cls.__dataclass_params__.frozen:
         raise ValueError(f"experiment {name!r}: config_cls must be a frozen dataclass")
 
     def decorator(run: Callable[[Any], pd.DataFrame]):
-        EXPERIMENTS.register(name, Experiment(name, config_cls, run, description, cache))
+        EXPERIMENTS.register(name, Experiment(name, config_cls, run, description, cache,
+                                              tuple(timing_columns)))
         return run
 
     return decorator

@@ -427,7 +427,8 @@ def _cell_rng(cfg: CellConfig, purpose: int) -> np.random.Generator:
 
 
 @register_experiment("dual_weight_cell", CellConfig,
-                     "Wang (2025): the five methods on one (dataset, depth, n, seed) cell")
+                     "Wang (2025): the five methods on one (dataset, depth, n, seed) cell",
+                     timing_columns=("cpu_s",))
 def run_cell(cfg: CellConfig, return_networks: bool = False):
     """Train the methods of one cell; tidy rows ``method, step, condition, value``.
 
