@@ -81,6 +81,20 @@ def test_presentation_edits_change_no_result_key(baseline, tmp_path, rel, name):
     assert _changed(baseline, _edited(baseline, tmp_path, rel, name)) == set()
 
 
+def test_a_new_helper_above_the_registrations_changes_no_key(baseline, tmp_path):
+    """experiments/dfa_parity.py registers its lazy baselines in top-level statements
+    (``LAZY_METHODS.register(...)``). A page helper added above them shifts their lines; the keys
+    of the runs that read LAZY_METHODS must not move (statements are numbered, not named by line)."""
+    copy = tmp_path / "learning_rules"
+    shutil.copytree(baseline[0], copy)
+    path = copy / "experiments" / "dfa_parity.py"
+    anchor = "from . import register_experiment, register_planner\n"
+    text = path.read_text()
+    assert anchor in text
+    path.write_text(text.replace(anchor, anchor + "\n\ndef page_helper(frame):\n    return frame.head()\n\n"))
+    assert _changed(baseline, _keys(F.CodeIndex(copy))) == set()
+
+
 @pytest.mark.parametrize("how", ["docstring", "comment"])
 def test_docstrings_and_comments_change_no_key(baseline, tmp_path, how):
     assert _changed(baseline, _edited(baseline, tmp_path, "data/parsers.py", "read_idx", how)) == set()

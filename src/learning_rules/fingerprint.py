@@ -70,13 +70,16 @@ OPAQUE_MODULES = frozenset({"fingerprint"})
 EXCLUDED_UNITS = frozenset({("experiments", "register_experiment"),
                             ("experiments", "register_planner"),
                             ("experiments", "register_artifact")})
+#: Modules left out of every closure: progress bars, which wrap an iterable and yield it unchanged.
+EXCLUDED_MODULES = frozenset({"_progress"})
 
 PACKAGE = "learning_rules"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: A unit: (module, name). ``module`` is dotted relative to the package ("" is the package's
-#: ``__init__``); ``name`` is a top-level name, or ``"#<line>"`` for a top-level statement that
-#: defines no name.
+#: ``__init__``); ``name`` is a top-level name, or ``"#<n>"`` for the module's n-th top-level
+#: statement that defines no name (numbered in order, not by line, so that editing a function
+#: above a registration does not rename it).
 Unit = tuple[str, str]
 
 
@@ -163,11 +166,11 @@ class CodeIndex:
                     for n in names:
                         mod.defs.setdefault(n, []).append(node)
                 else:
-                    mod.stmts[f"#{node.lineno}"] = node
+                    mod.stmts[f"#{len(mod.stmts)}"] = node
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 self._bind_imports(mod, node, mod.imports)
             else:
-                mod.stmts[f"#{node.lineno}"] = node
+                mod.stmts[f"#{len(mod.stmts)}"] = node
         return mod
 
     def _base(self, mod: _Module, level: int, module: str | None) -> str | None:
@@ -395,7 +398,7 @@ class CodeIndex:
                 raise ValueError(f"{PACKAGE}.{unit[0]} has no top-level definition {unit[1]!r}")
         while todo:
             unit = todo.pop()
-            if unit in seen or unit in EXCLUDED_UNITS:
+            if unit in seen or unit in EXCLUDED_UNITS or unit[0] in EXCLUDED_MODULES:
                 continue
             seen.add(unit)
             todo.extend(self.uses(unit) - seen)
