@@ -271,3 +271,22 @@ def test_profile_cuts_and_banner(tmp_path):
                      "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
     cells = json.loads(book._with_banner(nb, banner))["cells"]
     assert cells[0]["source"] == "# T" and cells[1]["source"] == banner
+
+
+def test_build_report_states_times_next_to_the_calibration():
+    record = {"profile": "paper", "finished": "2026-01-01 10:00", "commit": "abc1234",
+              "calibration": {"cpu": "Some CPU", "cores": 2, "python": "3.11", "numpy": "2.0",
+                              "matmul_seconds": 0.1, "parity_epoch_seconds": 0.8, "measured": "t"},
+              "stages": {"precompute": 4000.0, "notebooks": 90.0}, "seconds": 4100.0,
+              "cpu_seconds": 8000.0, "precompute_runs": 220, "stored_runs": 3, "stored_run_seconds": 50.0,
+              "pages": [{"notebook": "book/a.ipynb", "cache": "miss", "seconds": 12.0, "executed_seconds": 12.0},
+                        {"notebook": "book/b.ipynb", "cache": "hit", "seconds": 0.0, "executed_seconds": 300.0}]}
+    text = book.build_report_markdown(record)
+    assert "**paper** profile at commit `abc1234`" in text and "2-core Some CPU" in text
+    assert "0.1 s for 300 float32" in text and "0.8 s for one DFA + SGD parity epoch" in text
+    assert "| precompute pool (planned runs) | 66.7 min |" in text and "| whole build before rendering | 68.3 min |" in text
+    assert text.index("book/b.ipynb") < text.index("book/a.ipynb")  # slowest page first
+    assert "220 runs" in text and "2.22 h" in text
+    record.update(calibration=None, precompute_runs=None, stored_runs=0, commit="")
+    text = book.build_report_markdown(record)
+    assert "Calibration" not in text and "commit" not in text.split("\n")[0]

@@ -942,6 +942,17 @@ def _stored_run_seconds(output: Path, profile: str) -> tuple[int, float]:
     return runs, total
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have finished (the
+    notebook workers and their kernels; pool workers still alive for reuse are not counted)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def build_record(root: Path, output: Path, profile: str, timings: Sequence[Mapping[str, Any]],
                  stages: Mapping[str, float], calibration: Mapping[str, Any] | None,
                  precompute: Mapping[str, Any] | None, seconds: float) -> dict[str, Any]:
@@ -963,6 +974,7 @@ def build_record(root: Path, output: Path, profile: str, timings: Sequence[Mappi
         "calibration": calibration,
         "stages": {k: round(v, 1) for k, v in stages.items()},
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(_cpu_seconds(), 1),
         "precompute_runs": None if precompute is None else precompute.get("tasks"),
         "stored_runs": runs,
         "stored_run_seconds": round(run_seconds, 1),
@@ -1004,6 +1016,9 @@ def build_report_markdown(record: Mapping[str, Any]) -> str:
         if key in record["stages"]:
             lines.append(f"| {label} | {_duration(record['stages'][key])} |")
     lines.append(f"| whole build before rendering | {_duration(record['seconds'])} |")
+    if record.get("cpu_seconds") == record.get("cpu_seconds"):  # not NaN
+        lines += ["", f"CPU time of the build and its finished worker processes: "
+                      f"{_duration(record['cpu_seconds'])}."]
     lines.append("")
     if record.get("precompute_runs"):
         lines.append(f"The precompute pool computed {record['precompute_runs']} runs in this build. ")
