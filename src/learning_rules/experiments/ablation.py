@@ -33,7 +33,7 @@ import pandas as pd
 from .._registry import Registry
 from ..analysis import ablation as an
 from ..store import Store, atomic_write_text
-from . import register_artifact, register_experiment, save_figure
+from . import Task, register_artifact, register_experiment, register_planner, save_figure
 from .foundations import one_blas_thread
 
 __all__ = [
@@ -416,32 +416,76 @@ def reference_table() -> pd.DataFrame:
     return pd.read_csv(Path(__file__).resolve().parents[1] / "reference" / "ablation.csv")
 
 
-def compute_all(params: Mapping[str, Any], store: Store | None = None) -> dict[str, Any]:
-    """Everything the chapter shows, from the notebook's parameters: the learning-rate search on
-    the CV split, the chosen rates, the full grid with them, and the dataset status."""
+def _page_setup(params: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str], dict, dict]:
+    """(dataset status, datasets available here, fixed config fields, epochs per dataset)."""
     status = dataset_status(PAPER_DATASETS)
     available = [d for d in params.get("datasets", list(PAPER_DATASETS))
                  if bool(status.set_index("dataset").loc[d, "available"])]
     fixed = {"n_train": int(params.get("n_train", 10_000)), "n_val": int(params.get("n_val", 10_000)),
              "batch_size": int(params.get("batch_size", 100)), "dtype": str(params.get("dtype", "float32"))}
-    n_jobs = int(params.get("n_jobs", 2))
-    lr_grid = dict(params["lr_grid"])
     epochs = {d: int(params.get("cifar_epochs", 40)) if d == "cifar10" else int(params["num_epochs"])
               for d in available}
-    search_configs = [c for d in available for c in run_configs(
-        [d], OPTIMIZER_ORDER, ["he_uniform"], [0.0], [int(params.get("lr_search_seed", 0))], lr_grid,
-        num_epochs=min(epochs[d], int(params["lr_search_epochs"])), **fixed)]
-    if not search_configs:  # no dataset on this machine: nothing to run, every cell is "not run"
+    return status, available, fixed, epochs
+
+
+def search_configs(params: Mapping[str, Any]) -> list[AblationRunConfig]:
+    """The learning-rate trials of the page: He init, no L2, one seed, every rate of the grid."""
+    _, available, fixed, epochs = _page_setup(params)
+    return [c for d in available for c in run_configs(
+        [d], OPTIMIZER_ORDER, ["he_uniform"], [0.0], [int(params.get("lr_search_seed", 0))],
+        dict(params["lr_grid"]), num_epochs=min(epochs[d], int(params["lr_search_epochs"])), **fixed)]
+
+
+def grid_configs(params: Mapping[str, Any], lrs: Mapping[str, float]) -> list[AblationRunConfig]:
+    """The page's full grid at the chosen rates ``lrs``."""
+    _, available, fixed, epochs = _page_setup(params)
+    lams = {"he_uniform": list(params["lams"]), "uniform": list(params.get("uniform_lams", params["lams"]))}
+    return [c for d in available for init in params.get("inits", ["uniform", "he_uniform"])
+            for c in run_configs([d], OPTIMIZER_ORDER, [init], lams[init],
+                                 list(range(int(params["n_seeds"]))), lrs, num_epochs=epochs[d], **fixed)]
+
+
+def compute_all(params: Mapping[str, Any], store: Store | None = None) -> dict[str, Any]:
+    """Everything the chapter shows, from the notebook's parameters: the learning-rate search on
+    the CV split, the chosen rates, the full grid with them, and the dataset status."""
+    status, available, _, _ = _page_setup(params)
+    n_jobs = int(params.get("n_jobs", 2))
+    trials = search_configs(params)
+    if not trials:  # no dataset on this machine: nothing to run, every cell is "not run"
         return {"status": status, "available": [], "search": pd.DataFrame(), "lrs": {},
                 "grid": pd.DataFrame()}
-    search = run_grid(search_configs, n_jobs=n_jobs, store=store)
+    search = run_grid(trials, n_jobs=n_jobs, store=store)
     lrs = an.choose_learning_rates(search)
-    lams = {"he_uniform": list(params["lams"]), "uniform": list(params.get("uniform_lams", params["lams"]))}
-    configs = [c for d in available for init in params.get("inits", ["uniform", "he_uniform"])
-               for c in run_configs([d], OPTIMIZER_ORDER, [init], lams[init],
-                                    list(range(int(params["n_seeds"]))), lrs, num_epochs=epochs[d], **fixed)]
-    grid = run_grid(configs, n_jobs=n_jobs, store=store)
+    grid = run_grid(grid_configs(params, lrs), n_jobs=n_jobs, store=store)
     return {"status": status, "available": available, "search": search, "lrs": lrs, "grid": grid}
+
+
+def run_cost(config: AblationRunConfig) -> float:
+    """A run's rough cost for longest-first scheduling, in the unit of
+    :func:`learning_rules.experiments.dfa.run_cost` (one k = 3 parity epoch): an epoch over 10,000
+    training and 10,000 CV images is taken as a tenth of that (a guess, to be replaced by the
+    store's recorded seconds; it only orders the runs)."""
+    return float(config.num_epochs * (config.n_train + config.n_val) / 20_000 * 0.1
+                 * (3.0 if config.dataset == "cifar10" else 1.0) + 0.05)
+
+
+@register_planner(NOTEBOOK)
+def plan_page(params: Mapping[str, Any], store) -> list[Task]:
+    """Every run the ablation page asks for: its learning-rate trials (stage 0) and, once they are
+    all stored, the grid at the rates they choose."""
+    from ..store import NotStoredError, read_only
+
+    trials = search_configs(params)
+    tasks = [Task("ablation_run", c, cost=run_cost(c), stage=0) for c in trials]
+    if not trials or not all(("ablation_run", c) in store for c in trials):
+        return tasks
+    try:
+        with read_only():
+            search = run_grid(trials, n_jobs=1, store=store)
+    except NotStoredError:  # a store that forgets (tests): ask again next round
+        return tasks
+    lrs = an.choose_learning_rates(search)
+    return tasks + [Task("ablation_run", c, cost=run_cost(c)) for c in grid_configs(params, lrs)]
 
 
 def chosen_cost(res: Mapping[str, Any]) -> str:

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .._registry import Registry
-from . import register_experiment
+from . import Task, register_experiment, register_planner
 
 __all__ = [
     "DATASETS",
@@ -879,6 +879,40 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "datasets": ["wine", "house", "mnist", "fashion", "cifar10"], "layers": [2, 3],
     "sizes": [100, 500, 1000], "steps": 60_000, "eval_every": BLOCK, "coded_seeds": [0], "n_jobs": 2,
 }
+
+
+def cell_cost(cell: CellConfig) -> float:
+    """A cell's rough cost for longest-first scheduling, in the unit of
+    :func:`learning_rules.experiments.dfa.run_cost` (one k = 3 parity epoch): five methods'
+    single-sample steps, the image sets' nets being larger (a guess; it only orders the runs)."""
+    per_step = 2.0 if cell.dataset in ("mnist", "fashion", "cifar10") else 0.3
+    return float(cell.steps / 60_000 * len(cell.methods) / 5 * per_step + 0.05)
+
+
+def _grid_tasks(params, protocol: str, seeds) -> list[Task]:
+    cfg = GridConfig(protocol, tuple(params["datasets"]), tuple(params["layers"]), tuple(params["sizes"]),
+                     tuple(seeds), int(params["steps"]), int(params["eval_every"]))
+    present = [d for d in cfg.datasets if dataset_status(d) is None]
+    return [Task("dual_weight_cell", c, cost=cell_cost(c)) for c in grid_cells(cfg, present)]
+
+
+@register_planner("book/dual-weight/experiments.ipynb")
+@register_planner("book/dual-weight/curves.ipynb")
+def plan_grid_pages(params, store) -> list[Task]:
+    """The cells of the experiments and curves pages (one grid, shared): both protocols' grids."""
+    return _grid_tasks(params, "as_coded", params["coded_seeds"]) + _grid_tasks(
+        params, "corrected", params["corrected_seeds"])
+
+
+@register_planner("book/dual-weight/receptive-fields.ipynb")
+def plan_receptive_page(params, store) -> list[Task]:
+    """The receptive-field page's MNIST cells, per protocol and seed (none without MNIST)."""
+    if dataset_status("mnist") is not None:
+        return []
+    return [Task("dual_weight_receptive_cell", c, cost=cell_cost(c))
+            for protocol in params["protocols"]
+            for c in (CellConfig(protocol, "mnist", int(params["rf_layers"]), int(params["n"]), int(s),
+                                 int(params["steps"])) for s in params["seeds"])]
 
 
 def reproduced_cells(profile: str) -> pd.DataFrame:
