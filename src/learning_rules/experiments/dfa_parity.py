@@ -1062,6 +1062,26 @@ def parity_page_plan(params: Mapping[str, Any]):
         if m == label])
 
 
+def representations_config(params: Mapping[str, Any]) -> RepresentationsConfig:
+    """The run of ``book/dfa/representations.ipynb`` from its parameters (page and planner)."""
+    return RepresentationsConfig(num_epochs=int(params["num_epochs"]), n_train=params["n_train"],
+                                 n_test=params["n_test"], n_triplets=int(params["n_triplets"]),
+                                 n_tsne=int(params["n_tsne"]), n_knn=int(params["n_knn"]),
+                                 seed=int(params["seed"]))
+
+
+@register_planner("book/dfa/representations.ipynb")
+def _plan_representations_page(params: Mapping[str, Any], store) -> list:
+    """One long run (two k = 3 nets, then t-SNE): listed so the build starts it first, beside the
+    other pages' runs, instead of inside its page's kernel."""
+    from . import Task
+
+    config = representations_config(params)
+    share = 1.0 if config.n_train is None else config.n_train / 60_000
+    cost = 2 * config.num_epochs * share + config.n_tsne / 22_500 * 60 + 0.1  # k = 3 epochs (rough)
+    return [Task("dfa_representations", config, cost=float(cost))]
+
+
 @register_planner(NOTEBOOK)
 def _plan_parity_page(params: Mapping[str, Any], store) -> list:
     from .dfa import plan_tasks

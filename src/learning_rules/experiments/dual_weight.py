@@ -915,6 +915,50 @@ def plan_receptive_page(params, store) -> list[Task]:
                                  int(params["steps"])) for s in params["seeds"])]
 
 
+# ------------------------------------------------------------------ the beyond page's runs
+
+#: The methods of the beyond page's DFA comparison.
+BEYOND_DFA_METHODS = ("our", "our+stab", "GD")
+
+
+def beyond_sweep_config(params, datasets) -> GridConfig:
+    """The learning-rate sweep of ``book/dual-weight/beyond.ipynb`` (corrected protocol)."""
+    return GridConfig("corrected", tuple(datasets), tuple(params["sweep_layers"]), (int(params["sweep_n"]),),
+                      tuple(params["sweep_seeds"]), int(params["steps"]), int(params["steps"]),
+                      tuple(params["lrs"]), METHODS, n_jobs=int(params["n_jobs"]))
+
+
+def beyond_dfa_configs(params, datasets) -> dict[str, GridConfig]:
+    """The beyond page's comparison of backprop and DFA credit, one grid per credit assignment."""
+    return {credit: GridConfig("corrected", tuple(datasets), (3,), (int(params["sweep_n"]),),
+                               tuple(params["dfa_seeds"]), int(params["steps"]), int(params["steps"]),
+                               (0.001,), BEYOND_DFA_METHODS, credit, n_jobs=int(params["n_jobs"]))
+            for credit in ("backprop", "dfa")}
+
+
+def beyond_batch_configs(params, datasets) -> list[BatchConfig]:
+    """The beyond page's mini-batch runs: batch 1, and each larger batch with the rate fixed or
+    scaled by the batch size."""
+    return [BatchConfig(ds, 3, int(params["sweep_n"]), int(s), int(params["steps"]), int(B), scaling)
+            for ds in datasets for s in params["batch_seeds"] for B in params["batches"]
+            for scaling in (("none",) if B == 1 else ("none", "linear"))]
+
+
+def _present(names) -> list[str]:
+    return [d for d in names if dataset_status(d) is None]
+
+
+@register_planner("book/dual-weight/beyond.ipynb")
+def plan_beyond_page(params, store) -> list[Task]:
+    """Every cell the beyond page asks for: the sweep, both credits' grids, the mini-batch runs."""
+    grids = [beyond_sweep_config(params, _present(params["sweep_datasets"])),
+             *beyond_dfa_configs(params, _present(params["dfa_datasets"])).values()]
+    tasks = [Task("dual_weight_cell", c, cost=cell_cost(c))
+             for g in grids for c in grid_cells(g, _present(g.datasets))]
+    return tasks + [Task("dual_weight_batch_cell", b, cost=float(b.samples) / 60_000 * 0.5 + 0.05)
+                    for b in beyond_batch_configs(params, _present(params["batch_datasets"]))]
+
+
 def reproduced_cells(profile: str) -> pd.DataFrame:
     """Every published cell of ``reference/dual_weight.csv`` with the as-coded regenerated mean and
     interval for ``profile`` (the grid of the experiments page, read from the store). Missing
