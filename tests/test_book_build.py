@@ -215,3 +215,25 @@ def test_smoke_build_records_what_it_used_and_measured(built_book):
     rebuild = (out / "_build" / "html" / "book" / "rebuild.html").read_text()
     assert "This copy of the book was built with the" in rebuild and record["calibration"]["cpu"] in rebuild
     assert "precompute pool" in rebuild or "executing the pages" in rebuild
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_smoke_book_renders_from_its_exported_bundle_alone(built_book, tmp_path, monkeypatch):
+    """The results bundle is enough to render the book: export what the smoke pages read, import
+    it into an empty store, and every page executes again with that store read-only."""
+    from learning_rules.bundle import export_bundle, import_bundle, read_reads
+    from learning_rules.store import Store
+
+    out = built_book.html.parents[1]
+    entries = read_reads((out / "_build" / "store-reads" / "smoke").glob("*.txt"))
+    archive = tmp_path / "smoke-results.tar.gz"
+    manifest = export_bundle(Store(), archive, entries=entries)
+    assert len(manifest["entries"]) == len(entries) > 0
+    fresh = tmp_path / "fresh-store"
+    monkeypatch.setenv("LEARNING_RULES_STORE", str(fresh))
+    assert import_bundle(archive, Store())["added"] == len(entries)
+    monkeypatch.setenv("LEARNING_RULES_STORE_READONLY", "1")
+    result = book.build("smoke", root=ROOT, output=tmp_path / "out", n_jobs=2, render=False,
+                        precompute=False, force=True, log=lambda s: None)
+    assert len(result.executed) == len(book.toc_notebooks(ROOT))

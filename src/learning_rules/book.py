@@ -780,8 +780,10 @@ def _with_banner(data: bytes, banner: str) -> bytes:
     nb = json.loads(data)
     cells = nb.get("cells", [])
     at = 1 if cells and cells[0].get("cell_type") == "markdown" else 0
-    cells.insert(at, {"cell_type": "markdown", "metadata": {"tags": ["profile-banner"]},
-                      "source": banner})
+    cell = {"cell_type": "markdown", "metadata": {"tags": ["profile-banner"]}, "source": banner}
+    if nb.get("nbformat", 4) >= 4 and nb.get("nbformat_minor", 0) >= 5:
+        cell["id"] = "profile-banner"  # cell ids are required from nbformat 4.5 on
+    cells.insert(at, cell)
     return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
