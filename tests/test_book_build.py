@@ -237,3 +237,41 @@ def test_smoke_book_renders_from_its_exported_bundle_alone(built_book, tmp_path,
     result = book.build("smoke", root=ROOT, output=tmp_path / "out", n_jobs=2, render=False,
                         precompute=False, force=True, log=lambda s: None)
     assert len(result.executed) == len(book.toc_notebooks(ROOT))
+
+
+@pytest.mark.slow
+def test_a_page_reexecutes_when_an_experiment_it_read_changes(tmp_path, monkeypatch):
+    """A page's key includes the code of the experiments its last execution read from the store:
+    changing that code re-executes the page, and only that page."""
+    from learning_rules import fingerprint
+
+    monkeypatch.setattr(book, "notebook_code", lambda path: "0" * 64)
+    monkeypatch.setenv("LEARNING_RULES_STORE", str(tmp_path / "store"))
+    root = tmp_path / "proj"
+    (root / "book" / "profiles").mkdir(parents=True)
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/a\n  - file: book/b\n")
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    write_nb(root / "book" / "a.ipynb",
+             "from learning_rules.experiments import EXPERIMENTS\n"
+             "from learning_rules.experiments.foundations import OptimizerPathsConfig\n"
+             "from learning_rules.store import Store\n"
+             "exp = EXPERIMENTS['foundations_optimizer_paths']\n"
+             "print(len(Store().get_or_compute(exp.name, OptimizerPathsConfig(num_steps=5), exp.run)))")
+    write_nb(root / "book" / "b.ipynb", "print(x)")
+    (root / "book" / "profiles" / "smoke.yml").write_text("profile: smoke\nnotebooks: {}\n")
+    out = tmp_path / "out"
+
+    def build():
+        return book.build("smoke", root=root, output=out, n_jobs=2, render=False, log=lambda s: None)
+
+    assert sorted(build().executed) == ["book/a.ipynb", "book/b.ipynb"]
+    reads = out / "_build" / "store-reads" / "smoke" / "book__a.txt"
+    assert reads.read_text().startswith("foundations_optimizer_paths ")
+    assert (out / "_build" / "store-reads" / "smoke" / "book__b.txt").read_text() == ""
+    assert build().executed == []  # nothing changed
+    real = fingerprint.store_code
+    monkeypatch.setattr(fingerprint, "store_code",
+                        lambda name: "edited" if name == "foundations_optimizer_paths" else real(name))
+    again = build()
+    assert again.executed == ["book/a.ipynb"] and again.cached == ["book/b.ipynb"]

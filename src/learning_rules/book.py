@@ -10,10 +10,12 @@
    notebooks at a time in a process pool. Parameters are validated against the notebook's
    ``parameters`` cell *before* anything runs. An executed notebook is kept as
    ``_build/executed/<key>.ipynb`` where ``key`` hashes the notebook file, its parameters, the
-   package code it depends on (:func:`notebook_code`: what its cells reach, every experiment's run
-   code, the transcribed published numbers) and the checksums of the datasets it declares; an
-   unchanged notebook is therefore never re-run, and a page whose plotting code changed re-runs
-   reading its results from the store.
+   package code its cells reach (:func:`notebook_code`, with the transcribed published numbers),
+   the checksums of the datasets it declares, and the code of every experiment whose stored
+   results its last execution read (:func:`page_key`: the kernel logs each store entry it reads);
+   an unchanged notebook is therefore never re-run, a page whose plotting code changed re-runs
+   reading its results from the store, and a kernel edit re-runs only the pages that show results
+   of the experiments it changes.
 3. **Check** every executed notebook: an error output or a code cell without an execution count
    stops the build, so no page is published with a failed or missing output.
 4. **Render** the stage with ``jupyter-book build`` (execution off, ``-W --keep-going``: every
@@ -508,9 +510,9 @@ def _dataset_fingerprint(names: Sequence[str]) -> dict[str, Any]:
 
 
 def notebook_code(path: Path) -> str:
-    """Fingerprint of the package code an executed page depends on: the definitions its code cells
-    reach, the run code of every experiment (:func:`learning_rules.fingerprint.notebook_fingerprint`)
-    and the package's transcribed published numbers (``reference/*.csv``)."""
+    """Fingerprint of the package code an executed page's cells reach
+    (:func:`learning_rules.fingerprint.notebook_fingerprint`) and of the package's transcribed
+    published numbers (``reference/*.csv``)."""
     from .fingerprint import PACKAGE_DIR, notebook_fingerprint
 
     cells = [c.get("source", "") for c in _read_notebook(path).get("cells", [])
@@ -643,6 +645,20 @@ def _never_started(notebook: Path) -> bool:
     except (OSError, ValueError):
         return True
     return not any(c.get("cell_type") == "code" and c.get("execution_count") for c in nb.get("cells", []))
+
+
+def page_key(base_key: str, reads: Path) -> str | None:
+    """The executed-notebook key of a page: its ``base_key`` (:func:`notebook_cache_key`) and the
+    current code of every experiment its last execution read from the store (``reads``: one
+    ``name key`` line per entry). ``None`` when the page has no reads log yet (never executed)."""
+    if not reads.is_file():
+        return None
+    from .bundle import read_reads
+    from .fingerprint import store_code
+
+    names = sorted({name for name, _ in read_reads([reads])})
+    payload = canonical_json({"page": base_key, "reads": {n: store_code(n) for n in names}})
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
 
 def reads_folder(output: Path, profile: str) -> Path:
@@ -1370,9 +1386,12 @@ def build(
     for nb in notebooks:
         params = resolve_parameters(root, prof, nb)
         fingerprint = _dataset_fingerprint(notebook_datasets(root, prof, nb))
-        key = notebook_cache_key((root / nb).read_bytes(), params, notebook_code(root / nb), fingerprint)
+        base = notebook_cache_key((root / nb).read_bytes(), params, notebook_code(root / nb), fingerprint)
+        key = page_key(base, executed_dir / f"{base}.reads")
         meta = _read_notebook(root / nb).get("metadata", {}).get("learning_rules", {})
-        plans.append({"nb": nb, "params": params, "key": key, "target": executed_dir / f"{key}.ipynb",
+        # without a reads log the page was never executed under this base key: no file matches
+        target = executed_dir / (f"{key}.ipynb" if key else f"{base}.never-executed")
+        plans.append({"nb": nb, "params": params, "base": base, "key": key or base, "target": target,
                       "last": bool(meta.get("run_after_others", False))})
 
     if selected is None:
@@ -1410,12 +1429,11 @@ def build(
         def task(p, workers):
             return {
                 "source": str(root / p["nb"]),
-                "target": str(p["target"]),
+                "target": str(executed_dir / f"{p['base']}.executed.ipynb"),
+                "reads": str(executed_dir / f"{p['base']}.reads"),
                 "failed": str(failed_dir / p["nb"].as_posix().replace("/", "__")),
                 "log": str(build_dir / "logs" / (p["nb"].with_suffix(".log").as_posix().replace("/", "__"))),
                 "label": p["nb"].as_posix(),
-                "reads": str(reads_folder(output, profile) / (p["nb"].with_suffix(".txt").as_posix()
-                                                              .replace("/", "__"))),
                 "parameters": p["params"],
                 "timeout": timeout,
                 # at least 2 shares even for a single notebook: its own sweep workers need cores
@@ -1433,7 +1451,21 @@ def build(
             done, failed = _run_tasks([task(p, workers) for p in phase], workers, log)
             reports.update({r["label"]: r for r in done})
             failures += failed
+            # Each executed page is filed under its key, which now includes the code of the
+            # experiments it read (its reads log, written by its kernel).
+            for p in phase:
+                if p["nb"].as_posix() in reports:
+                    p["key"] = page_key(p["base"], executed_dir / f"{p['base']}.reads") or p["base"]
+                    p["target"] = executed_dir / f"{p['key']}.ipynb"
+                    os.replace(executed_dir / f"{p['base']}.executed.ipynb", p["target"])
         stages["notebooks"] = time.perf_counter() - t_execute
+    # the entries each current page read, per profile (`learning-rules store export --profile`)
+    folder = reads_folder(output, profile)
+    for p in plans:
+        log_file = executed_dir / f"{p['base']}.reads"
+        if p["target"].exists() and log_file.is_file():
+            _sync_bytes(log_file.read_bytes(), folder / (p["nb"].with_suffix(".txt").as_posix()
+                                                         .replace("/", "__")))
 
     # latest.json: each notebook's newest execution, what `only=` shows for a page it does not run.
     latest = _latest_index(executed_dir)

@@ -503,14 +503,10 @@ def notebook_units(sources: Iterable[str], index: CodeIndex | None = None) -> se
 
 
 def notebook_fingerprint(sources: Iterable[str], index: CodeIndex | None = None) -> str:
-    """Fingerprint of what an executed page depends on in the package: the code its cells reach,
-    plus the code of every experiment (a page reads results by experiment name and config, which
-    static analysis cannot follow into the store). A page whose plotting code changed therefore
-    re-executes, reading its unchanged results from the store."""
-    from .experiments import EXPERIMENTS
-
+    """Fingerprint of the package code a page's cells reach. A page also reads results from the
+    store by experiment name, which static analysis cannot follow: the build adds the code of the
+    experiments the page's last execution read (``learning_rules.book``: the reads log), so a page
+    re-executes when its plotting code changed (reading its unchanged results from the store) or
+    when a result it shows would be computed differently."""
     index = code_index() if index is None else index
-    roots = notebook_units(sources, index)
-    for name in EXPERIMENTS:
-        roots.update(experiment_units(name))
-    return index.fingerprint(roots)
+    return index.fingerprint(notebook_units(sources, index))
