@@ -737,6 +737,8 @@ def _execute_one(task: dict) -> dict:
         failed.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, failed)
         message += f"\n  the partly executed notebook is kept at {failed}"
+    if reads is not None:  # a failed page's reads say nothing about a published output
+        reads_tmp.unlink(missing_ok=True)
     return {"ok": False, "label": label, "error": message, "seconds": time.perf_counter() - start}
 
 
