@@ -468,7 +468,9 @@ def collect_reproduced(
                 frame = validate_reproduced(rep.cells(profile), f"reproduction {name!r}")
             except NotStoredError as exc:
                 frame = None
-                reason = f"{name}: results not stored yet: {exc}"
+                reason = (f"{name}: results not stored yet: {exc} -- compute them with "
+                          f"`learning-rules build --profile {profile}` (or `learning-rules report "
+                          f"--profile {profile} --compute`)")
                 for source in rep.sources:
                     failures[source] = reason
             except Exception as exc:  # a chapter's failure is reported in the ledger, not raised
@@ -733,10 +735,6 @@ def run_report(
     ledgers = []
     for profile in profiles:
         cells, failures, chapters = collect_reproduced(profile, names, compute=compute)
-        for source, reason in list(failures.items()):
-            if "results not stored yet" in reason:
-                failures[source] = (f"{reason} -- compute them with `learning-rules build --profile "
-                                    f"{profile}` (or `learning-rules report --compute`)")
         for name, messages in cells.attrs.get("diagnostics", {}).items():
             log(f"note: {name} ({profile}) emitted {len(messages)} warning(s), first: {messages[0]}")
         ledger = build_ledger(published, cells, profile, failures=failures, chapters=chapters)
