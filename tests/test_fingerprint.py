@@ -236,3 +236,48 @@ def test_every_function_a_run_executes_is_in_its_closure(name):
     closure = F.code_index().closure(F.experiment_units(name))
     assert executed, "the trace saw no package code"
     assert executed <= closure, f"{name} ran code its key does not cover: {sorted(executed - closure)}"
+
+
+# --------------------------------------------------------------------------- the rules, on a tiny package
+
+TINY = {
+    "__init__.py": "",
+    "registry.py": "class Registry(dict):\n    def register(self, name, obj):\n        self[name] = obj\n\n"
+                   "RULES = Registry()\n",
+    "rules.py": "from .registry import RULES\n\n\ndef plain(x):\n    return x\n\n\ndef fancy(x):\n    return 2 * x\n\n\n"
+                "RULES.register('plain', plain)\nRULES.register('fancy', fancy)\n",
+    "kernels/__init__.py": "from .core import step\n",
+    "kernels/core.py": "def step(x):\n    return x + 1\n\n\ndef unused(x):\n    return x\n",
+    "typing_only.py": "class Shape:\n    pass\n",
+    "runs.py": "from .registry import RULES\nfrom .typing_only import Shape\nfrom . import kernels\n\n\n"
+               "def run_by_name(name, x: Shape) -> Shape:\n    return RULES[name](x)\n\n\n"
+               "def run_kernel(x):\n    return getattr(kernels, 'step')(x)\n\n\n"
+               "def run_local(x):\n    from .kernels.core import step\n    return step(x)\n\n\n"
+               "def add_rule(f):\n    RULES.register('new', f)\n    return f\n",
+}
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    for rel, text in TINY.items():
+        path = tmp_path / "tiny" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return F.CodeIndex(tmp_path / "tiny")
+
+
+def test_reading_a_registry_uses_everything_registered_into_it(tiny):
+    closure = tiny.closure([("runs", "run_by_name")])
+    assert {("rules", "plain"), ("rules", "fancy"), ("registry", "RULES")} <= closure
+    assert ("typing_only", "Shape") not in closure  # annotations are not executed
+
+
+def test_writing_into_a_registry_does_not_use_its_entries(tiny):
+    closure = tiny.closure([("runs", "add_rule")])
+    assert ("registry", "RULES") in closure and ("rules", "fancy") not in closure
+
+
+def test_a_package_used_whole_includes_what_it_reexports(tiny):
+    closure = tiny.closure([("runs", "run_kernel")])
+    assert ("kernels.core", "step") in closure and ("kernels.core", "unused") not in closure
+    assert ("kernels.core", "step") in tiny.closure([("runs", "run_local")])  # a function-level import

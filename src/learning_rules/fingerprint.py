@@ -255,8 +255,15 @@ class CodeIndex:
         return ("none",)
 
     def _module_units(self, module: str) -> set[Unit]:
+        """A module used whole: its definitions and statements, and the definitions it re-exports
+        (a package's ``__init__`` holds little else)."""
         mod = self.modules[module]
-        return {(module, n) for n in mod.defs} | {(module, n) for n in mod.stmts}
+        units = {(module, n) for n in mod.defs} | {(module, n) for n in mod.stmts}
+        for binding in mod.imports.values():
+            found = self._follow(binding)
+            if found[0] == "unit":
+                units.add(found[1])
+        return units
 
     def _references(self, mod: _Module, node: ast.AST) -> dict[Unit, bool]:
         """Package units that ``node`` names (its own function-level imports included), each with
