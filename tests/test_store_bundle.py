@@ -212,3 +212,19 @@ def test_verify_leaves_declared_timing_columns_out(tmp_path, monkeypatch):
     monkeypatch.setitem(E.EXPERIMENTS._entries, "timed",
                         E.Experiment("timed", Timed, timed, "test", timing_columns=("cpu_s",)))
     assert bundle.verify(st)["status"].tolist() == ["identical"]
+
+
+def test_clear_stale_removes_only_entries_of_edited_code(store, tmp_path, monkeypatch, capsys):
+    from learning_rules import fingerprint
+
+    cfg = small_configs()[0]
+    assert store.clear_stale() == 0
+    real = fingerprint.store_code
+    monkeypatch.setattr(fingerprint, "store_code", lambda name: "edited" if name == NAME else real(name))
+    assert (NAME, cfg) not in store  # the edited code's key differs: the old entries are stale
+    assert main(["store", "list", "--summary", "--store", str(store.root)]) == 0
+    assert "0 current" in capsys.readouterr().out
+    assert main(["store", "clear", "--stale", "--store", str(store.root)]) == 0
+    assert "removed 3 stale entries" in capsys.readouterr().out
+    assert not list(store.root.rglob("*.json")) and not list(store.root.rglob("*.pkl"))
+    assert main(["store", "verify", "--stale", "--store", str(store.root)]) == 2

@@ -9,7 +9,7 @@
                    [--scheduler ADDRESS] [--jobs N]                            # one experiment
     learning-rules make ARTIFACT [--out PATH] [--profile P]                    # one table / figure
     learning-rules list                                                        # experiments, artifacts
-    learning-rules store list|clear [--experiment NAME]                        # the result store
+    learning-rules store list [--summary] | clear [--stale] [--experiment NAME] # the result store
     learning-rules store verify [--sample N] [--experiment NAME]                # recompute, compare
     learning-rules store export FILE [--profile P] | import FILE_OR_URL         # results bundle
     learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
@@ -180,6 +180,10 @@ def _cmd_store(args: argparse.Namespace) -> int:
         return _store_bundle(args, store)
     if args.target is not None:
         raise UserError(f"store {args.store_command} takes no FILE argument (got {args.target!r})")
+    if args.stale and args.store_command != "clear":
+        raise UserError("--stale goes with `store clear`")
+    if args.summary and args.store_command != "list":
+        raise UserError("--summary goes with `store list`")
     if args.store_command == "verify":
         return _store_verify(args, store)
     if args.store_command == "list":
@@ -188,9 +192,21 @@ def _cmd_store(args: argparse.Namespace) -> int:
             listing = listing[listing["experiment"] == args.experiment]
         if listing.empty:
             print(f"no entries in {store.root}")
+        elif args.summary:
+            summary = listing.groupby("experiment").agg(
+                entries=("key", "size"), current=("current", "sum"),
+                compute_s=("seconds", "sum"), megabytes=("bytes", "sum"))
+            summary["megabytes"] = (summary["megabytes"] / 1e6).round(1)
+            summary["compute_s"] = summary["compute_s"].round(0)
+            print(summary.to_string())
+            print(f"{len(listing)} entries in {store.root}, {int(listing['current'].sum())} current, "
+                  f"{listing['seconds'].sum():.0f} s of recorded compute")
         else:
             print(listing.drop(columns=["config"]).to_string(index=False))
             print(f"{len(listing)} entries in {store.root}")
+    elif args.stale:
+        removed = store.clear_stale(args.experiment)
+        print(f"removed {removed} stale entries (computed by code that has changed since) from {store.root}")
     else:
         removed = store.clear(args.experiment)
         print(f"removed {removed} entries from {store.root}")
@@ -387,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", default=None, metavar="FILE",
                    help="the archive of export / import (a path, or an http(s) URL for import)")
     p.add_argument("--experiment", default=None, help="only this experiment's entries")
+    p.add_argument("--summary", action="store_true",
+                   help="list: one line per experiment (entries, current, compute seconds, size)")
+    p.add_argument("--stale", action="store_true",
+                   help="clear: only entries computed by code that has changed since (no current "
+                   "key reaches them)")
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="verify: check N entries drawn at random (default: all current entries)")
     p.add_argument("--profile", choices=PROFILES, default=None,

@@ -437,3 +437,18 @@ class Store:
             removed += sum(1 for p in folder.glob("*.json") if not p.name.startswith("."))
             shutil.rmtree(folder)
         return removed
+
+    def clear_stale(self, name: str | None = None) -> int:
+        """Delete the entries (of experiment ``name``, or all) that no current key can reach: their
+        code fingerprint is not the one their experiment's code has now (the code they were
+        computed with was edited since). Returns how many were removed."""
+        removed = 0
+        for meta_path, meta in list(self._entries()):
+            if name is not None and meta.get("experiment") != name:
+                continue
+            if meta.get("code_hash") == self._current_code(meta):
+                continue
+            meta_path.unlink(missing_ok=True)  # the commit marker first: never a half entry
+            meta_path.with_suffix(".pkl").unlink(missing_ok=True)
+            removed += 1
+        return removed
