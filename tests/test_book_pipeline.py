@@ -267,10 +267,14 @@ def test_profile_cuts_and_banner(tmp_path):
     assert book.profile_cuts(root, "paper", Path("book/a.ipynb")) == []
     (root / "book" / "profiles" / "paper.yml").unlink()
     assert book.profile_cuts(root, "quick", Path("book/a.ipynb")) is None
-    nb = json.dumps({"cells": [{"cell_type": "markdown", "source": "# T", "metadata": {}}],
-                     "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+    nb = json.dumps({"cells": [{"cell_type": "markdown", "source": "(label)=\n# T\n\nA long intro.",
+                                "metadata": {}}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
     cells = json.loads(book._with_banner(nb, banner))["cells"]
-    assert cells[0]["source"] == "# T" and cells[1]["source"] == banner
+    assert cells[0]["source"] == f"(label)=\n# T\n\n{banner}\n\nA long intro."  # right under the title
+    untitled = json.dumps({"cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}}],
+                           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+    cells = json.loads(book._with_banner(untitled, banner))["cells"]
+    assert cells[0]["source"] == banner and cells[0]["id"] == "profile-banner"
 
 
 def test_build_report_states_times_next_to_the_calibration():

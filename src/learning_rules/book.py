@@ -794,14 +794,27 @@ def profile_banner(profile: str, cuts: list[tuple[str, Any, Any]] | None) -> str
 
 
 def _with_banner(data: bytes, banner: str) -> bytes:
-    """The executed notebook ``data`` with ``banner`` as a Markdown cell after its title cell."""
+    """The executed notebook ``data`` with ``banner`` right under the page's title: inside its
+    first Markdown cell after the first ``#`` heading (a title cell often holds the whole
+    introduction), else as a Markdown cell of its own at the top."""
     nb = json.loads(data)
     cells = nb.get("cells", [])
-    at = 1 if cells and cells[0].get("cell_type") == "markdown" else 0
+    for cell in cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        lines = ("".join(source) if isinstance(source, list) else source).split("\n")
+        title = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
+        if title is not None:
+            blank_next = title + 1 < len(lines) and not lines[title + 1].strip()
+            lines[title + 1:title + 1] = ["", *banner.split("\n"), *([] if blank_next else [""])]
+            cell["source"] = "\n".join(lines)
+            return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+        break
     cell = {"cell_type": "markdown", "metadata": {"tags": ["profile-banner"]}, "source": banner}
     if nb.get("nbformat", 4) >= 4 and nb.get("nbformat_minor", 0) >= 5:
         cell["id"] = "profile-banner"  # cell ids are required from nbformat 4.5 on
-    cells.insert(at, cell)
+    cells.insert(0, cell)
     return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
