@@ -294,3 +294,19 @@ def test_build_report_states_times_next_to_the_calibration():
     record.update(calibration=None, precompute_runs=None, stored_runs=0, commit="")
     text = book.build_report_markdown(record)
     assert "Calibration" not in text and "commit" not in text.split("\n")[0]
+
+
+def test_a_build_from_the_cache_keeps_the_times_of_the_build_that_executed(tmp_path, monkeypatch):
+    monkeypatch.setattr(book, "_stored_run_seconds", lambda output, profile: (0, 0.0))
+    pages = [{"notebook": "book/a.ipynb", "cache": "miss", "seconds": 12.0, "executed_seconds": 12.0}]
+    cal = {"cpu": "Some CPU", "cores": 2, "python": "3.11", "numpy": "2.0", "matmul_seconds": 0.1,
+           "parity_epoch_seconds": None, "measured": "t"}
+    first = book.build_record(tmp_path, tmp_path, "paper", pages, {"notebooks": 5000.0}, cal, None, 5100.0)
+    cached = [{**pages[0], "cache": "hit", "seconds": 0.0}]
+    second = book.build_record(tmp_path, tmp_path, "paper", cached, {}, None, None, 4.0)
+    assert second["executed_by"]["seconds"] == 5100.0 and second["executed_by"]["calibration"] == cal
+    text = book.build_report_markdown(second)
+    assert "executed no page" in text and "| whole build before rendering | 85.0 min |" in text
+    third = book.build_record(tmp_path, tmp_path, "paper", cached, {}, None, None, 3.0)
+    assert third["executed_by"] == second["executed_by"]  # still the build that executed
+    assert first["seconds"] == 5100.0

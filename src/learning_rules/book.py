@@ -990,16 +990,28 @@ def build_record(root: Path, output: Path, profile: str, timings: Sequence[Mappi
                  stages: Mapping[str, float], calibration: Mapping[str, Any] | None,
                  precompute: Mapping[str, Any] | None, seconds: float) -> dict[str, Any]:
     """What this build measured, written to ``_build/build.json``: profile, commit, host,
-    calibration (the previous build's when this one executed nothing), stage and page times."""
+    calibration, stage and page times. A build that executed nothing (every page from the cache)
+    keeps the times, host and calibration of the last build of this profile that did, under
+    ``"executed_by"``: the published pages are that build's outputs."""
     build_dir = Path(output) / "_build"
     previous = {}
     try:
         previous = json.loads((build_dir / "build.json").read_text())
     except (OSError, ValueError):
         pass
-    if calibration is None and previous.get("profile") == profile:
-        calibration = previous.get("calibration")
+    if previous.get("profile") != profile:
+        previous = {}
     runs, run_seconds = _stored_run_seconds(Path(output), profile)
+    if calibration is None and not stages and previous:  # nothing ran: the last executing build
+        executed_by = previous.get("executed_by") or {
+            k: previous.get(k) for k in ("finished", "commit", "calibration", "stages", "seconds",
+                                         "cpu_seconds", "precompute_runs")}
+        record = {"profile": profile, "finished": time.strftime("%Y-%m-%d %H:%M"),
+                  "commit": _git_commit(root), "executed_by": executed_by,
+                  "stored_runs": runs, "stored_run_seconds": round(run_seconds, 1),
+                  "pages": [dict(t) for t in timings]}
+        atomic_write_bytes(build_dir / "build.json", (json.dumps(record, indent=1) + "\n").encode())
+        return record
     record = {
         "profile": profile,
         "finished": time.strftime("%Y-%m-%d %H:%M"),
@@ -1027,7 +1039,15 @@ def _duration(seconds: float | None) -> str:
 
 
 def build_report_markdown(record: Mapping[str, Any]) -> str:
-    """This build's times as Markdown (the rebuild page includes it): nothing typed by hand."""
+    """This build's times as Markdown (the rebuild page includes it): nothing typed by hand. For
+    a build that only rendered cached pages, the times of the build that executed them."""
+    if record.get("executed_by"):
+        executed = {**record["executed_by"], "profile": record["profile"],
+                    "stored_runs": record.get("stored_runs"),
+                    "stored_run_seconds": record.get("stored_run_seconds"), "pages": record["pages"]}
+        note = (f"This rendering (finished {record['finished']}) executed no page; the pages and the "
+                "times below come from the last build that executed them.\n\n")
+        return note + build_report_markdown(executed)
     cal = record.get("calibration") or {}
     host = (f"a {cal.get('cores', '?')}-core {cal.get('cpu', 'unknown CPU')} (Python "
             f"{cal.get('python', '?')}, NumPy {cal.get('numpy', '?')})" if cal else "this machine")
