@@ -307,7 +307,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"the accepted ledger {result.baseline} is unchanged; rerun with --accept to "
                   "accept the new values", file=sys.stderr)
             return 1
-    print(f"accepted ledger: {result.baseline}")
+    if result.baseline.is_file():
+        print(f"accepted ledger: {result.baseline}")
+    else:
+        print(f"no accepted ledger at {result.baseline} yet; `learning-rules report --profile "
+              f"{profiles[-1]} --accept` writes it")
     return 0
 
 

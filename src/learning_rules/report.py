@@ -468,9 +468,8 @@ def collect_reproduced(
                 frame = validate_reproduced(rep.cells(profile), f"reproduction {name!r}")
             except NotStoredError as exc:
                 frame = None
-                reason = (f"{name}: results not stored yet: {exc} -- compute them with "
-                          f"`learning-rules build --profile {profile}` (or `learning-rules report "
-                          f"--profile {profile} --compute`)")
+                reason = (f"{name}: results not stored yet: {exc} (`learning-rules build --profile "
+                          f"{profile}`, or `learning-rules report --profile {profile} --compute`)")
                 for source in rep.sources:
                     failures[source] = reason
             except Exception as exc:  # a chapter's failure is reported in the ledger, not raised
