@@ -53,7 +53,6 @@ __all__ = [
     "code_index",
     "experiment_fingerprint",
     "experiment_units",
-    "fingerprint_of",
     "notebook_fingerprint",
     "notebook_units",
     "store_code",
@@ -486,11 +485,6 @@ def store_code(name: str) -> str:
     from .store import package_hash
 
     return experiment_fingerprint(name) if name in EXPERIMENTS else package_hash()
-
-
-def fingerprint_of(*objects) -> str:
-    """Fingerprint of the code that package functions or classes ``objects`` reach."""
-    return code_index().fingerprint([_unit_of(o) for o in objects])
 
 
 def notebook_units(sources: Iterable[str], index: CodeIndex | None = None) -> set[Unit]:
