@@ -32,6 +32,7 @@ import pandas as pd
 
 from .._registry import Registry
 from ..analysis import ablation as an
+from ..nn.losses import CategoricalCrossEntropy
 from ..store import Store, atomic_write_text
 from . import Task, register_artifact, register_experiment, register_planner, save_figure
 from .foundations import one_blas_thread
@@ -94,9 +95,28 @@ class AblationRunConfig:
     hidden: tuple[int, ...] = (128, 128, 128, 128)
     slope: float = 0.1
     dtype: str = "float32"
+    #: ``"unit"``: pixels scaled to [0, 1] (the book's); ``"raw"``: the files' 0-255 values.
+    pixels: str = "unit"
+    #: The data term's average: ``"samples"``, :math:`\frac1n\sum_i L_i` (sec. 2.2), or
+    #: ``"entries"``, over the :math:`n \times q` label entries (CCE / q: the gradient is 1/q of it).
+    cost_average: str = "samples"
+    #: The ``n`` of the penalty :math:`\frac{\lambda}{2n}\sum w^2`: ``"train"`` (the training-set
+    #: size, sec. 3.3) or ``"batch"`` (the mini-batch, as a cost computed per batch would use).
+    l2_n: str = "train"
 
     def run_id(self) -> str:
-        return f"{self.dataset}|{self.optimizer}|{self.init}|lam={self.lam:g}|lr={self.lr:g}|seed={self.seed}"
+        base = f"{self.dataset}|{self.optimizer}|{self.init}|lam={self.lam:g}|lr={self.lr:g}|seed={self.seed}"
+        changed = [f"{name}={getattr(self, name)}" for name in PROTOCOL_FIELDS
+                   if getattr(self, name) != PROTOCOL_FIELDS[name][0]]
+        return "|".join([base, *changed])
+
+
+#: Protocol fields of :class:`AblationRunConfig` -> (the book's value, the allowed values).
+PROTOCOL_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pixels": ("unit", ("unit", "raw")),
+    "cost_average": ("samples", ("samples", "entries")),
+    "l2_n": ("train", ("train", "batch")),
+}
 
 
 def _check_config(c: AblationRunConfig) -> None:
@@ -112,21 +132,38 @@ def _check_config(c: AblationRunConfig) -> None:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if c.dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {c.dtype!r}")
+    for name, (_, allowed) in PROTOCOL_FIELDS.items():
+        if getattr(c, name) not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                             f"got {getattr(c, name)!r}")
+
+
+def l2_n(config: AblationRunConfig) -> int:
+    r"""The ``n`` of the penalty :math:`\frac{\lambda}{2n}\sum w^2` under ``config.l2_n``."""
+    return config.n_train if config.l2_n == "train" else config.batch_size
 
 
 @functools.lru_cache(maxsize=4)
 def load_ablation_data(dataset: str, n_train: int = 10_000, n_val: int = 10_000,
-                       dtype: str = "float32") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                       dtype: str = "float32",
+                       pixels: str = "unit") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The paper's split: official training images ``[0, n_train)`` train, ``[n_train,
-    n_train + n_val)`` cross-validate; pixels scaled to [0, 1], flattened.
+    n_train + n_val)`` cross-validate; flattened, pixels scaled to [0, 1] (``pixels="unit"``) or
+    left at the files' 0-255 values (``"raw"``, a candidate reading of the paper's protocol).
 
     Raises the data layer's ``DatasetNotFoundError`` (with its fix) when the dataset is missing.
     """
+    if pixels not in PROTOCOL_FIELDS["pixels"][1]:
+        raise ValueError(f"pixels must be 'unit' or 'raw', got {pixels!r}")
     from .. import data
     from .datasets import quiet_downloads
 
     with quiet_downloads():
-        X, y = data.load(dataset, "train", dtype=np.dtype(dtype))
+        if pixels == "unit":
+            X, y = data.load(dataset, "train", dtype=np.dtype(dtype))
+        else:  # the files' 8-bit values, cast exactly
+            X, y = data.load(dataset, "train")
+            X = X.astype(np.dtype(dtype))
     if n_train + n_val > len(X):
         raise ValueError(f"{dataset} has {len(X)} training images; n_train + n_val = "
                          f"{n_train + n_val} is too many")
@@ -185,9 +222,36 @@ def build_network(config: AblationRunConfig, n_in: int, n_out: int = 10):
     mlp = MLP.create(sizes, acts, init=ABLATION_INITS.lookup(config.init), bias=True,
                      bias_init="zeros", rng=rng, dtype=np.dtype(config.dtype))
     name, params = ABLATION_OPTIMIZERS.lookup(config.optimizer)
-    net = Network(mlp, credit="backprop", update="gradient", loss="cce", lr=config.lr, optimizer=name,
-                  optimizer_params=params, l2=config.lam, l2_form="loss", n_train=config.n_train, rng=rng)
+    loss = "cce" if config.cost_average == "samples" else EntryMeanCrossEntropy()
+    net = Network(mlp, credit="backprop", update="gradient", loss=loss, lr=config.lr, optimizer=name,
+                  optimizer_params=params, l2=config.lam, l2_form="loss", n_train=l2_n(config), rng=rng)
     return net
+
+
+class EntryMeanCrossEntropy(CategoricalCrossEntropy):
+    r"""Cross-entropy averaged over the :math:`n \times q` entries of the label matrix, the value
+    of ``mean(-Y * log(A))`` in NumPy:
+
+    .. math::
+        J = \frac{1}{nq}\sum_{i,k} -y_{ik}\log a_{ik} = \frac{1}{q}\,\frac1n\sum_i L^{CCE}_i,
+        \qquad \frac{\partial J_i}{\partial z_{ij}} = \frac{a_{ij} - y_{ij}}{q}
+
+    The training signal is the categorical cross-entropy's divided by :math:`q`: for SGD and
+    momentum a rate :math:`q` times smaller; Adam and RMSProp divide the scale out (up to
+    :math:`\epsilon`). A candidate reading of the ablation's "cost" (its printed costs are about
+    1/10 of a mean cross-entropy), used only by the ablation's protocol candidates.
+    """
+
+    name = "cce/q"
+
+    def value(self, z_L, y, output_activation) -> float:
+        return super().value(z_L, y, output_activation) / z_L.shape[1]
+
+    def per_sample(self, z_L, y, output_activation):
+        return super().per_sample(z_L, y, output_activation) / z_L.shape[1]
+
+    def output_error(self, z_L, y, output_activation):
+        return super().output_error(z_L, y, output_activation) / z_L.shape[1]
 
 
 def _epoch_rows(net, config, epoch, splits) -> list[dict[str, Any]]:
@@ -197,7 +261,7 @@ def _epoch_rows(net, config, epoch, splits) -> list[dict[str, Any]]:
     for split, (X, y) in splits.items():
         z = forward_logits(net.mlp.weights, net.mlp.biases, net.mlp.activations, X, chunk=2000)
         Y = np.eye(z.shape[1])[y]
-        terms = an.cost_terms(z, Y, net.mlp.weights, config.lam, config.n_train)
+        terms = an.cost_terms(z, Y, net.mlp.weights, config.lam, l2_n(config))
         row = {"kind": "epoch", "epoch": epoch, "split": split,
                "accuracy": float(np.mean(np.argmax(z, axis=1) == y)) if np.all(np.isfinite(z)) else np.nan,
                "cce": terms["cce"], "half_sse": terms["half_sse"], "l2_term": terms["l2_term"]}
@@ -237,7 +301,8 @@ def _run_ablation(config: AblationRunConfig) -> pd.DataFrame:
     """The training loop. Once a step leaves a NaN/inf parameter (U[-1, 1] with SGD overflows in
     a few steps), NaN is absorbing: every later forward pass, cost and update is NaN. The rest of
     the run is then written as NaN rows without computing them (the same rows, tested)."""
-    Xtr, ytr, Xcv, ycv = load_ablation_data(config.dataset, config.n_train, config.n_val, config.dtype)
+    Xtr, ytr, Xcv, ycv = load_ablation_data(config.dataset, config.n_train, config.n_val, config.dtype,
+                                            config.pixels)
     net = build_network(config, Xtr.shape[1], 10)
     splits = {"train": (Xtr, ytr), "cv": (Xcv, ycv)}
     rows: list[dict[str, Any]] = []
@@ -298,6 +363,104 @@ def run_grid(configs: Sequence[AblationRunConfig], n_jobs: int = 2,
 
     store = store if store is not None else Store()
     return run_sweep(run_ablation, configs, n_jobs=n_jobs, store=store, name="ablation_run")
+
+
+# --------------------------------------------------------------------------- protocol candidates
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolCandidate:
+    """One reading of how the paper's numbers were produced, run over the page's whole grid.
+
+    Attributes
+    ----------
+    name : str
+    reading : what the candidate assumes, in one sentence (shown on the page)
+    lrs : fixed learning rate per optimizer, or ``None`` for the book's rates chosen on the CV split
+    fields : protocol fields of :class:`AblationRunConfig` (:data:`PROTOCOL_FIELDS`) it changes
+    declared : ``"before running"``, or ``"after seeing the results"`` for a candidate added once
+        the others had run (the page says which)
+    """
+
+    name: str
+    reading: str
+    lrs: Mapping[str, float] | None = None
+    fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    declared: str = "before running"
+
+    def __post_init__(self) -> None:
+        if self.lrs is not None and set(self.lrs) != set(OPTIMIZER_ORDER):
+            raise ValueError(f"protocol {self.name!r}: lrs needs one rate for each of {OPTIMIZER_ORDER}")
+        for field, value in self.fields.items():
+            if field not in PROTOCOL_FIELDS or value not in PROTOCOL_FIELDS[field][1]:
+                raise ValueError(f"protocol {self.name!r}: {field}={value!r} is not a protocol field "
+                                 f"value; valid: {PROTOCOL_FIELDS}")
+        if self.declared not in ("before running", "after seeing the results"):
+            raise ValueError(f"protocol {self.name!r}: declared must be 'before running' or "
+                             f"'after seeing the results', got {self.declared!r}")
+
+
+#: Keras's default rates (``SGD``, ``SGD(momentum=...)``, ``RMSprop``, ``Adam``): 0.01, 0.01, 0.001,
+#: 0.001. PyTorch gives no default for SGD, so it makes no complete candidate.
+KERAS_LRS = {"sgd": 0.01, "momentum": 0.01, "rmsprop": 0.001, "adam": 0.001}
+
+#: The candidates, declared before any of them ran (issue [fidelity]). Not candidates, with the
+#: reason: the He bound (Keras's ``he_uniform`` and PyTorch's ``kaiming_uniform_`` with ``a = 0``
+#: both use sqrt(6 / fan_in), the paper's; the leaky-ReLU gain changes it by 0.5 %), the batch size
+#: and the epoch (the paper's "33 epochs or 3300 mini-batches" fixes 100 batches of 100 per epoch).
+PROTOCOLS: Registry[ProtocolCandidate] = Registry("ablation protocol candidate")
+for _p in [
+    ProtocolCandidate("book", "the book's protocol: per optimizer the rate with the best CV accuracy "
+                      "of a 4-point grid; pixels in [0, 1]; mean cross-entropy over samples; "
+                      "penalty over n = 10,000"),
+    ProtocolCandidate("lr=0.1", "one untuned rate, 0.1, for every optimizer",
+                      dict.fromkeys(OPTIMIZER_ORDER, 0.1)),
+    ProtocolCandidate("lr=0.01", "one untuned rate, 0.01, for every optimizer",
+                      dict.fromkeys(OPTIMIZER_ORDER, 0.01)),
+    ProtocolCandidate("lr=0.001", "one untuned rate, 0.001, for every optimizer",
+                      dict.fromkeys(OPTIMIZER_ORDER, 0.001)),
+    ProtocolCandidate("keras", "Keras's default rates (0.01, 0.01, 0.001, 0.001)", KERAS_LRS),
+    ProtocolCandidate("keras+cost/q", "Keras's rates, and the cross-entropy averaged over the n x 10 "
+                      "label entries (a gradient 10 x smaller), as the printed costs suggest",
+                      KERAS_LRS, {"cost_average": "entries"}),
+    ProtocolCandidate("keras+raw", "Keras's rates on unscaled pixels (0-255)", KERAS_LRS,
+                      {"pixels": "raw"}),
+    ProtocolCandidate("keras+l2/m", "Keras's rates, and the penalty over the mini-batch "
+                      "(lambda / (2 x 100)), as a cost computed per batch would have it",
+                      KERAS_LRS, {"l2_n": "batch"}),
+]:
+    PROTOCOLS.register(_p.name, _p)
+
+
+def page_protocols(params: Mapping[str, Any]) -> list[str]:
+    """The candidates the page runs (``params["protocols"]``; every candidate by default), checked."""
+    names = list(params.get("protocols", list(PROTOCOLS)))
+    for name in names:
+        PROTOCOLS.lookup(name)
+    return names
+
+
+def protocol_configs(params: Mapping[str, Any], name: str,
+                     book_lrs: Mapping[str, float] | None = None) -> list[AblationRunConfig]:
+    """The page's whole grid under candidate ``name`` (the book's rates ``book_lrs`` for
+    candidates without fixed rates)."""
+    candidate = PROTOCOLS.lookup(name)
+    lrs = candidate.lrs if candidate.lrs is not None else book_lrs
+    if lrs is None:
+        raise ValueError(f"protocol {name!r} uses the rates chosen on the CV split: pass book_lrs")
+    scope = params.get("protocol_grid", "tables")
+    if scope == "tables":  # the settings the published tables print, every seed
+        params = {**params, "inits": ["he_uniform"],
+                  "lams": [lam for lam in params["lams"] if lam in table_lams()]}
+    elif scope != "full":
+        raise ValueError(f"protocol_grid must be 'tables' or 'full', got {scope!r}")
+    return grid_configs(params, lrs, candidate.fields)
+
+
+def table_lams() -> set[float]:
+    """The lambdas the published tables name (``lambda=0or1`` names both): {0, 1}."""
+    parts = reference_table()["row"].str.split("|").str[2].str.removeprefix("lambda=")
+    return {float(v) for text in parts for v in text.split("or")}
 
 
 # --------------------------------------------------------------------------- figures
@@ -436,13 +599,18 @@ def search_configs(params: Mapping[str, Any]) -> list[AblationRunConfig]:
         dict(params["lr_grid"]), num_epochs=min(epochs[d], int(params["lr_search_epochs"])), **fixed)]
 
 
-def grid_configs(params: Mapping[str, Any], lrs: Mapping[str, float]) -> list[AblationRunConfig]:
-    """The page's full grid at the chosen rates ``lrs``."""
+def grid_configs(params: Mapping[str, Any], lrs: Mapping[str, float],
+                 protocol: Mapping[str, str] | None = None) -> list[AblationRunConfig]:
+    """The page's full grid at the rates ``lrs``, under the protocol fields ``protocol`` (the
+    book's when ``None``; see :data:`PROTOCOL_FIELDS`)."""
     _, available, fixed, epochs = _page_setup(params)
     lams = {"he_uniform": list(params["lams"]), "uniform": list(params.get("uniform_lams", params["lams"]))}
-    return [c for d in available for init in params.get("inits", ["uniform", "he_uniform"])
-            for c in run_configs([d], OPTIMIZER_ORDER, [init], lams[init],
-                                 list(range(int(params["n_seeds"]))), lrs, num_epochs=epochs[d], **fixed)]
+    configs = [c for d in available for init in params.get("inits", ["uniform", "he_uniform"])
+               for c in run_configs([d], OPTIMIZER_ORDER, [init], lams[init],
+                                    list(range(int(params["n_seeds"]))), lrs, num_epochs=epochs[d], **fixed,
+                                    **dict(protocol or {}))]
+    # without a penalty its n changes nothing: one config (and one stored run) for both readings
+    return [dataclasses.replace(c, l2_n="train") if c.lam == 0 else c for c in configs]
 
 
 def compute_all(params: Mapping[str, Any], store: Store | None = None) -> dict[str, Any]:
@@ -472,21 +640,28 @@ def run_cost(config: AblationRunConfig) -> float:
 
 @register_planner(NOTEBOOK)
 def plan_page(params: Mapping[str, Any], store) -> list[Task]:
-    """Every run the ablation page asks for: its learning-rate trials (stage 0) and, once they are
-    all stored, the grid at the rates they choose."""
+    """Every run the ablation page asks for: its learning-rate trials (stage 0); the grids of the
+    protocol candidates with fixed rates; and, once the trials are all stored, the grid at the
+    rates they choose (with the candidates that use those rates)."""
     from ..store import NotStoredError, read_only
 
     trials = search_configs(params)
-    tasks = [Task("ablation_run", c, cost=run_cost(c), stage=0) for c in trials]
-    if not trials or not all(("ablation_run", c) in store for c in trials):
-        return tasks
-    try:
-        with read_only():
-            search = run_grid(trials, n_jobs=1, store=store)
-    except NotStoredError:  # a store that forgets (tests): ask again next round
-        return tasks
-    lrs = an.choose_learning_rates(search)
-    return tasks + [Task("ablation_run", c, cost=run_cost(c)) for c in grid_configs(params, lrs)]
+    runs = [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is not None
+            for c in protocol_configs(params, name)]
+    ready = bool(trials) and all(("ablation_run", c) in store for c in trials)
+    if ready:
+        try:
+            with read_only():
+                search = run_grid(trials, n_jobs=1, store=store)
+        except NotStoredError:  # a store that forgets (tests): ask again next round
+            ready = False
+    if ready:
+        lrs = an.choose_learning_rates(search)
+        runs += grid_configs(params, lrs)
+        runs += [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is None
+                 for c in protocol_configs(params, name, lrs)]
+    return ([Task("ablation_run", c, cost=run_cost(c), stage=0) for c in trials]
+            + [Task("ablation_run", c, cost=run_cost(c)) for c in dict.fromkeys(runs)])
 
 
 def chosen_cost(res: Mapping[str, Any]) -> str:
@@ -555,31 +730,43 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+def _profile_params(profile: str) -> dict[str, Any]:
+    from ..book import load_profile
+
+    root = Path(__file__).resolve().parents[3]
+    return {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {})),
+            "profile": profile}
+
+
 def reproduced_cells(profile: str) -> pd.DataFrame:
     """Every published cell of ``reference/ablation.csv`` with the regenerated mean and interval
     for ``profile`` (through the store: a cache hit after the book build). Costs use the
     definition chosen by :func:`~learning_rules.analysis.ablation.cost_evidence`; Table 2 is
     compared at lambda = 0 (its caption); CIFAR-10 cells carry the missing-dataset message."""
-    from ..book import load_profile
+    params = _profile_params(profile)
+    res = compute_all(params)
+    return cells_of(res["grid"], res["search"], res["available"], res["status"], params, profile)
+
+
+def cells_of(grid: pd.DataFrame, search: pd.DataFrame, available: Sequence[str], status: pd.DataFrame,
+             params: Mapping[str, Any], profile: str) -> pd.DataFrame:
+    """The ledger's cells (:func:`learning_rules.report.record` rows) from one grid of runs:
+    the book's (:func:`reproduced_cells`) or a protocol candidate's (:func:`protocol_table`)."""
     from ..report import record
 
-    root = Path(__file__).resolve().parents[3]
-    params = {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {})),
-              "profile": profile}
-    res = compute_all(params)
-    grid, status = res["grid"], res["status"].set_index("dataset")
+    status = status.set_index("dataset")
     ref = reference_table()
     seeds = list(range(int(params["n_seeds"])))
-    if res["available"]:
+    if available:
         metrics = ["accuracy"] + [f"cost[{c}]" for c in an.COST_CANDIDATES]
         summary = an.summarize_final(grid, metrics)
-        _, best = an.cost_evidence(summary, pd.concat([res["search"], grid], ignore_index=True), ref)
+        _, best = an.cost_evidence(summary, pd.concat([search, grid], ignore_index=True), ref)
     else:
         summary, best = None, None
     rows = []
     for rec in ref.itertuples(index=False):
         dataset, init, lam_text, optimizer = rec.row.split("|")
-        if dataset not in res["available"]:
+        if dataset not in available:
             msg = status.loc[dataset, "message"] if dataset in status.index else "not in this profile"
             rows.append(record("ablation", rec.table, rec.row, rec.column, None, profile=profile,
                                seeds=seeds, note=not_run_note(dataset, msg)))
@@ -602,3 +789,70 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
         rows.append(record("ablation", rec.table, rec.row, rec.column, h["mean"], low, high,
                            profile=profile, seeds=seeds, note=note))
     return pd.DataFrame(rows)
+
+
+def protocol_results(params: Mapping[str, Any], store: Store | None = None,
+                     res: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """Candidate name -> its runs (through the store): the page's whole grid when
+    ``params["protocol_grid"] == "full"``, else (``"tables"``, the default) the settings the
+    published tables print (He init, lambda 0 and 1, every seed). ``res`` is :func:`compute_all`'s
+    result (computed when not given), whose grid is the ``"book"`` candidate's."""
+    res = compute_all(params, store) if res is None else res
+    if not res["available"]:
+        return {}
+    out = {}
+    for name in page_protocols(params):
+        if PROTOCOLS.lookup(name).lrs is None and not PROTOCOLS.lookup(name).fields:
+            out[name] = res["grid"]
+        else:
+            out[name] = run_grid(protocol_configs(params, name, res["lrs"]),
+                                 n_jobs=int(params.get("n_jobs", 2)), store=store)
+    return out
+
+
+def protocol_table(params: Mapping[str, Any], store: Store | None = None,
+                   res: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Per candidate: how many published cells of the runnable tables fall within the ledger's
+    tolerance (accuracy and cost separately), and in how many row groups the method ranking
+    survives (:func:`learning_rules.report.build_ledger`'s rules, the same as the report's).
+
+    Each candidate's cost definition is chosen from its own runs, as for the book's. Columns:
+    ``candidate, reading, declared, cost_definition, cells, within, accuracy_within, cost_within,
+    rank_groups, rank_kept, mean_abs_accuracy_delta``.
+    """
+    from ..report import PUBLISHED_COLUMNS, build_ledger
+
+    res = compute_all(params, store) if res is None else res
+    profile = str(params.get("profile", "paper"))
+    reference = reference_table()
+    rows = []
+    for name, grid in protocol_results(params, store, res).items():
+        candidate = PROTOCOLS.lookup(name)
+        search = res["search"] if candidate.lrs is None else grid.iloc[:0]
+        cells = cells_of(grid, search, res["available"], res["status"], params, profile)
+        ledger = build_ledger(reference[PUBLISHED_COLUMNS], cells, profile)
+        ran = ledger[ledger["reproduced"].notna()]
+        acc = ran["unit"] == "accuracy"
+        groups = ran.groupby("rank_group")["rank_preserved"].first().dropna()
+        notes = cells["note"].dropna()
+        cost = notes[notes.str.startswith("cost = ")].str.removeprefix("cost = ").str.split(";").str[0]
+        rows.append({
+            "candidate": name, "reading": candidate.reading, "declared": candidate.declared,
+            "cost_definition": cost.iloc[0] if len(cost) else "",
+            "cells": len(ran), "within": int(ran["within_tolerance"].sum()),
+            "accuracy_within": int(ran.loc[acc, "within_tolerance"].sum()),
+            "cost_within": int(ran.loc[~acc, "within_tolerance"].sum()),
+            "rank_groups": len(groups), "rank_kept": int(groups.astype(bool).sum()),
+            "mean_abs_accuracy_delta": float(ran.loc[acc, "delta"].abs().mean()) if acc.any() else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def best_protocol(table: pd.DataFrame) -> pd.Series:
+    """The candidate that best explains the published numbers: most cells within tolerance, then
+    most rank groups kept, then the smallest mean accuracy difference."""
+    if table.empty:
+        raise ValueError("no protocol candidate ran (no dataset available or no candidate listed)")
+    order = table.sort_values(["within", "rank_kept", "mean_abs_accuracy_delta"],
+                              ascending=[False, False, True], kind="stable")
+    return order.iloc[0]
