@@ -303,3 +303,57 @@ def test_a_chapter_with_no_cell_for_this_profile_is_valid_but_wrong_columns_are_
     assert empty.empty and set(REPRODUCED_COLUMNS) <= set(empty.columns)
     with pytest.raises(ValueError, match="missing columns"):
         validate_reproduced(pd.DataFrame({"source": ["x"]}))
+
+
+# --------------------------------------------------------------------------- [fidelity] ledger rules
+
+
+def test_a_reprinted_comparison_counts_once():
+    published = pub([
+        ("paper", "Table 1", "mnist|GD", "normal", 80.0, "accuracy %"),
+        ("paper", "Appendix A", "mnist|GD", "normal", 80.0, "accuracy %"),  # the same number, reprinted
+        ("paper", "Table 1", "mnist|ours", "normal", 80.0, "accuracy %"),  # same printed value, other run
+    ])
+    cells = rep([("paper", "Table 1", "mnist|GD", "normal", 81.0),
+                 ("paper", "Appendix A", "mnist|GD", "normal", 81.0),
+                 ("paper", "Table 1", "mnist|ours", "normal", 79.5)])
+    ledger = build_ledger(published, cells, "quick")
+    assert list(ledger["repeats"]) == ["", "Table 1 / mnist|GD / normal", ""]
+    row = summarize(ledger).iloc[0]
+    assert (row["run"], row["reproduced"], row["distinct_run"], row["distinct_reproduced"]) == (3, 3, 2, 2)
+    assert "distinct comparisons 2/2" in report.format_summary(summarize(ledger))
+
+
+def test_cells_under_a_cut_protocol_are_not_comparable_never_reproduced(synthetic_registry):
+    cells, failures, _ = report.collect_reproduced(
+        "quick", ["toy"], comparability=lambda profile, pages: "num_epochs = 2 (paper: 20)")
+    assert not cells["comparable"].any() and failures == {}
+    ledger = build_ledger(PUBLISHED, cells, "quick")
+    cell = ledger.set_index("row").loc["mnist|GD"]
+    assert cell["status"] == report.STATUS_NOT_COMPARABLE and pd.isna(cell["within_tolerance"])
+    assert "num_epochs = 2 (paper: 20)" in cell["note"] and cell["reproduced"] == 80.5
+    assert summarize(ledger).set_index("source").loc["paper", "not_comparable"] == 1
+    same, _, _ = report.collect_reproduced("quick", ["toy"], comparability=lambda profile, pages: None)
+    assert build_ledger(PUBLISHED, same, "quick").set_index("row").loc["mnist|GD", "status"] == "reproduced"
+
+
+def test_protocol_cuts_read_the_profiles():
+    assert report.protocol_cuts("paper", ["book/foundations/ablation.ipynb"]) is None
+    cuts = report.protocol_cuts("quick", ["book/foundations/ablation.ipynb"])
+    assert "num_epochs = 3 (paper: 20)" in cuts
+    assert report.protocol_cuts("quick", ["book/no-such-page.ipynb"]) is None
+    dfa = report.discover_reproductions()["dfa"]
+    assert len(dfa.pages) > 1 and dfa.chapter in dfa.pages
+
+
+def test_a_crashing_chapter_fails_the_report(synthetic_registry, tmp_path, capsys):
+    ref, _ = synthetic_registry
+
+    @report.register_reproduction("buggy", sources=("paper",), chapter="book/toy.ipynb")
+    def buggy(profile):
+        return {}["no such key"]
+
+    with pytest.raises(report.ReproductionError, match="'buggy'.*KeyError"):
+        report.collect_reproduced("quick", ["buggy"])
+    assert cli.main(["report", "--reference", str(ref), "--output", str(tmp_path), "--only", "buggy"]) == 2
+    assert "reproduction 'buggy' (book/toy.ipynb) raised KeyError" in capsys.readouterr().err

@@ -448,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``learning-rules``; returns the exit status (2 for user errors)."""
     from .book import BuildError
+    from .report import ReproductionError
 
     try:
         parser = build_parser()
@@ -458,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = int(args.func(args) or 0)
         # The data layer returns 1 for its (already printed) errors; user errors exit 2 here.
         return EXIT_USER_ERROR if status and args.command == "data" else status
-    except BuildError as exc:
+    except (BuildError, ReproductionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except (UserError, ValueError, FileNotFoundError) as exc:

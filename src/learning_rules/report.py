@@ -58,6 +58,7 @@ __all__ = [
     "REFERENCE_DIR",
     "REPRODUCED_COLUMNS",
     "REPRODUCTIONS",
+    "ReproductionError",
     "TOLERANCES",
     "UNITS",
     "Reproduction",
@@ -88,14 +89,16 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 KEY = ["source", "table", "row", "column"]
 PUBLISHED_COLUMNS = [*KEY, "published", "unit"]
 REPRODUCED_COLUMNS = [*KEY, "reproduced", "low", "high", "profile", "seeds"]
-OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note"]
+OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note", "comparable"]
 LEDGER_COLUMNS = [
     *KEY, "published", "reproduced", "low", "high", "delta", "within_tolerance", "rank_preserved",
     "profile", "seeds",
 ]
-EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group"]
+EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group", "repeats"]
 
 STATUS_OK, STATUS_OFF, STATUS_NOT_RUN = "reproduced", "outside tolerance", "not run"
+#: A cell computed under another protocol than the published one (a preview profile's cuts).
+STATUS_NOT_COMPARABLE = "not comparable at this profile"
 NOT_REGISTERED = "no chapter regenerates this cell yet"
 
 
@@ -281,6 +284,9 @@ class Reproduction:
     chapter : str or None
         The page that explains the numbers and their misses (path from the project root).
     description : str
+    pages : tuple of str
+        Every page whose profile parameters the cells are computed with (default: the chapter):
+        a cell is *comparable* at a profile only when none of them cuts the sources' protocol.
     """
 
     name: str
@@ -288,13 +294,19 @@ class Reproduction:
     sources: tuple[str, ...]
     chapter: str | None = None
     description: str = ""
+    pages: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.pages and self.chapter:
+            object.__setattr__(self, "pages", (self.chapter,))
 
 
 REPRODUCTIONS: Registry[Reproduction] = Registry("reproduction")
 
 
 def register_reproduction(
-    name: str, *, sources: Sequence[str], chapter: str | None = None, description: str = ""
+    name: str, *, sources: Sequence[str], chapter: str | None = None, description: str = "",
+    pages: Sequence[str] = (),
 ):
     """Decorator: register ``cells(profile) -> DataFrame`` as reproduction ``name``."""
     if isinstance(sources, str):
@@ -303,7 +315,8 @@ def register_reproduction(
         raise ValueError(f"reproduction {name!r}: give the sources it regenerates, e.g. sources=('dual-weight',)")
 
     def decorator(fn: Callable[[str], pd.DataFrame]):
-        REPRODUCTIONS.register(name, Reproduction(name, fn, tuple(sources), chapter, description))
+        REPRODUCTIONS.register(name, Reproduction(name, fn, tuple(sources), chapter, description,
+                                                  tuple(pages)))
         return fn
 
     return decorator
@@ -334,7 +347,8 @@ def discover_reproductions() -> Registry[Reproduction]:
                 "{'sources': [...], 'chapter': 'book/...'}; add it or use @register_reproduction"
             )
         register_reproduction(info.name, sources=tuple(meta["sources"]), chapter=meta.get("chapter"),
-                              description=str(meta.get("description", "")))(fn)
+                              description=str(meta.get("description", "")),
+                              pages=tuple(meta.get("pages", ())))(fn)
         registered.add(id(fn))
     return REPRODUCTIONS
 
@@ -412,7 +426,8 @@ def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") ->
     out = frame.copy()
     for col in OPTIONAL_REPRODUCED:
         if col not in out.columns:
-            out[col] = np.nan if col == "tolerance" else None
+            out[col] = np.nan if col == "tolerance" else (True if col == "comparable" else None)
+    out["comparable"] = [True if _isnan(v) else bool(v) for v in out["comparable"]]
     for col in ("reproduced", "low", "high", "tolerance"):
         converted = pd.to_numeric(out[col], errors="coerce")
         bad = converted.isna() & out[col].notna()
@@ -428,8 +443,13 @@ def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") ->
     return out[[*REPRODUCED_COLUMNS, *OPTIONAL_REPRODUCED]]
 
 
+class ReproductionError(RuntimeError):
+    """A chapter's ``reproduced_cells`` raised something other than "not stored" or "no dataset"."""
+
+
 def collect_reproduced(
-    profile: str, names: Sequence[str] | None = None, *, compute: bool = True
+    profile: str, names: Sequence[str] | None = None, *, compute: bool = True,
+    comparability: Callable[[str, Sequence[str]], str | None] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """Call every registered reproduction for ``profile``.
 
@@ -438,17 +458,27 @@ def collect_reproduced(
     reproduction whose results are missing is reported as not run, with the missing entry named,
     instead of recomputing its chapter (the report page uses this).
 
+    A reproduction whose stored results are missing (:class:`~learning_rules.store.NotStoredError`)
+    or whose dataset is not on this machine (``FileNotFoundError``, the data layer's
+    ``DatasetNotFoundError``) is *not run*; any other exception is a bug in the chapter's ledger
+    code and raises :class:`ReproductionError` (so the report page, the build and the tests fail).
+
     Returns
     -------
     cells : DataFrame
         Validated reproduced cells of every reproduction that ran.
     failures : dict
-        source -> reason, for every source of a reproduction that raised.
+        source -> reason, for every source of a reproduction that could not run.
     chapters : dict
         source -> chapter page, from the registrations.
 
     Python warnings and anything written to ``sys.stderr`` while a reproduction runs are kept in
     ``cells.attrs["diagnostics"]`` (name -> messages) instead of being shown.
+
+    ``comparability(profile, pages)`` says what the profile cuts of the sources' protocols on a
+    reproduction's pages (``None``: nothing, the cells are comparable; :func:`protocol_cuts` in
+    :func:`run_report`); the cells of a reproduction with cuts get ``comparable = False`` and the
+    cuts in their note.
     """
     discover_reproductions()
     chosen = list(REPRODUCTIONS) if names is None else [REPRODUCTIONS.lookup(n).name for n in names]
@@ -472,15 +502,24 @@ def collect_reproduced(
                           f"{profile}`, or `learning-rules report --profile {profile} --compute`)")
                 for source in rep.sources:
                     failures[source] = reason
-            except Exception as exc:  # a chapter's failure is reported in the ledger, not raised
+            except FileNotFoundError as exc:  # a dataset missing here (DatasetNotFoundError): not run
                 frame = None
-                reason = f"{name} failed: {type(exc).__name__}: {exc}".strip()
+                reason = f"{name}: not run here: {type(exc).__name__}: {exc}".strip()
                 for source in rep.sources:
                     failures[source] = reason
+            except Exception as exc:  # a bug in a chapter's ledger code fails the report and the build
+                raise ReproductionError(f"reproduction {name!r} ({rep.chapter or 'no chapter'}) raised "
+                                        f"{type(exc).__name__}: {exc}") from exc
         messages = [f"{w.category.__name__}: {w.message}" for w in caught]
         messages += [line for line in stderr.getvalue().splitlines() if line.strip()]
         if messages:
             diagnostics[name] = list(dict.fromkeys(messages))
+        if frame is not None and comparability is not None and len(frame):
+            cuts = comparability(profile, rep.pages)
+            if cuts:
+                frame["comparable"] = False
+                frame["note"] = [f"{STATUS_NOT_COMPARABLE}: {cuts}" + (f"; {n}" if isinstance(n, str) and n else "")
+                                 for n in frame["note"]]
         if frame is not None:
             frames.append(frame)
     cells = (pd.concat(frames, ignore_index=True) if frames
@@ -554,7 +593,9 @@ def build_ledger(
         for u, p, o in zip(merged["unit"], merged["published"], merged["tolerance"], strict=True)
     ]
     out["tolerance"] = np.asarray(tol, dtype=float)
-    ran = out["reproduced"].notna()
+    computed = out["reproduced"].notna()
+    comparable = np.array([True if _isnan(c) else bool(c) for c in merged["comparable"]], dtype=bool)
+    ran = computed & comparable  # compared under the published protocol
     within = pd.Series(pd.NA, index=out.index, dtype="boolean")
     within[ran] = (out.loc[ran, "delta"].abs() <= out.loc[ran, "tolerance"] + 1e-12).to_numpy()
     out["within_tolerance"] = within
@@ -574,10 +615,12 @@ def build_ledger(
     out["profile"] = profile
     out["seeds"] = merged["seeds"].map(lambda s: "" if _isnan(s) else str(s))
     out["unit"] = merged["unit"]
-    out["status"] = np.where(~ran, STATUS_NOT_RUN,
-                             np.where(within.fillna(False).to_numpy(bool), STATUS_OK, STATUS_OFF))
+    out["status"] = np.where(~computed, STATUS_NOT_RUN,
+                             np.where(~comparable, STATUS_NOT_COMPARABLE,
+                                      np.where(within.fillna(False).to_numpy(bool), STATUS_OK, STATUS_OFF)))
+    out["repeats"] = repeated_comparisons(out, computed)
     notes = []
-    for source, note, was_ran in zip(merged["source"], merged["note"], ran, strict=True):
+    for source, note, was_ran in zip(merged["source"], merged["note"], computed, strict=True):
         if isinstance(note, str) and note:
             notes.append(note)
         elif not was_ran and source in failures:
@@ -595,27 +638,65 @@ def build_ledger(
     return out
 
 
+def repeated_comparisons(ledger: pd.DataFrame, computed: pd.Series | np.ndarray | None = None) -> list[str]:
+    """Per cell, ``""`` when it is the first of its comparison, else the first cell's
+    ``table / row / column``.
+
+    A comparison is one published value against one regenerated value of one source: cells with
+    the same ``(source, published, reproduced)`` restate it (a table that reprints another's
+    numbers, computed from the same runs), so the summary counts it once. Regenerated values are
+    means of runs compared bit for bit, so two different settings do not share one by chance.
+    """
+    computed = ledger["reproduced"].notna() if computed is None else pd.Series(computed, index=ledger.index)
+    first: dict[tuple, str] = {}
+    out = []
+    for i, row in ledger.iterrows():
+        if not computed[i]:
+            out.append("")
+            continue
+        key = (row["source"], float(row["published"]), float(row["reproduced"]))
+        name = f"{row['table']} / {row['row']} / {row['column']}"
+        if key in first:
+            out.append(first[key])
+        else:
+            first[key] = name
+            out.append("")
+    return out
+
+
+SUMMARY_COLUMNS = ["source", "profile", "cells", "run", "reproduced", "outside", "not_comparable",
+                   "not_run", "distinct_run", "distinct_reproduced", "rank_groups", "rank_preserved",
+                   "chapter"]
+
+
 def summarize(ledger: pd.DataFrame) -> pd.DataFrame:
-    """Per source and profile: cells published, run, reproduced, outside tolerance, not run, and
-    rank groups compared / preserved."""
+    """Per source and profile: cells published; run (compared under the published protocol),
+    reproduced, outside tolerance, not comparable at this profile, not run; the **distinct
+    comparisons** among the run cells (:func:`repeated_comparisons`: a reprinted number counts
+    once) and how many of them reproduce; rank groups compared / preserved."""
     rows = []
     for (source, profile), part in ledger.groupby(["source", "profile"], sort=True):
         status = part["status"]
         groups = part.dropna(subset=["rank_preserved"]).drop_duplicates("rank_group") \
             if "rank_group" in part else part.iloc[0:0]
         chapter = next((c for c in part.get("chapter", []) if isinstance(c, str) and c), "")
+        compared = status.isin([STATUS_OK, STATUS_OFF])
+        repeats = part["repeats"] if "repeats" in part else pd.Series("", index=part.index)
+        first = compared & ~repeats.fillna("").astype(str).str.len().astype(bool)
         rows.append({
             "source": source, "profile": profile, "cells": len(part),
-            "run": int((status != STATUS_NOT_RUN).sum()),
+            "run": int(compared.sum()),
             "reproduced": int((status == STATUS_OK).sum()),
             "outside": int((status == STATUS_OFF).sum()),
+            "not_comparable": int((status == STATUS_NOT_COMPARABLE).sum()),
             "not_run": int((status == STATUS_NOT_RUN).sum()),
+            "distinct_run": int(first.sum()),
+            "distinct_reproduced": int((first & (status == STATUS_OK)).sum()),
             "rank_groups": len(groups),
             "rank_preserved": int(groups["rank_preserved"].astype(bool).sum()) if len(groups) else 0,
             "chapter": chapter,
         })
-    return pd.DataFrame(rows, columns=["source", "profile", "cells", "run", "reproduced", "outside",
-                                       "not_run", "rank_groups", "rank_preserved", "chapter"])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -627,13 +708,16 @@ def format_summary(summary: pd.DataFrame) -> str:
         rank = (f"ranking kept in {row.rank_preserved}/{row.rank_groups} row groups"
                 if row.rank_groups else "no row group to rank")
         where = f"  (see {row.chapter})" if row.chapter else ""
+        other = f", {row.not_comparable} not comparable at this profile" if row.not_comparable else ""
         lines.append(
             f"{row.source:<16} {row.profile:<6} {row.reproduced:>4}/{row.cells:<4} reproduce "
-            f"({row.run} run, {row.outside} outside tolerance, {row.not_run} not run); {rank}{where}"
+            f"({row.run} run, {row.outside} outside tolerance{other}, {row.not_run} not run; "
+            f"distinct comparisons {row.distinct_reproduced}/{row.distinct_run}); {rank}{where}"
         )
-    total = summary[["cells", "run", "reproduced"]].sum()
+    total = summary[["cells", "run", "reproduced", "distinct_run", "distinct_reproduced"]].sum()
     lines.append(f"{'all':<16} {'':<6} {total['reproduced']:>4}/{total['cells']:<4} reproduce "
-                 f"({total['run']} run)")
+                 f"({total['run']} run; distinct comparisons {total['distinct_reproduced']}/"
+                 f"{total['distinct_run']})")
     return "\n".join(lines)
 
 
@@ -650,8 +734,11 @@ def write_ledger(ledger: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 def read_ledger(path: str | os.PathLike) -> pd.DataFrame:
     """Read a ledger CSV written by :func:`write_ledger` (booleans back as nullable booleans)."""
-    frame = pd.read_csv(path, dtype={c: str for c in (*KEY, "profile", "seeds", "status", "note")},
+    frame = pd.read_csv(path, dtype={c: str for c in (*KEY, "profile", "seeds", "status", "note",
+                                                      "repeats")},
                         keep_default_na=False, na_values=[""])
+    if "repeats" in frame:
+        frame["repeats"] = frame["repeats"].fillna("")
     missing = [c for c in LEDGER_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a reproduction ledger: missing columns {missing}")
@@ -685,6 +772,26 @@ def find_regressions(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFr
                           out["status"].fillna("").astype(str) + " " + out["reproduced_now"].map(
                               lambda v: "" if _isnan(v) else f"{v:.4g}"))
     return out[[*keys, "before", "now"]].reset_index(drop=True)
+
+
+def protocol_cuts(profile: str, pages: Sequence[str]) -> str | None:
+    """What ``profile`` cuts of the sources' protocols on ``pages``, as text (the profile banner's
+    list, :func:`learning_rules.book.profile_cuts`); ``None`` when it cuts nothing, so the cells
+    computed with those pages' parameters are comparable with the published ones."""
+    from .book import PAPER_PROFILE, _short, profile_cuts
+
+    if profile == PAPER_PROFILE:
+        return None
+    root = Path(__file__).resolve().parents[2]
+    parts = []
+    for page in pages:
+        if not (root / page).is_file():  # no page here, so no parameters it could cut
+            continue
+        cuts = profile_cuts(root, profile, Path(page))
+        if cuts is None:
+            return f"the {profile} profile is a preview (no paper profile here to compare it with)"
+        parts += [f"{k} = {_short(k, v)} (paper: {_short(k, q)})" for k, v, q in cuts]
+    return "; ".join(dict.fromkeys(parts)) or None
 
 
 @dataclasses.dataclass
@@ -733,7 +840,8 @@ def run_report(
     published = load_published(reference)
     ledgers = []
     for profile in profiles:
-        cells, failures, chapters = collect_reproduced(profile, names, compute=compute)
+        cells, failures, chapters = collect_reproduced(profile, names, compute=compute,
+                                                       comparability=protocol_cuts)
         for name, messages in cells.attrs.get("diagnostics", {}).items():
             log(f"note: {name} ({profile}) emitted {len(messages)} warning(s), first: {messages[0]}")
         ledger = build_ledger(published, cells, profile, failures=failures, chapters=chapters)

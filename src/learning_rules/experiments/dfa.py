@@ -1214,6 +1214,7 @@ PAGES: dict[str, dict[str, Any]] = {
 LEDGER_TABLES = tuple(t for page in PAGES.values() for t in page["tables"])
 
 REPRODUCES = {"sources": ["dfa_thesis"], "chapter": PAGES["optimizers"]["notebook"],
+              "pages": [meta["notebook"] for meta in PAGES.values()],
               "description": "Demirbilek (2021) Figs. 3.2-3.5: DFA alignment, feedback matrices "
                              "and adaptive optimizers (MNIST parity, published learning rates)"}
 
