@@ -25,7 +25,8 @@ PAPER_LABEL = {"our": "our", "our+stab": "our+stabilizer", "GD": "gradient desce
 
 def test_layout_and_counts():
     ref = A.published()
-    assert list(ref.columns) == ["source", "table", "row", "column", "published", "unit", "note"]
+    assert list(ref.columns) == ["source", "table", "row", "column", "published", "unit", "note",
+                                 "source_flag"]
     assert not ref.duplicated(["source", "table", "row", "column"]).any()
     assert set(ref["source"]) == {"dual_weight"}
     counts = ref["table"].value_counts().to_dict()
@@ -99,3 +100,28 @@ def test_table1_is_appendix_a_rounded():
     t1 = A.published("Table 1").set_index(["row", "column"])["published"]
     aa = A.published("Appendix A").set_index(["row", "column"])["published"].reindex(t1.index)
     assert np.abs(t1 - aa).max() <= 0.05 + 1e-9
+
+
+def test_source_typos_are_the_specs_and_flagged_in_the_csv_and_the_ledger():
+    """Spec section "Paper vs notebooks": four Table 2 cells disagree with the notebooks (two swapped
+    CIFAR-10 cells, a copied Fashion cell, a Fashion cell off by 0.09), and Table 4's CIFAR-10
+    our+stab / L2 0.1 noise and Fashion L2 0.1 noise cells come out only with the notebook values."""
+    from learning_rules import report
+
+    typos = A.source_typos()
+    assert set(zip(typos["table"], typos["row"], typos["column"])) == {
+        ("Table 2", "cifar10|2L|n=100|our+stab", "noise"), ("Table 2", "cifar10|2L|n=100|L2 0.1", "noise"),
+        ("Table 2", "fashion|3L|n=500|L2 0.1", "noise"), ("Table 2", "fashion|3L|n=100|L2 0.01", "normal"),
+        ("Table 4", "cifar10|our+stab", "noise"), ("Table 4", "cifar10|L2 0.1", "noise"),
+        ("Table 4", "fashion|L2 0.1", "noise")}
+    swapped = typos.set_index("row").loc[["cifar10|2L|n=100|our+stab", "cifar10|2L|n=100|L2 0.1"]]
+    assert list(swapped["published"]) == list(swapped["notebook"].round(1)[::-1])  # swapped
+    ref = A.published()
+    flagged = ref[ref["source_flag"].fillna("") != ""]
+    assert dict(zip(zip(flagged["table"], flagged["row"], flagged["column"]), flagged["source_flag"])) == \
+        dict(zip(zip(typos["table"], typos["row"], typos["column"]), typos["flag"]))
+    assert "72.22" in flagged.set_index("row").loc["fashion|3L|n=500|L2 0.1", "source_flag"]
+    published = report.load_published()
+    ledger = report.build_ledger(published, pd.DataFrame(columns=report.REPRODUCED_COLUMNS), "paper")
+    carried = ledger[ledger["source_flag"] != ""]
+    assert len(carried) == 7 and set(carried["source"]) == {"dual_weight"}

@@ -88,13 +88,17 @@ __all__ = [
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 KEY = ["source", "table", "row", "column"]
 PUBLISHED_COLUMNS = [*KEY, "published", "unit"]
+#: Optional columns of a published table that the ledger carries: ``source_flag`` marks a printed
+#: number the source itself contradicts (a typo against the authors' notebook), with the evidence.
+OPTIONAL_PUBLISHED = ["source_flag"]
 REPRODUCED_COLUMNS = [*KEY, "reproduced", "low", "high", "profile", "seeds"]
 OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note", "comparable"]
 LEDGER_COLUMNS = [
     *KEY, "published", "reproduced", "low", "high", "delta", "within_tolerance", "rank_preserved",
     "profile", "seeds",
 ]
-EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group", "repeats"]
+EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group", "repeats",
+                        "source_flag"]
 
 STATUS_OK, STATUS_OFF, STATUS_NOT_RUN = "reproduced", "outside tolerance", "not run"
 #: A cell computed under another protocol than the published one (a preview profile's cuts).
@@ -258,11 +262,13 @@ def load_published(directory: str | os.PathLike | None = None) -> pd.DataFrame:
         wrong = sorted(set(frame["source"]) - {path.stem})
         if wrong:
             raise ValueError(f"{path}: source column holds {wrong}; it must be {path.stem!r} (the file name)")
-        frames.append(frame[PUBLISHED_COLUMNS])
+        frames.append(frame[PUBLISHED_COLUMNS + [c for c in OPTIONAL_PUBLISHED if c in frame]])
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=float if c == "published" else object)
-                             for c in PUBLISHED_COLUMNS})
+                             for c in [*PUBLISHED_COLUMNS, *OPTIONAL_PUBLISHED]})
     out = pd.concat(frames, ignore_index=True)
+    for col in OPTIONAL_PUBLISHED:
+        out[col] = out[col].fillna("") if col in out else ""
     return validate_published(out, f"reference tables in {folder}")
 
 
@@ -619,6 +625,8 @@ def build_ledger(
                              np.where(~comparable, STATUS_NOT_COMPARABLE,
                                       np.where(within.fillna(False).to_numpy(bool), STATUS_OK, STATUS_OFF)))
     out["repeats"] = repeated_comparisons(out, computed)
+    out["source_flag"] = (merged["source_flag"].fillna("").astype(str) if "source_flag" in merged
+                          else "")
     notes = []
     for source, note, was_ran in zip(merged["source"], merged["note"], computed, strict=True):
         if isinstance(note, str) and note:
@@ -735,10 +743,11 @@ def write_ledger(ledger: pd.DataFrame, path: str | os.PathLike) -> Path:
 def read_ledger(path: str | os.PathLike) -> pd.DataFrame:
     """Read a ledger CSV written by :func:`write_ledger` (booleans back as nullable booleans)."""
     frame = pd.read_csv(path, dtype={c: str for c in (*KEY, "profile", "seeds", "status", "note",
-                                                      "repeats")},
+                                                      "repeats", "source_flag")},
                         keep_default_na=False, na_values=[""])
-    if "repeats" in frame:
-        frame["repeats"] = frame["repeats"].fillna("")
+    for col in ("repeats", "source_flag"):
+        if col in frame:
+            frame[col] = frame[col].fillna("")
     missing = [c for c in LEDGER_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a reproduction ledger: missing columns {missing}")

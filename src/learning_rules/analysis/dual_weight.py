@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "source_typos",
     "REGRESSION",
     "agreement",
     "claims",
@@ -208,6 +209,52 @@ def published(table: str | None = None) -> pd.DataFrame:
     if table not in valid:
         raise ValueError(f"unknown table {table!r}; valid: {', '.join(valid)}")
     return frame[frame["table"] == table].reset_index(drop=True)
+
+
+def _mean_relative(cells: pd.DataFrame) -> pd.Series:
+    """Table 4's recipe on Table 2-shaped cells: per (dataset, method, condition) the mean over
+    the six (layers, n) cells of ``100 (method - GD) / GD``."""
+    parts = cells["row"].str.split("|", expand=True)
+    f = cells.assign(dataset=parts[0], layers=parts[1], n=parts[2], method=parts[3])
+    gd = f[f["method"] == "GD"].set_index(["dataset", "layers", "n", "column"])["published"]
+    f = f[f["method"] != "GD"].copy()
+    f["rel"] = [100.0 * (v - gd[key]) / gd[key] for v, key in
+                zip(f["published"], zip(f["dataset"], f["layers"], f["n"], f["column"]))]
+    return f.groupby(["dataset", "method", "column"])["rel"].mean()
+
+
+def source_typos() -> pd.DataFrame:
+    """Printed cells that disagree with the authors' own notebooks, found from the transcriptions.
+
+    * Table 2 cells whose printed value differs from the notebook output (Appendix A) by more
+      than the printed rounding (0.05);
+    * Table 4 cells that Table 4's recipe (:func:`_mean_relative`) recovers to rounding from
+      Table 2 with those cells replaced by the notebook values, but not from Table 2 as printed.
+
+    Columns: ``table, row, column, published, notebook, flag`` (``notebook``: the notebook output
+    for a Table 2 cell, the recomputed value for a Table 4 cell). The ledger keeps comparing the
+    printed value and carries ``flag`` (``reference/dual_weight.csv``'s ``source_flag`` column).
+    """
+    ref = published()
+    t2 = ref[ref["table"] == "Table 2"]
+    nb = ref[ref["table"] == "Appendix A"].set_index(["row", "column"])["published"]
+    t2 = t2.assign(notebook=[nb[(r, c)] for r, c in zip(t2["row"], t2["column"])])
+    typo = (t2["published"] - t2["notebook"]).abs() > 0.05 + 1e-9
+    rows = [{"table": "Table 2", "row": r.row, "column": r.column, "published": r.published,
+             "notebook": r.notebook,
+             "flag": f"source typo: the authors' notebook gives {r.notebook:.2f} (printed {r.published:.1f})"}
+            for r in t2[typo].itertuples()]
+    corrected = t2.assign(published=np.where(typo, t2["notebook"].round(1), t2["published"]))
+    as_printed, fixed = _mean_relative(t2), _mean_relative(corrected)
+    for r in ref[ref["table"] == "Table 4"].itertuples():
+        dataset, method = r.row.split("|")
+        key = (dataset, method, r.column)
+        if abs(as_printed[key] - r.published) > 0.05 + 1e-9 and abs(fixed[key] - r.published) <= 0.05 + 1e-9:
+            rows.append({"table": "Table 4", "row": r.row, "column": r.column, "published": r.published,
+                         "notebook": round(float(fixed[key]), 4),
+                         "flag": f"follows the notebook values, not the printed Table 2 (printed Table 2 "
+                                 f"gives {as_printed[key]:.2f}, the notebook values {fixed[key]:.2f})"})
+    return pd.DataFrame(rows, columns=["table", "row", "column", "published", "notebook", "flag"])
 
 
 def row_key(dataset: str, layers: int | None = None, n: int | None = None, method: str = "") -> str:
