@@ -122,7 +122,13 @@ def epoch_comparison(runs: pd.DataFrame, table: str, metrics: dict[str, str],
         ``f"{prefix} epoch {e}"``
     epochs : epochs to compare (those the runs lack are skipped)
     comparable : whether the runs follow the thesis' protocol (see ``comparison_table``)
+
+    Columns ``tolerance`` and ``within``: the ledger's criterion, 0.02 for an accuracy and, for a
+    cosine (a column holding ``cos``), :func:`~learning_rules.analysis.stats.two_run_set_tolerance`
+    of the seeds' values (floor 0.02): a cosine's noise is not an accuracy's.
     """
+    from .stats import two_run_set_tolerance
+
     pub = load_published(table)
     out = []
     for row, g in runs.groupby("row", sort=False):
@@ -136,9 +142,12 @@ def epoch_comparison(runs: pd.DataFrame, table: str, metrics: dict[str, str],
                 m, lo, hi = mean_interval(vals)
                 hit = pub[(pub["row"] == row) & (pub["column"] == f"{prefix} epoch {e}")]["published"]
                 p = float(hit.iloc[0]) if len(hit) else float("nan")
+                tol = two_run_set_tolerance(vals, floor=0.02) if "cos" in col else 0.02
+                tol = 0.02 if not np.isfinite(tol) else tol
                 out.append({"row": row, "metric": col, "epoch": int(e), "n": len(vals), "mean": m,
                             "published": p, "difference": m - p, "comparable": bool(comparable),
-                            "low": lo, "high": hi})
+                            "low": lo, "high": hi, "tolerance": tol,
+                            "within": bool(abs(m - p) <= tol + 1e-12) if np.isfinite(p) else None})
     return pd.DataFrame(out)
 
 

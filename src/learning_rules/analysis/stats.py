@@ -20,3 +20,24 @@ def t_half_width(x: np.ndarray, level: float = 0.95) -> float:
 
     x = np.asarray(x, dtype=np.float64)
     return float(stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+
+
+def two_run_set_tolerance(x: np.ndarray, level: float = 0.95, floor: float = 0.0) -> float:
+    r"""How far the mean of another set of ``n`` runs of the same protocol may lie from the mean of
+    ``x`` (``n`` runs) by seed noise alone: the half-width of the two-sided Student-t interval of a
+    difference of two means of ``n`` runs with the spread of ``x``,
+
+    .. math:: \tau = \max\Big(\text{floor},\; t_{(1+\text{level})/2,\,2n-2}\; s_x \sqrt{2/n}\Big).
+
+    Used for quantities whose scale says nothing about their noise (a cosine is not an accuracy):
+    the published mean of the source's ``n`` runs is compared with ours within ``\tau``. ``NaN``
+    with fewer than two finite values.
+    """
+    from scipy import stats
+
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return float("nan")
+    half = stats.t.ppf((1 + level) / 2, 2 * x.size - 2) * x.std(ddof=1) * np.sqrt(2.0 / x.size)
+    return float(max(floor, half))

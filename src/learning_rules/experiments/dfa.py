@@ -1340,6 +1340,12 @@ SECOND_RUNS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+#: Columns of Figs. 3.2/3.5 that hold cosines, not accuracies.
+COSINE_COLUMNS = ("cos(B, W2)", "gradient cosine")
+#: The smallest tolerance of a cosine cell: the report's 0.02 for fractions.
+COSINE_TOLERANCE_FLOOR = 0.02
+
+
 def reproduced_cells(profile: str) -> pd.DataFrame:
     """Figs. 3.2/3.5, 3.3 and 3.4 cells of ``reference/dfa_thesis.csv`` regenerated with
     ``profile``'s parameters of the alignment, feedback and optimizers pages (through the store: a
@@ -1354,6 +1360,7 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     from ..store import Store
 
     from ..analysis.dfa import load_published
+    from ..analysis.stats import two_run_set_tolerance
 
     root = Path(__file__).resolve().parents[3]
     notebooks = load_profile(root, profile).notebooks
@@ -1371,6 +1378,13 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
                 continue  # e.g. a profile at k = 1: the thesis stored these figures at k = 3 only
             mean, low, high = mean_interval(c["values"])
             notes = list(reduced)
+            tol = None
+            if c["column"].startswith(COSINE_COLUMNS):  # a cosine's noise is its own: from the seeds
+                tol = two_run_set_tolerance(c["values"], floor=COSINE_TOLERANCE_FLOOR)
+                tol = None if not np.isfinite(tol) else tol
+                if tol is not None:
+                    notes.append(f"tolerance {tol:.3f} from the spread of {len(c['values'])} seeds "
+                                 "(two sets of runs, 95 %)")
             if c["epoch"] != c["published_epoch"]:
                 notes.append(f"profile {profile} stops at epoch {c['epoch']}")
             if c["table"] == "Fig. 3.4" and "|Adam|" in c["row"]:
@@ -1381,7 +1395,7 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
                 if table == c["table"] and main == c["column"] and (table, c["row"], alt) in published]
             for column, why in columns:
                 rows.append(record("dfa_thesis", c["table"], c["row"], column, mean, low, high,
-                                   profile=profile, seeds=list(range(int(p["seeds"]))),
+                                   profile=profile, seeds=list(range(int(p["seeds"]))), tolerance=tol,
                                    note="; ".join(why) or None))
     return pd.DataFrame(rows)
 
