@@ -357,3 +357,42 @@ def test_a_crashing_chapter_fails_the_report(synthetic_registry, tmp_path, capsy
         report.collect_reproduced("quick", ["buggy"])
     assert cli.main(["report", "--reference", str(ref), "--output", str(tmp_path), "--only", "buggy"]) == 2
     assert "reproduction 'buggy' (book/toy.ipynb) raised KeyError" in capsys.readouterr().err
+
+
+def test_single_run_range_is_a_second_criterion_never_merged():
+    from scipy import stats
+
+    from learning_rules.analysis.stats import prediction_interval
+
+    x = np.arange(10, dtype=float)  # mean 4.5, sd sqrt(55/6)
+    half = stats.t.ppf(0.975, 9) * np.std(x, ddof=1) * np.sqrt(1 + 1 / 10)
+    assert prediction_interval(x) == pytest.approx((4.5 - half, 4.5 + half))
+    assert all(np.isnan(prediction_interval(np.array([1.0]))))
+    published = pub([("paper", "Table 1", "wine|GD", "normal", 100.0, "loss x 1e4"),
+                     ("paper", "Table 1", "wine|ours", "normal", 70.0, "loss x 1e4"),
+                     ("paper", "Table 1", "mnist|GD", "normal", 80.0, "accuracy %")])
+    ten = list(range(10))
+    cells = pd.DataFrame([
+        record("paper", "Table 1", "wine|GD", "normal", 150.0, profile="paper", seeds=ten,
+               single_run=(60.0, 240.0)),  # far off by +-15 %, but one run could give 100
+        record("paper", "Table 1", "wine|ours", "normal", 71.0, profile="paper", seeds=ten,
+               single_run=(72.0, 90.0)),  # within 15 %, outside the single-run range
+        record("paper", "Table 1", "mnist|GD", "normal", 80.5, profile="paper", seeds=[0, 1, 2],
+               single_run=(70.0, 90.0)),  # too few seeds for a range
+    ])
+    ledger = build_ledger(published, cells, "paper").set_index("row")
+    assert ledger.loc["wine|GD", "status"] == "outside tolerance" and ledger.loc["wine|GD", "within_seed_range"]
+    assert ledger.loc["wine|ours", "status"] == "reproduced" and not ledger.loc["wine|ours", "within_seed_range"]
+    assert pd.isna(ledger.loc["mnist|GD", "within_seed_range"])
+    row = summarize(ledger.reset_index()).iloc[0]
+    assert (row["reproduced"], row["range_cells"], row["within_seed_range"]) == (2, 2, 1)
+    assert "single-run range holds 1/2" in report.format_summary(summarize(ledger.reset_index()))
+
+
+def test_ledger_round_trip_keeps_the_new_columns(tmp_path):
+    cells = pd.DataFrame([record("paper", "Table 1", "wine|GD", "normal", 150.0, profile="paper",
+                                 seeds=list(range(10)), single_run=(60.0, 240.0))])
+    ledger = build_ledger(PUBLISHED, cells, "paper")
+    back = report.read_ledger(report.write_ledger(ledger, tmp_path / "l.csv"))
+    assert back.set_index("row").loc["wine|GD", "within_seed_range"]
+    assert list(back["repeats"].fillna("")) == [""] * len(back)

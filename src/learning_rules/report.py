@@ -92,13 +92,16 @@ PUBLISHED_COLUMNS = [*KEY, "published", "unit"]
 #: number the source itself contradicts (a typo against the authors' notebook), with the evidence.
 OPTIONAL_PUBLISHED = ["source_flag"]
 REPRODUCED_COLUMNS = [*KEY, "reproduced", "low", "high", "profile", "seeds"]
-OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note", "comparable"]
+OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note", "comparable", "single_low", "single_high"]
 LEDGER_COLUMNS = [
     *KEY, "published", "reproduced", "low", "high", "delta", "within_tolerance", "rank_preserved",
     "profile", "seeds",
 ]
 EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group", "repeats",
-                        "source_flag"]
+                        "source_flag", "single_low", "single_high", "within_seed_range"]
+
+#: Seeds a chapter needs before its single-run interval is used (``within_seed_range``).
+MIN_SEEDS_FOR_RANGE = 10
 
 STATUS_OK, STATUS_OFF, STATUS_NOT_RUN = "reproduced", "outside tolerance", "not run"
 #: A cell computed under another protocol than the published one (a preview profile's cuts).
@@ -373,12 +376,16 @@ def record(
     rank_group: str | None = None,
     tolerance: float | None = None,
     note: str | None = None,
+    single_run: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """One reproduced cell as a row of a ``reproduced_cells`` frame.
 
     ``reproduced`` is the mean over seeds (``None`` when it could not be computed: say why in
     ``note``); ``low``/``high`` the interval over seeds; ``seeds`` the seeds used (``"0,1,2"`` or
-    a list, stored as text).
+    a list, stored as text). ``single_run``: where one more run of the protocol would fall (the
+    95 % prediction interval, :func:`learning_rules.analysis.stats.prediction_interval`), for a
+    published number that is a single run; the ledger's ``within_seed_range`` uses it when the
+    cell has at least :data:`MIN_SEEDS_FOR_RANGE` seeds.
     """
     if isinstance(seeds, (list, tuple, range, np.ndarray)):
         seeds = ",".join(str(int(s)) for s in seeds)
@@ -392,6 +399,8 @@ def record(
         "profile": profile, "seeds": "" if seeds is None else str(seeds),
         "rank_group": rank_group, "tolerance": np.nan if tolerance is None else float(tolerance),
         "note": note,
+        "single_low": np.nan if single_run is None else float(single_run[0]),
+        "single_high": np.nan if single_run is None else float(single_run[1]),
     }
 
 
@@ -432,9 +441,10 @@ def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") ->
     out = frame.copy()
     for col in OPTIONAL_REPRODUCED:
         if col not in out.columns:
-            out[col] = np.nan if col == "tolerance" else (True if col == "comparable" else None)
+            out[col] = (np.nan if col in ("tolerance", "single_low", "single_high")
+                        else (True if col == "comparable" else None))
     out["comparable"] = [True if _isnan(v) else bool(v) for v in out["comparable"]]
-    for col in ("reproduced", "low", "high", "tolerance"):
+    for col in ("reproduced", "low", "high", "tolerance", "single_low", "single_high"):
         converted = pd.to_numeric(out[col], errors="coerce")
         bad = converted.isna() & out[col].notna()
         if bad.any():
@@ -625,6 +635,15 @@ def build_ledger(
                              np.where(~comparable, STATUS_NOT_COMPARABLE,
                                       np.where(within.fillna(False).to_numpy(bool), STATUS_OK, STATUS_OFF)))
     out["repeats"] = repeated_comparisons(out, computed)
+    out["single_low"] = merged["single_low"].astype(float)
+    out["single_high"] = merged["single_high"].astype(float)
+    n_seeds = merged["seeds"].map(lambda v: 0 if _isnan(v) or not str(v) else len(str(v).split(",")))
+    has_range = ran & out["single_low"].notna() & out["single_high"].notna() & (n_seeds >= MIN_SEEDS_FOR_RANGE)
+    in_range = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    in_range[has_range] = ((out.loc[has_range, "single_low"] - 1e-12 <= out.loc[has_range, "published"])
+                           & (out.loc[has_range, "published"] <= out.loc[has_range, "single_high"] + 1e-12)
+                           ).to_numpy()
+    out["within_seed_range"] = in_range
     out["source_flag"] = (merged["source_flag"].fillna("").astype(str) if "source_flag" in merged
                           else "")
     notes = []
@@ -673,8 +692,21 @@ def repeated_comparisons(ledger: pd.DataFrame, computed: pd.Series | np.ndarray 
 
 
 SUMMARY_COLUMNS = ["source", "profile", "cells", "run", "reproduced", "outside", "not_comparable",
-                   "not_run", "distinct_run", "distinct_reproduced", "rank_groups", "rank_preserved",
+                   "not_run", "distinct_run", "distinct_reproduced", "range_cells", "within_seed_range",
+                   "distinct_range_cells", "distinct_within_seed_range", "rank_groups", "rank_preserved",
                    "chapter"]
+
+
+def _seed_range_counts(part: pd.DataFrame, first: pd.Series) -> dict[str, int]:
+    """Cells with a single-run interval and how many hold the published value (all; distinct)."""
+    if "within_seed_range" not in part:
+        return {"range_cells": 0, "within_seed_range": 0, "distinct_range_cells": 0,
+                "distinct_within_seed_range": 0}
+    has = part["within_seed_range"].notna()
+    inside = part["within_seed_range"].fillna(False).astype(bool)
+    return {"range_cells": int(has.sum()), "within_seed_range": int(inside.sum()),
+            "distinct_range_cells": int((has & first).sum()),
+            "distinct_within_seed_range": int((inside & first).sum())}
 
 
 def summarize(ledger: pd.DataFrame) -> pd.DataFrame:
@@ -700,6 +732,7 @@ def summarize(ledger: pd.DataFrame) -> pd.DataFrame:
             "not_run": int((status == STATUS_NOT_RUN).sum()),
             "distinct_run": int(first.sum()),
             "distinct_reproduced": int((first & (status == STATUS_OK)).sum()),
+            **_seed_range_counts(part, first),
             "rank_groups": len(groups),
             "rank_preserved": int(groups["rank_preserved"].astype(bool).sum()) if len(groups) else 0,
             "chapter": chapter,
@@ -717,6 +750,9 @@ def format_summary(summary: pd.DataFrame) -> str:
                 if row.rank_groups else "no row group to rank")
         where = f"  (see {row.chapter})" if row.chapter else ""
         other = f", {row.not_comparable} not comparable at this profile" if row.not_comparable else ""
+        if row.range_cells:
+            other += (f"; single-run range holds {row.within_seed_range}/{row.range_cells} "
+                      f"(distinct {row.distinct_within_seed_range}/{row.distinct_range_cells})")
         lines.append(
             f"{row.source:<16} {row.profile:<6} {row.reproduced:>4}/{row.cells:<4} reproduce "
             f"({row.run} run, {row.outside} outside tolerance{other}, {row.not_run} not run; "
@@ -751,7 +787,9 @@ def read_ledger(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in LEDGER_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a reproduction ledger: missing columns {missing}")
-    for col in ("within_tolerance", "rank_preserved"):
+    for col in ("within_tolerance", "rank_preserved", "within_seed_range"):
+        if col not in frame:
+            continue
         frame[col] = frame[col].map(
             lambda v: pd.NA if _isnan(v) else {"true": True, "false": False}[str(v).strip().lower()]
         ).astype("boolean")

@@ -121,14 +121,19 @@ def _final(frame: pd.DataFrame) -> pd.DataFrame:
 
 def final_summary(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Tables 1-2: per (protocol, dataset, layers, n, method, condition) the mean over seeds and its
-    t-interval, after the last step. Columns ``mean, low, high, n_seeds``."""
+    t-interval, after the last step, and where one more run would fall
+    (:func:`~learning_rules.analysis.stats.prediction_interval`: the published numbers are single
+    runs). Columns ``mean, low, high, n_seeds, pred_low, pred_high``."""
+    from .stats import prediction_interval
+
     fin = _final(frame)
     keys = ["protocol", "dataset", "layers", "n", "method", "condition"]
     rows = []
     for key, g in fin.groupby(keys, sort=False):
         m, lo, hi = t_interval(g["value"].to_numpy(), level)
-        rows.append((*key, m, lo, hi, int(g["value"].notna().sum())))
-    return pd.DataFrame(rows, columns=[*keys, "mean", "low", "high", "n_seeds"])
+        rows.append((*key, m, lo, hi, int(g["value"].notna().sum()),
+                     *prediction_interval(g["value"].to_numpy(), level)))
+    return pd.DataFrame(rows, columns=[*keys, "mean", "low", "high", "n_seeds", "pred_low", "pred_high"])
 
 
 def relative_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -281,7 +286,8 @@ def compare(regenerated: pd.DataFrame, table: str) -> pd.DataFrame:
     else:
         r["row"] = [row_key(d, method=m) for d, m in zip(r["dataset"], r["method"])]
     r = r.rename(columns={"condition": "column"})
-    cols = ["row", "column", "mean", "low", "high", "n_seeds"]
+    cols = ["row", "column", "mean", "low", "high", "n_seeds"] + [c for c in ("pred_low", "pred_high")
+                                                                 if c in r.columns]
     out = pub.merge(r[cols], on=["row", "column"], how="left")
     out["delta"] = out["mean"] - out["published"]
     return out

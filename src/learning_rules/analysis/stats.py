@@ -41,3 +41,22 @@ def two_run_set_tolerance(x: np.ndarray, level: float = 0.95, floor: float = 0.0
         return float("nan")
     half = stats.t.ppf((1 + level) / 2, 2 * x.size - 2) * x.std(ddof=1) * np.sqrt(2.0 / x.size)
     return float(max(floor, half))
+
+
+def prediction_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    r"""Where a *single* new run of the same protocol falls with probability ``level``, from the
+    runs ``x`` (normal model, Student-t):
+
+    .. math:: \bar x \pm t_{(1+\text{level})/2,\,n-1}\; s \sqrt{1 + 1/n}
+
+    The criterion for a published number that is one unseeded run: it is consistent with our
+    protocol when it lies inside. ``(NaN, NaN)`` with fewer than two finite values.
+    """
+    from scipy import stats
+
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) * np.sqrt(1.0 + 1.0 / x.size)
+    return float(x.mean() - half), float(x.mean() + half)

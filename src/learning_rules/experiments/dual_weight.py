@@ -985,11 +985,13 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
             note = missing.get(ds) or (None if np.isfinite(r.mean) else "not in this profile's grid")
             if table in ("Table 3", "Table 4"):
                 note = "; ".join(filter(None, [note, "averaged over the (layers, n) cells of this profile"]))
+            pred = (getattr(r, "pred_low", np.nan), getattr(r, "pred_high", np.nan))
             rows.append(record("dual_weight", table, r.row, r.column,
                                r.mean if np.isfinite(r.mean) else None,
                                r.low if np.isfinite(r.low) else None,
                                r.high if np.isfinite(r.high) else None,
-                               profile=profile, seeds=seeds, note=note))
+                               profile=profile, seeds=seeds, note=note,
+                               single_run=pred if np.isfinite(pred).all() else None))
     normal = frame[frame["condition"] == "normal"] if not frame.empty else frame
     for r in an.published("Appendix B").itertuples(index=False):
         ds, L, n, method = r.row.split("|")
@@ -1002,8 +1004,12 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
             continue
         from ..analysis.dual_weight import t_interval
 
+        from ..analysis.stats import prediction_interval
+
         m, lo, hi = t_interval(np.asarray(v))
+        pred = prediction_interval(np.asarray(v))
         rows.append(record("dual_weight", "Appendix B", r.row, r.column, m,
                            lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None,
-                           profile=profile, seeds=seeds))
+                           profile=profile, seeds=seeds,
+                           single_run=pred if np.isfinite(pred).all() else None))
     return pd.DataFrame(rows)
