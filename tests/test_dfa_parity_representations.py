@@ -76,3 +76,35 @@ def test_representations_run_tiny():
     assert len(knn) == 6 and knn["accuracy"].between(0, 1).all()
     tsne = frame[frame["record"] == "tsne"]
     assert len(tsne) == 3 * 60 and tsne["digit"].between(0, 9).all()
+
+
+def test_the_corrected_figure_uses_trained_weights_and_each_points_own_digit():
+    """The two mistakes of the original Fig. 3.7 (spec 9 A and B), each of which this test would
+    catch: weights re-drawn after training (then the "trained" maps would not depend on how long
+    the nets trained) and labels in the notebook's block order (then the labels would not be the
+    points' digits)."""
+    from learning_rules.experiments.dfa_parity import RepresentationsConfig, representations_run
+
+    def run(epochs):
+        cfg = RepresentationsConfig(num_epochs=epochs, n_train=300, n_test=100, n_triplets=40,
+                                    n_tsne=60, n_knn=120, knn_neighbors=3)
+        return representations_run(cfg)
+
+    before, after = run(0), run(1)
+    tsne = lambda f, m: f[(f["record"] == "tsne") & (f["model"] == m)][["tsne_x", "tsne_y"]].to_numpy()
+    for model in ("BP trained", "DFA trained"):
+        assert not np.allclose(tsne(before, model), tsne(after, model)), model  # training changed W1
+    np.testing.assert_array_equal(tsne(before, "untrained"), tsne(after, "untrained"))
+    # labels: with 3 slots the point i of the map is digit (i // 3, slot i % 3) of the triplets
+    points = after[(after["record"] == "tsne") & (after["model"] == "untrained")]
+    assert (points["slot"].to_numpy() == np.arange(len(points)) % 3).all()
+    assert (points["digit"] != points["digit_thesis_order"]).any()
+    from learning_rules.data.generators import parity_indices
+    from learning_rules.experiments.dfa import ParityConfig, load_parity_data
+
+    data = load_parity_data(ParityConfig(k=3, n_train=300, n_test=100))
+    idx = parity_indices(data.train_images.shape[0], 3,
+                         np.random.default_rng(np.random.SeedSequence([0, 3])))[:40]
+    truth = data.train_labels[idx].reshape(-1)[:60]  # sample-major: triplet i // 3, slot i % 3
+    np.testing.assert_array_equal(points["digit"].to_numpy(), truth)
+    assert not np.array_equal(points["digit_thesis_order"].to_numpy(), truth)

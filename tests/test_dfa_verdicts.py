@@ -69,3 +69,26 @@ def test_verdicts_warn_when_no_run_has_learned():
     runs = pd.DataFrame([r for b, a in finals.items() for r in _curve(a, feedback_init=b)])
     assert feedback_verdict(runs).startswith("**Not testable")
     assert not alignment_verdict(_align(0.5, 0.35, 0.70, 0.78)).startswith("**Not testable")
+
+
+def test_rise_together_follows_the_curves():
+    from learning_rules.analysis.dfa import rise_together
+
+    up = _align(0.5, 0.35, 0.70, 0.78)  # both columns grow linearly over the epochs
+    verdict, corr = rise_together(up)
+    assert verdict and corr == pytest.approx({"rmsprop": 1.0, "sgd": 1.0})
+    down = up.copy()
+    down.loc[down["optimizer"] == "sgd", "feedback_cos_1"] *= -1  # SGD's cosine falls while it learns
+    verdict, corr = rise_together(down)
+    assert not verdict and corr["sgd"] == pytest.approx(-1.0)
+
+
+def test_learns_with_every_law_follows_the_finals():
+    from learning_rules.analysis.dfa import learns_with_every_law
+
+    rows = [r for b, a in {"uniform": 0.69, "standard_uniform": 0.63}.items()
+            for r in _curve(a, feedback_init=b)]
+    verdict, finals = learns_with_every_law(pd.DataFrame(rows))
+    assert verdict and finals == pytest.approx({"uniform": 0.69, "standard_uniform": 0.63})
+    rows += _curve(0.51, feedback_init="gaussian")  # at chance
+    assert not learns_with_every_law(pd.DataFrame(rows))[0]

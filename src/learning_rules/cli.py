@@ -13,6 +13,7 @@
     learning-rules store verify [--sample N] [--experiment NAME]                # recompute, compare
     learning-rules store export FILE [--profile P] | import FILE_OR_URL         # results bundle
     learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
+    learning-rules export --student DIR [--root ROOT] [--force]                # pages without solutions
 
 User errors (unknown names, bad values, a failing notebook) print a message to stderr and exit with
 status 2, without a Python traceback; ``--help`` on any command lists its options. ``report`` exits
@@ -315,6 +316,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .student import export_student
+
+    export = export_student(args.student, root=args.root, force=args.force)
+    dest = Path(args.student).expanduser().resolve()
+    pages = len(export.solutions)
+    removed = sum(export.solutions.values())
+    print(f"wrote the student edition to {dest}: {pages} pages, {removed} solutions replaced by "
+          f"answer blocks ({len(export.checks)} with a number to check); the key is in "
+          f"{dest / 'instructor'}")
+    return 0
+
+
 def _data_unavailable(reason: str):
     def handler(args: argparse.Namespace) -> int:
         raise UserError(f"the data layer (learning_rules.data) cannot be imported: {reason}")
@@ -442,6 +456,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None,
                    help="folder whose _build/ receives reproduction.csv (default: the project root)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("export", help="write the book's student edition (solutions removed) and its key")
+    p.add_argument("--student", required=True, metavar="DIR",
+                   help="folder that receives every page of _toc.yml with each solution replaced by "
+                   "an empty answer block, instructor/ (the solutions) and README.md; must be new or "
+                   "empty")
+    p.add_argument("--force", action="store_true",
+                   help="write into DIR even if it is not empty (the export's files are replaced, "
+                   "other files are left alone)")
+    p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
