@@ -176,8 +176,8 @@ def test_everything_else_is_unchanged(exported):
                 assert by_id[cell.id] == cell, (rel, cell.id)
                 continue
             # a cell with solutions: its pieces (split where a check cell goes) hold the same text
-            pieces = [c for c in new.cells
-                      if c.cell_type == "markdown" and (c.id == cell.id or c.id.startswith(f"{cell.id}-part"))]
+            pieces = [c for c in new.cells if c.cell_type == "markdown"
+                      and (c.id == cell.id or c.id.startswith(f"{cell.id}-part"))]
             assert all(p.metadata == cell.metadata for p in pieces)
             joined = "\n".join(p.source for p in pieces)
             assert _without(joined, "Your answer") == _without(cell.source, "Solution"), (rel, cell.id)
@@ -334,6 +334,8 @@ def test_unclosed_solution_names_file_and_line(tmp_path):
 def test_unclosed_admonition_on_a_markdown_page():
     with pytest.raises(ValueError, match=r"book/p\.md, line 3: the admonition"):
         student.student_markdown_page("Text\n\n:::{admonition} Note\nnever closed\n", "p", "book/p.md")
+    with pytest.raises(ValueError, match="line 2: the admonition"):
+        student.student_markdown_page("x\n```{warning}\nnever closed\n", "p", "book/p.md")
     # an unclosed code fence runs to the end of the page, as in MyST: not an error
     assert student.student_markdown_page("```python\nx = 1\n", "p")[0] == "```python\nx = 1\n"
 
@@ -386,7 +388,8 @@ def test_solution_variants():
     assert solutions[2].body == "$$a^2$$ is the answer" and solutions[2].line == 31
     assert "::::{admonition} Your answer to exercise 1\n:class: dropdown\n:name: sol-first\n" \
            "_Write your answer here._\n::::\n" in new
-    assert "````{admonition} Your answer to exercise 2\n:class: dropdown\n_Write your answer here._\n````\n" in new
+    assert "````{admonition} Your answer to exercise 2\n:class: dropdown\n" \
+           "_Write your answer here._\n````\n" in new
     assert "  :::{admonition} Your answer to exercise 3\r\n  :class: dropdown\r\n" \
            "  _Write your answer here._\r\n  :::\r\ntail\n" in new
     assert "```markdown\n:::{admonition} Solution\nnot a real one\n:::\n```\n" in new

@@ -44,9 +44,12 @@ __all__ = [
     "NumericAnswer",
     "Solution",
     "StudentExport",
+    "UnclosedAdmonitionError",
     "answer_digests",
     "check",
     "export_student",
+    "instructor_key",
+    "page_key",
     "plan_export",
     "rewrite_markdown",
     "student_markdown_page",
@@ -57,6 +60,8 @@ __all__ = [
 ANSWER_PLACEHOLDER = "_Write your answer here._"
 SOLUTION_DIRECTIVES = ("admonition", "dropdown")
 CODE_DIRECTIVES = {"code", "code-block", "code-cell", "sourcecode", "literalinclude", "raw", "math"}
+ADMONITIONS = {"admonition", "dropdown", "note", "tip", "hint", "important", "seealso", "warning",
+               "caution", "attention", "danger", "error"}  # never closing is an error for these
 MANIFEST_NAME = "README.md"
 
 
@@ -378,7 +383,7 @@ def rewrite_markdown(text: str, page: str, context: _Context | None = None,
                     out.clear()
                 i = close + 1
                 continue
-            if close is None and name == "admonition":
+            if close is None and name in ADMONITIONS:
                 raise UnclosedAdmonitionError(
                     f"line {i + 1}: the admonition {line.strip()!r} opened here never closes "
                     f"(expected a line of at least {width} {ch!r} characters)")
