@@ -137,19 +137,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def artifact_parameters(name: str, profile: str, root: str | os.PathLike | None = None) -> dict:
     """The parameters artifact ``name`` gets under ``profile``: its notebook's declared defaults,
     overridden by the profile (validated exactly as the book build validates them)."""
-    from . import book
     from .experiments import ARTIFACTS
+    from .profiles import page_parameters
 
     art = ARTIFACTS.lookup(name)
     if art.notebook is None:
         return {"profile": profile}
-    root_path = book.find_root(root)
-    prof = book.load_profile(root_path, profile)
-    nb = Path(art.notebook)
-    declared = book.notebook_parameters(root_path / nb)
-    params = {k: p.default for k, p in declared.items()}
-    params.update(book.resolve_parameters(root_path, prof, nb))
-    return params
+    return page_parameters(profile, art.notebook, root)
 
 
 def _cmd_make(args: argparse.Namespace) -> int:

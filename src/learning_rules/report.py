@@ -50,6 +50,7 @@ import pandas as pd
 
 from ._registry import Registry
 from .store import NotStoredError, atomic_write_text, read_only
+from .cells import mean_interval, record  # noqa: F401 - the chapters' API, re-exported
 
 __all__ = [
     "KEY",
@@ -360,67 +361,6 @@ def discover_reproductions() -> Registry[Reproduction]:
                               pages=tuple(meta.get("pages", ())))(fn)
         registered.add(id(fn))
     return REPRODUCTIONS
-
-
-def record(
-    source: str,
-    table: str,
-    row: str,
-    column: str,
-    reproduced: float | None,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    profile: str,
-    seeds: Any,
-    rank_group: str | None = None,
-    tolerance: float | None = None,
-    note: str | None = None,
-    single_run: tuple[float, float] | None = None,
-) -> dict[str, Any]:
-    """One reproduced cell as a row of a ``reproduced_cells`` frame.
-
-    ``reproduced`` is the mean over seeds (``None`` when it could not be computed: say why in
-    ``note``); ``low``/``high`` the interval over seeds; ``seeds`` the seeds used (``"0,1,2"`` or
-    a list, stored as text). ``single_run``: where one more run of the protocol would fall (the
-    95 % prediction interval, :func:`learning_rules.analysis.stats.prediction_interval`), for a
-    published number that is a single run; the ledger's ``within_seed_range`` uses it when the
-    cell has at least :data:`MIN_SEEDS_FOR_RANGE` seeds.
-    """
-    if isinstance(seeds, (list, tuple, range, np.ndarray)):
-        seeds = ",".join(str(int(s)) for s in seeds)
-    values = {}
-    for name, value in (("reproduced", reproduced), ("low", low), ("high", high)):
-        values[name] = np.nan if value is None else float(value)
-    if not np.isnan(values["low"]) and not np.isnan(values["high"]) and values["low"] > values["high"]:
-        raise ValueError(f"{source} {table} {row} {column}: low {low} > high {high}")
-    return {
-        "source": source, "table": table, "row": row, "column": column, **values,
-        "profile": profile, "seeds": "" if seeds is None else str(seeds),
-        "rank_group": rank_group, "tolerance": np.nan if tolerance is None else float(tolerance),
-        "note": note,
-        "single_low": np.nan if single_run is None else float(single_run[0]),
-        "single_high": np.nan if single_run is None else float(single_run[1]),
-    }
-
-
-def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided Student-t confidence interval of a handful of per-seed values.
-
-    .. math:: \\bar x \\pm t_{(1+\\text{level})/2,\\,n-1}\\; s / \\sqrt{n}
-
-    Returns ``(mean, low, high)``; ``low``/``high`` are NaN for fewer than two values.
-    """
-    x = np.asarray(list(values), dtype=float)
-    if x.size == 0:
-        raise ValueError("mean_interval needs at least one value")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, float("nan"), float("nan")
-    half = t_half_width(x, level)
-    return mean, mean - half, mean + half
 
 
 def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") -> pd.DataFrame:
@@ -825,7 +765,7 @@ def protocol_cuts(profile: str, pages: Sequence[str]) -> str | None:
     """What ``profile`` cuts of the sources' protocols on ``pages``, as text (the profile banner's
     list, :func:`learning_rules.book.profile_cuts`); ``None`` when it cuts nothing, so the cells
     computed with those pages' parameters are comparable with the published ones."""
-    from .book import PAPER_PROFILE, _short, profile_cuts
+    from .profiles import PAPER_PROFILE, _short, profile_cuts
 
     if profile == PAPER_PROFILE:
         return None

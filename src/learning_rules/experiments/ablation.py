@@ -731,11 +731,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 def _profile_params(profile: str) -> dict[str, Any]:
-    from ..book import load_profile
+    from ..profiles import page_parameters
 
-    root = Path(__file__).resolve().parents[3]
-    return {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {})),
-            "profile": profile}
+    return page_parameters(profile, NOTEBOOK)
 
 
 def reproduced_cells(profile: str) -> pd.DataFrame:
@@ -752,7 +750,7 @@ def cells_of(grid: pd.DataFrame, search: pd.DataFrame, available: Sequence[str],
              params: Mapping[str, Any], profile: str) -> pd.DataFrame:
     """The ledger's cells (:func:`learning_rules.report.record` rows) from one grid of runs:
     the book's (:func:`reproduced_cells`) or a protocol candidate's (:func:`protocol_table`)."""
-    from ..report import record
+    from ..cells import record
 
     status = status.set_index("dataset")
     ref = reference_table()

@@ -1355,8 +1355,8 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     column, with a note naming the run."""
     from pathlib import Path
 
-    from ..book import load_profile
-    from ..report import mean_interval, record
+    from ..cells import mean_interval, record
+    from ..profiles import load_profile
     from ..store import Store
 
     from ..analysis.dfa import load_published

@@ -1095,14 +1095,11 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     """Figs. 2.1 and 3.1 cells of ``reference/dfa_thesis.csv`` regenerated with ``profile``'s
     parameters of the parity page (through the store: a cache hit after the book build). A cell
     at an epoch the profile does not reach is given at its last epoch, with a note."""
-    from pathlib import Path
-
-    from ..book import load_profile
-    from ..report import mean_interval, record
+    from ..cells import mean_interval, record
+    from ..profiles import page_parameters
     from ..store import Store
 
-    root = Path(__file__).resolve().parents[3]
-    params = {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {}))}
+    params = page_parameters(profile, NOTEBOOK)
     specs = [s for k in params["ks"] for s in parity_curve_specs(
         int(k), params["seeds"], int(params["num_epochs"]), params["n_train"], params["n_test"])]
     curves = run_curve_specs(specs, Store())

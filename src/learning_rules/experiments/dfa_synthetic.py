@@ -326,14 +326,11 @@ DEFAULT_PARAMS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 500, "n_test
 def reproduced_cells(profile: str) -> pd.DataFrame:
     """Figs. 2.2 and 3.8 cells (test error; train error for Fig. 3.8) regenerated at lr 0.5 with
     ``profile``'s parameters of the synthetic page (through the store)."""
-    from pathlib import Path
-
-    from ..book import load_profile
-    from ..report import mean_interval, record
+    from ..cells import mean_interval, record
+    from ..profiles import page_parameters
     from ..store import Store
 
-    root = Path(__file__).resolve().parents[3]
-    p = {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {}))}
+    p = page_parameters(profile, NOTEBOOK)
     common = dict(num_epochs=int(p["num_epochs"]), n_test=int(p["n_test"]),
                   data_seed=int(p["data_seed"]), lr=PUBLISHED_SYNTHETIC_LR)
     store = Store()

@@ -964,11 +964,10 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     interval for ``profile`` (the grid of the experiments page, read from the store). Missing
     datasets give empty cells with the data layer's reason."""
     from ..analysis import dual_weight as an
-    from ..book import load_profile
-    from ..report import record
+    from ..cells import record
+    from ..profiles import page_parameters
 
-    root = Path(__file__).resolve().parents[3]
-    params = {**DEFAULT_PARAMS, **dict(load_profile(root, profile).notebooks.get(NOTEBOOK, {}))}
+    params = page_parameters(profile, NOTEBOOK)
     cfg = GridConfig("as_coded", tuple(params["datasets"]), tuple(params["layers"]),
                      tuple(params["sizes"]), tuple(params["coded_seeds"]), int(params["steps"]),
                      int(params["eval_every"]), n_jobs=int(params["n_jobs"]))
