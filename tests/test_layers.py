@@ -1,5 +1,5 @@
-"""The package's layers: the chapters (``experiments/``) never import the build pipeline or the
-command line, and the low-level modules they use import nothing above them."""
+"""The package's layers: the chapters (``experiments/``) never import the build pipeline, the
+report or the command line, and the low-level modules they use import nothing above them."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def _imports(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "experiments").glob("*.py")), ids=lambda p: p.name)
-def test_chapters_do_not_import_the_build_or_the_cli(path):
-    bad = {n for n in _imports(path) if n.split(".")[1:2] in (["book"], ["cli"])}
+def test_chapters_do_not_import_the_build_the_cli_or_the_report(path):
+    bad = {n for n in _imports(path) if n.split(".")[1:2] in (["book"], ["cli"], ["report"])}
     assert not bad, f"{path.name} imports {sorted(bad)}; use learning_rules.profiles / cells instead"
 
 

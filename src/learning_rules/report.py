@@ -20,7 +20,9 @@ A cell reproduces when the mean over seeds is within the tolerance of its unit,
     0.15\\,|p| & \\text{a loss} \\end{cases}
 
 (:func:`tolerance`; a chapter may override it per cell). The method ranking of a row group survives
-(:func:`rank_preserved`) when no pair of methods that the source orders strictly is reversed.
+(:func:`rank_preserved`) when no pair of methods that the source orders strictly is reversed. These
+rules, :func:`build_ledger` and :func:`record` live in :mod:`learning_rules.cells` (below the
+chapters, which use them) and are re-exported here; this module collects and reports.
 
 ``learning-rules report`` (:func:`run_report`) prints the summary (:func:`summarize`), writes
 ``_build/reproduction.csv`` and exits with status 1 when a cell that reproduced in the last accepted
@@ -50,7 +52,36 @@ import pandas as pd
 
 from ._registry import Registry
 from .store import NotStoredError, atomic_write_text, read_only
-from .cells import mean_interval, record  # noqa: F401 - the chapters' API, re-exported
+from .cells import (  # noqa: F401 - the ledger's rules live below the chapters; re-exported
+    EXTRA_LEDGER_COLUMNS,
+    KEY,
+    LEDGER_COLUMNS,
+    MIN_SEEDS_FOR_RANGE,
+    NOT_REGISTERED,
+    OPTIONAL_PUBLISHED,
+    OPTIONAL_REPRODUCED,
+    PUBLISHED_COLUMNS,
+    REPRODUCED_COLUMNS,
+    STATUS_NOT_COMPARABLE,
+    STATUS_NOT_RUN,
+    STATUS_OFF,
+    STATUS_OK,
+    TOLERANCES,
+    Tolerance,
+    UNITS,
+    _isnan,
+    _rows,
+    build_ledger,
+    default_rank_group,
+    mean_interval,
+    rank_preserved,
+    record,
+    repeated_comparisons,
+    tolerance,
+    unit_kind,
+    validate_published,
+    validate_reproduced,
+)
 
 __all__ = [
     "KEY",
@@ -87,171 +118,6 @@ __all__ = [
 ]
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-KEY = ["source", "table", "row", "column"]
-PUBLISHED_COLUMNS = [*KEY, "published", "unit"]
-#: Optional columns of a published table that the ledger carries: ``source_flag`` marks a printed
-#: number the source itself contradicts (a typo against the authors' notebook), with the evidence.
-OPTIONAL_PUBLISHED = ["source_flag"]
-REPRODUCED_COLUMNS = [*KEY, "reproduced", "low", "high", "profile", "seeds"]
-OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note", "comparable", "single_low", "single_high"]
-LEDGER_COLUMNS = [
-    *KEY, "published", "reproduced", "low", "high", "delta", "within_tolerance", "rank_preserved",
-    "profile", "seeds",
-]
-EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group", "repeats",
-                        "source_flag", "single_low", "single_high", "within_seed_range"]
-
-#: Seeds a chapter needs before its single-run interval is used (``within_seed_range``).
-MIN_SEEDS_FOR_RANGE = 10
-
-STATUS_OK, STATUS_OFF, STATUS_NOT_RUN = "reproduced", "outside tolerance", "not run"
-#: A cell computed under another protocol than the published one (a preview profile's cuts).
-STATUS_NOT_COMPARABLE = "not comparable at this profile"
-NOT_REGISTERED = "no chapter regenerates this cell yet"
-
-
-# --------------------------------------------------------------------------- units and tolerances
-
-
-@dataclasses.dataclass(frozen=True)
-class Tolerance:
-    """How far a regenerated value may sit from the published one.
-
-    Attributes
-    ----------
-    kind : str
-    value : float
-        Absolute half-width in the unit (``relative=False``) or a fraction of ``|published|``.
-    relative : bool
-    """
-
-    kind: str
-    value: float
-    relative: bool
-
-    def width(self, published: float) -> float:
-        """The absolute tolerance for one published value."""
-        return self.value * abs(published) if self.relative else self.value
-
-
-TOLERANCES: dict[str, Tolerance] = {
-    "percent": Tolerance("percent", 2.0, False),  # accuracy (or error) in percent: +-2 points
-    "fraction": Tolerance("fraction", 0.02, False),  # the same 2 points on a [0, 1] scale
-    "loss": Tolerance("loss", 0.15, True),  # a regression or training loss: +-15 % relative
-}
-
-UNITS: dict[str, str] = {
-    "accuracy %": "percent", "%": "percent", "percent": "percent", "error %": "percent",
-    "accuracy percent": "percent", "test accuracy %": "percent", "train accuracy %": "percent",
-    "accuracy": "fraction", "fraction": "fraction", "error fraction": "fraction",
-    "test error": "fraction", "train error": "fraction", "error": "fraction",
-    "loss": "loss", "loss x 1e4": "loss", "loss×1e4": "loss", "loss x1e4": "loss", "mse": "loss",
-    "mse x 1e4": "loss", "cost": "loss", "cross-entropy": "loss", "cross entropy": "loss",
-}
-
-
-def unit_kind(unit: str) -> str:
-    """The tolerance kind (``"percent"``, ``"fraction"``, ``"loss"``) of a unit string.
-
-    Known spellings are in :data:`UNITS`; otherwise a unit containing ``%``/``percent`` is a
-    percentage and one containing ``loss``, ``mse``, ``cost`` or ``entropy`` is a loss.
-
-    Raises
-    ------
-    ValueError
-        For any other unit, listing the known ones.
-    """
-    text = str(unit).strip().lower()
-    if text in UNITS:
-        return UNITS[text]
-    if "%" in text or "percent" in text:
-        return "percent"
-    if any(word in text for word in ("loss", "mse", "cost", "entropy")):
-        return "loss"
-    raise ValueError(
-        f"unknown unit {unit!r}; use one of: {', '.join(sorted(UNITS))} "
-        "(or give the cell a `tolerance` in its reproduced frame)"
-    )
-
-
-def tolerance(unit: str, published: float, override: float | None = None) -> float:
-    """Absolute tolerance of one cell.
-
-    .. math:: \\tau = 2 \\text{ (\\%)},\\quad 0.02 \\text{ (fraction)},\\quad 0.15\\,|p| \\text{ (loss)}
-
-    Parameters
-    ----------
-    unit : str
-    published : float
-    override : float, optional
-        An absolute tolerance argued by the chapter; wins when given (not NaN).
-    """
-    if override is not None and not _isnan(override):
-        if override < 0:
-            raise ValueError(f"tolerance override must be >= 0, got {override}")
-        return float(override)
-    return TOLERANCES[unit_kind(unit)].width(float(published))
-
-
-def _isnan(value: Any) -> bool:
-    try:
-        return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-    except TypeError:
-        return False
-
-
-# --------------------------------------------------------------------------- published cells
-
-
-def validate_published(frame: pd.DataFrame, label: str = "published table") -> pd.DataFrame:
-    """Check one published table against the layout of ``reference/README.md``; return it clean.
-
-    Raises
-    ------
-    ValueError
-        Wrong or missing columns, empty keys, non-numeric ``published``, unknown units or duplicate
-        ``(source, table, row, column)``; the message names the file and the rows.
-    """
-    columns = list(frame.columns)
-    if columns[: len(PUBLISHED_COLUMNS)] != PUBLISHED_COLUMNS:
-        raise ValueError(
-            f"{label}: columns must start with {','.join(PUBLISHED_COLUMNS)} (in this order); "
-            f"got {','.join(map(str, columns))}"
-        )
-    out = frame.copy()
-    for col in (*KEY, "unit"):
-        values = out[col]
-        bad = values.isna() | (values.astype(str).str.strip() == "")
-        if bad.any():
-            raise ValueError(f"{label}: empty {col!r} in data rows {_rows(bad)}")
-        out[col] = values.astype(str).str.strip()
-    numeric = pd.to_numeric(out["published"], errors="coerce")
-    bad = numeric.isna() | ~np.isfinite(numeric.astype(float))
-    if bad.any():
-        raise ValueError(
-            f"{label}: 'published' must be a plain number (no % sign) in data rows {_rows(bad)}: "
-            f"{out.loc[bad, 'published'].tolist()[:5]}"
-        )
-    out["published"] = numeric.astype(float)
-    for unit in sorted(set(out["unit"])):
-        try:
-            unit_kind(unit)
-        except ValueError as exc:
-            raise ValueError(f"{label}: {exc}") from None
-    dup = out.duplicated(KEY, keep=False)
-    if dup.any():
-        raise ValueError(
-            f"{label}: (source, table, row, column) repeats in data rows {_rows(dup)}: "
-            f"{out.loc[dup, KEY].drop_duplicates().values.tolist()[:5]}"
-        )
-    return out
-
-
-def _rows(mask: pd.Series) -> list[int]:
-    # data row numbers as a spreadsheet shows them (header = line 1)
-    return [int(i) + 2 for i in np.flatnonzero(mask.to_numpy())][:10]
-
-
 def load_published(directory: str | os.PathLike | None = None) -> pd.DataFrame:
     """All ``<source>.csv`` files of ``directory`` (default :data:`REFERENCE_DIR`), validated.
 
@@ -363,42 +229,6 @@ def discover_reproductions() -> Registry[Reproduction]:
     return REPRODUCTIONS
 
 
-def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") -> pd.DataFrame:
-    """Check a ``reproduced_cells`` frame; return it with every optional column present.
-
-    Raises
-    ------
-    ValueError
-        Missing columns, non-numeric values or a cell given twice for one profile.
-    """
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{label}: expected a pandas DataFrame, got {type(frame).__name__}")
-    if frame.empty and len(frame.columns) == 0:  # no cell to offer (e.g. a profile without them)
-        frame = pd.DataFrame(columns=REPRODUCED_COLUMNS)
-    missing = [c for c in REPRODUCED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{label}: missing columns {missing}; required: {','.join(REPRODUCED_COLUMNS)}")
-    out = frame.copy()
-    for col in OPTIONAL_REPRODUCED:
-        if col not in out.columns:
-            out[col] = (np.nan if col in ("tolerance", "single_low", "single_high")
-                        else (True if col == "comparable" else None))
-    out["comparable"] = [True if _isnan(v) else bool(v) for v in out["comparable"]]
-    for col in ("reproduced", "low", "high", "tolerance", "single_low", "single_high"):
-        converted = pd.to_numeric(out[col], errors="coerce")
-        bad = converted.isna() & out[col].notna()
-        if bad.any():
-            raise ValueError(f"{label}: {col!r} must be numeric, got {out.loc[bad, col].tolist()[:5]}")
-        out[col] = converted.astype(float)
-    for col in (*KEY, "profile"):
-        out[col] = out[col].astype(str)
-    out["seeds"] = out["seeds"].map(lambda s: "" if _isnan(s) else str(s))
-    dup = out.duplicated([*KEY, "profile"], keep=False)
-    if dup.any():
-        raise ValueError(f"{label}: cells given twice: {out.loc[dup, KEY].values.tolist()[:5]}")
-    return out[[*REPRODUCED_COLUMNS, *OPTIONAL_REPRODUCED]]
-
-
 class ReproductionError(RuntimeError):
     """A chapter's ``reproduced_cells`` raised something other than "not stored" or "no dataset"."""
 
@@ -482,153 +312,6 @@ def collect_reproduced(
              else validate_reproduced(pd.DataFrame(columns=REPRODUCED_COLUMNS)))
     cells.attrs["diagnostics"] = diagnostics
     return cells, failures, chapters
-
-
-# --------------------------------------------------------------------------- the ledger
-
-
-def default_rank_group(source: str, table: str, row: str, column: str) -> str:
-    """Cells whose methods are ranked together: same source, table and column, and the same row
-    up to its last ``|`` part (the method)."""
-    prefix = row.rsplit("|", 1)[0] if "|" in row else ""
-    return f"{source} | {table} | {prefix} | {column}"
-
-
-def rank_preserved(published: Sequence[float], reproduced: Sequence[float]) -> bool | None:
-    """Does the order of the methods survive? ``None`` when fewer than two cells are comparable.
-
-    .. math:: \\forall i, j:\\; p_i < p_j \\Rightarrow r_i < r_j
-
-    Pairs the source prints as equal impose no order.
-    """
-    p = np.asarray(published, dtype=float)
-    r = np.asarray(reproduced, dtype=float)
-    if p.shape != r.shape:
-        raise ValueError(f"published and reproduced differ in length: {p.shape} vs {r.shape}")
-    keep = ~(np.isnan(p) | np.isnan(r))
-    p, r = p[keep], r[keep]
-    if p.size < 2:
-        return None
-    lower, higher = np.nonzero(p[:, None] < p[None, :])
-    return bool(np.all(r[lower] < r[higher]))
-
-
-def build_ledger(
-    published: pd.DataFrame,
-    reproduced: pd.DataFrame,
-    profile: str,
-    *,
-    failures: Mapping[str, str] | None = None,
-    chapters: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Join published and reproduced cells of one profile into the ledger.
-
-    Every published cell gets one row: ``delta = reproduced - published``; ``within_tolerance``
-    from :func:`tolerance`; ``rank_preserved`` from :func:`rank_preserved` over its rank group (the
-    same value on every cell of the group). Cells not regenerated are *not run*, with the reason in
-    ``note``. Reproduced cells that match no published cell are left out and listed in
-    ``ledger.attrs["unmatched"]``.
-    """
-    failures = dict(failures or {})
-    chapters = dict(chapters or {})
-    pub = validate_published(published.reset_index(drop=True)) if len(published) else published.copy()
-    rep = validate_reproduced(reproduced)
-    rep = rep[rep["profile"] == profile]
-    merged = pub.merge(rep.drop(columns=["profile"]), on=KEY, how="left", indicator=True)
-    keyset = set(map(tuple, pub[KEY].itertuples(index=False, name=None)))
-    unmatched = [tuple(k) for k in rep[KEY].itertuples(index=False, name=None) if tuple(k) not in keyset]
-
-    out = pd.DataFrame({c: merged[c] for c in KEY})
-    out["published"] = merged["published"].astype(float)
-    out["reproduced"] = merged["reproduced"].astype(float)
-    out["low"] = merged["low"].astype(float)
-    out["high"] = merged["high"].astype(float)
-    out["delta"] = out["reproduced"] - out["published"]
-    tol = [
-        tolerance(u, p, o)
-        for u, p, o in zip(merged["unit"], merged["published"], merged["tolerance"], strict=True)
-    ]
-    out["tolerance"] = np.asarray(tol, dtype=float)
-    computed = out["reproduced"].notna()
-    comparable = np.array([True if _isnan(c) else bool(c) for c in merged["comparable"]], dtype=bool)
-    ran = computed & comparable  # compared under the published protocol
-    within = pd.Series(pd.NA, index=out.index, dtype="boolean")
-    within[ran] = (out.loc[ran, "delta"].abs() <= out.loc[ran, "tolerance"] + 1e-12).to_numpy()
-    out["within_tolerance"] = within
-
-    groups = [
-        g if isinstance(g, str) and g else default_rank_group(s, t, r, c)
-        for g, s, t, r, c in zip(merged["rank_group"], merged["source"], merged["table"],
-                                 merged["row"], merged["column"], strict=True)
-    ]
-    out["rank_group"] = groups
-    preserved = pd.Series(pd.NA, index=out.index, dtype="boolean")
-    for _, idx in out[ran].groupby("rank_group").groups.items():
-        verdict = rank_preserved(out.loc[idx, "published"], out.loc[idx, "reproduced"])
-        if verdict is not None:
-            preserved[idx] = verdict
-    out["rank_preserved"] = preserved
-    out["profile"] = profile
-    out["seeds"] = merged["seeds"].map(lambda s: "" if _isnan(s) else str(s))
-    out["unit"] = merged["unit"]
-    out["status"] = np.where(~computed, STATUS_NOT_RUN,
-                             np.where(~comparable, STATUS_NOT_COMPARABLE,
-                                      np.where(within.fillna(False).to_numpy(bool), STATUS_OK, STATUS_OFF)))
-    out["repeats"] = repeated_comparisons(out, computed)
-    out["single_low"] = merged["single_low"].astype(float)
-    out["single_high"] = merged["single_high"].astype(float)
-    n_seeds = merged["seeds"].map(lambda v: 0 if _isnan(v) or not str(v) else len(str(v).split(",")))
-    has_range = ran & out["single_low"].notna() & out["single_high"].notna() & (n_seeds >= MIN_SEEDS_FOR_RANGE)
-    in_range = pd.Series(pd.NA, index=out.index, dtype="boolean")
-    in_range[has_range] = ((out.loc[has_range, "single_low"] - 1e-12 <= out.loc[has_range, "published"])
-                           & (out.loc[has_range, "published"] <= out.loc[has_range, "single_high"] + 1e-12)
-                           ).to_numpy()
-    out["within_seed_range"] = in_range
-    out["source_flag"] = (merged["source_flag"].fillna("").astype(str) if "source_flag" in merged
-                          else "")
-    notes = []
-    for source, note, was_ran in zip(merged["source"], merged["note"], computed, strict=True):
-        if isinstance(note, str) and note:
-            notes.append(note)
-        elif not was_ran and source in failures:
-            notes.append(failures[source])
-        elif not was_ran and source in chapters:
-            notes.append("the chapter registered no value for this cell")
-        elif not was_ran:
-            notes.append(NOT_REGISTERED)
-        else:
-            notes.append("")
-    out["note"] = notes
-    out["chapter"] = [chapters.get(s, "") for s in out["source"]]
-    out = out[[*LEDGER_COLUMNS, *EXTRA_LEDGER_COLUMNS]].reset_index(drop=True)
-    out.attrs["unmatched"] = unmatched
-    return out
-
-
-def repeated_comparisons(ledger: pd.DataFrame, computed: pd.Series | np.ndarray | None = None) -> list[str]:
-    """Per cell, ``""`` when it is the first of its comparison, else the first cell's
-    ``table / row / column``.
-
-    A comparison is one published value against one regenerated value of one source: cells with
-    the same ``(source, published, reproduced)`` restate it (a table that reprints another's
-    numbers, computed from the same runs), so the summary counts it once. Regenerated values are
-    means of runs compared bit for bit, so two different settings do not share one by chance.
-    """
-    computed = ledger["reproduced"].notna() if computed is None else pd.Series(computed, index=ledger.index)
-    first: dict[tuple, str] = {}
-    out = []
-    for i, row in ledger.iterrows():
-        if not computed[i]:
-            out.append("")
-            continue
-        key = (row["source"], float(row["published"]), float(row["reproduced"]))
-        name = f"{row['table']} / {row['row']} / {row['column']}"
-        if key in first:
-            out.append(first[key])
-        else:
-            first[key] = name
-            out.append("")
-    return out
 
 
 SUMMARY_COLUMNS = ["source", "profile", "cells", "run", "reproduced", "outside", "not_comparable",

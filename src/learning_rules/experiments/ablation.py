@@ -818,7 +818,7 @@ def protocol_table(params: Mapping[str, Any], store: Store | None = None,
     ``candidate, reading, declared, cost_definition, cells, within, accuracy_within, cost_within,
     rank_groups, rank_kept, mean_abs_accuracy_delta``.
     """
-    from ..report import PUBLISHED_COLUMNS, build_ledger
+    from ..cells import PUBLISHED_COLUMNS, build_ledger
 
     res = compute_all(params, store) if res is None else res
     profile = str(params.get("profile", "paper"))
