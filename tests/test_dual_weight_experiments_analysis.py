@@ -113,3 +113,29 @@ def test_claims_verdicts_follow_the_numbers():
     c2 = A.claims(A.relative_table(f2), f2).set_index("claim")["verdict"]
     assert c2["our improves on GD in regression (Table 3 > 0)"] == "does not hold"
     assert c2["dual weight is 'harmless': never worse than GD"] == "does not hold"
+
+
+def test_page_tables_and_figures_are_artifacts_with_the_pages_code_path(tmp_path, monkeypatch):
+    """`learning-rules make dual-weight-table-N / -figure-N` write what the pages show, from the
+    same functions (page_grids, table_frame, figure2_frame)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from learning_rules.experiments import ARTIFACTS, make_artifact
+    from learning_rules.experiments import dual_weight as E
+
+    monkeypatch.setenv("LEARNING_RULES_STORE", str(tmp_path / "store"))
+    params = dict(datasets=["wine"], layers=[2], sizes=[100], steps=2000, eval_every=1000,
+                  coded_seeds=[0, 1], corrected_seeds=[0], n_jobs=1)
+    coded, corrected = E.page_grids(params)
+    t1 = E.table_frame(coded, corrected, "Table 1")
+    wine = t1[t1["row"].str.startswith("wine|2L|n=100|")]
+    assert len(wine) == 10 and wine["as_coded_mean"].notna().all() and wine["corrected_mean"].notna().all()
+    assert (wine["as_coded_seeds"] == 2).all() and wine["as_coded_low"].notna().all()
+    assert t1[~t1["row"].str.startswith("wine|2L|n=100|")]["as_coded_mean"].isna().all()
+    written = make_artifact("dual-weight-table-1", params, tmp_path / "t1.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(written), t1, check_dtype=False)
+    assert make_artifact("dual-weight-figure-2", params, tmp_path / "f2.png").stat().st_size > 1000
+    assert make_artifact("dual-weight-figure-4", params, tmp_path / "f4.png").stat().st_size > 1000
+    assert {f"dual-weight-table-{k}" for k in range(1, 5)} <= set(ARTIFACTS)
+    assert {f"dual-weight-figure-{k}" for k in (2, 4, 5, 6, 7, 8)} <= set(ARTIFACTS)

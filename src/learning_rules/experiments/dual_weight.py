@@ -41,7 +41,7 @@ import functools
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -868,6 +868,98 @@ def plot_lr_sweep(frame: pd.DataFrame, level: float = 0.95):
     return fig
 
 
+# ------------------------------------------------------------------------ the pages' tables and figures
+
+
+def page_grids(params: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The as-coded and corrected grids of the experiments and curves pages for their ``params``
+    (through the store): the runs every table and figure of Tables 1-4 and Figures 2, 4-8 read."""
+    def grid(protocol, seeds):
+        cfg = GridConfig(protocol, tuple(params["datasets"]), tuple(params["layers"]),
+                         tuple(params["sizes"]), tuple(seeds), int(params["steps"]),
+                         int(params["eval_every"]), n_jobs=int(params.get("n_jobs", 2)))
+        return run_grid(cfg)
+
+    return grid("as_coded", params["coded_seeds"]), grid("corrected", params["corrected_seeds"])
+
+
+def table_frame(coded: pd.DataFrame, corrected: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Paper ``table`` (``"Table 1"`` .. ``"Table 4"``): every published cell next to the as-coded
+    and the corrected regenerated mean with its 95 % interval over seeds (columns ``row, column,
+    published, unit, <protocol>_mean, <protocol>_low, <protocol>_high, <protocol>_seeds``)."""
+    from ..analysis import dual_weight as A
+
+    summary = A.relative_table if table in ("Table 3", "Table 4") else A.final_summary
+    out = None
+    for label, frame in (("as_coded", coded), ("corrected", corrected)):
+        cmp = A.compare(summary(frame), table).rename(columns={
+            "mean": f"{label}_mean", "low": f"{label}_low", "high": f"{label}_high",
+            "n_seeds": f"{label}_seeds"})
+        keep = ["row", "column", "published", "unit"] if out is None else ["row", "column"]
+        cmp = cmp[keep + [f"{label}_{k}" for k in ("mean", "low", "high", "seeds")]]
+        out = cmp if out is None else out.merge(cmp, on=["row", "column"], how="left")
+    return out
+
+
+def figure2_frame(coded: pd.DataFrame, corrected: pd.DataFrame) -> pd.DataFrame:
+    """The bars of the paper's Figure 2: the task averages of Tables 3-4 as published, as coded and
+    corrected (:func:`plot_figure2` draws them)."""
+    from ..analysis import dual_weight as A
+
+    pub34 = pd.concat([A.published("Table 3"), A.published("Table 4")])
+    parts = pub34["row"].str.split("|", expand=True)
+    pub_rel = pd.DataFrame({"dataset": parts[0], "method": parts[1], "condition": pub34["column"],
+                            "mean": pub34["published"]})
+    return pd.concat([
+        A.task_average(pub_rel).rename(columns={"value": "mean"}).assign(source="published (Tables 3-4)"),
+        A.figure2(coded).assign(source="as coded"),
+        A.figure2(corrected).assign(source="corrected"),
+    ], ignore_index=True)
+
+
+#: Paper figure number -> dataset of its curves (Figures 4-8: test metric against steps).
+CURVE_FIGURES = {4: "wine", 5: "house", 6: "mnist", 7: "fashion", 8: "cifar10"}
+
+
+def _register_page_artifacts() -> None:
+    from ..analysis import dual_weight as A
+    from ..store import atomic_write_text
+    from . import register_artifact, save_figure
+
+    def page_params(params):
+        return {**DEFAULT_PARAMS, "corrected_seeds": [0], **dict(params)}
+
+    for number in (1, 2, 3, 4):
+        def make_table(params, out_path, table=f"Table {number}"):
+            coded, corrected = page_grids(page_params(params))
+            atomic_write_text(out_path, table_frame(coded, corrected, table).to_csv(index=False))
+            return out_path
+
+        register_artifact(f"dual-weight-table-{number}", f"Wang 2025 Table {number}: published next to "
+                          "the as-coded and corrected regenerated means (CSV)", notebook=NOTEBOOK,
+                          suffix=".csv")(make_table)
+
+    def make_figure2(params, out_path):
+        coded, corrected = page_grids(page_params(params))
+        return save_figure(plot_figure2(figure2_frame(coded, corrected)), out_path)
+
+    register_artifact("dual-weight-figure-2", "Wang 2025 Figure 2: relative improvement over GD per "
+                      "task, published, as coded and corrected (PNG)", notebook=NOTEBOOK)(make_figure2)
+
+    for number, dataset in CURVE_FIGURES.items():
+        def make_curves(params, out_path, dataset=dataset):
+            params = page_params(params)
+            missing = missing_reasons([dataset])
+            if missing:
+                raise FileNotFoundError(missing[dataset])
+            coded, _ = page_grids({**params, "datasets": [dataset]})
+            return save_figure(plot_curves(coded, dataset, A.published("Appendix B")), out_path)
+
+        register_artifact(f"dual-weight-figure-{number}", f"Wang 2025 Figure {number}: {dataset}, test "
+                          "metric against steps, as coded, with the authors' values (PNG)",
+                          notebook="book/dual-weight/curves.ipynb")(make_curves)
+
+
 # ------------------------------------------------------------------------ reproduction ledger
 
 NOTEBOOK = "book/dual-weight/experiments.ipynb"
@@ -1012,3 +1104,6 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
                            profile=profile, seeds=seeds,
                            single_run=pred if np.isfinite(pred).all() else None))
     return pd.DataFrame(rows)
+
+
+_register_page_artifacts()
