@@ -291,6 +291,11 @@ def test_build_report_states_times_next_to_the_calibration():
     assert "| precompute pool (planned runs) | 66.7 min |" in text and "| whole build before rendering | 68.3 min |" in text
     assert text.index("book/b.ipynb") < text.index("book/a.ipynb")  # slowest page first
     assert "220 runs" in text and "2.22 h" in text
+    assert "local Dask cluster" not in text  # measured by paper builds only, absent here
+    record["calibration"]["cluster"] = {"runs": 8, "epochs": 2, "n_train": 10000, "one_worker_seconds": 9.1,
+                                        "two_workers_seconds": 5.2, "speedup": 1.75}
+    assert "9.1 s on one worker process and 5.2 s on two, a speed-up of **1.75x**" in \
+        book.build_report_markdown(record)
     record.update(calibration=None, precompute_runs=None, stored_runs=0, commit="")
     text = book.build_report_markdown(record)
     assert "Calibration" not in text and "commit" not in text.split("\n")[0]

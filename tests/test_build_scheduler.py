@@ -91,3 +91,15 @@ def test_plan_runs_sends_the_precompute_pool_to_the_cluster(cluster, tmp_path, m
                       scheduler=cluster.scheduler_address)
     assert out["tasks"] == 4 and sorted(store.puts) == [0, 1, 2, 3]
     assert any("dask scheduler" in line for line in logs)
+
+
+def test_cluster_speedup_is_measured_through_the_precompute_pool():
+    """The number the rebuild page states next to the cluster instructions (calibration of paper
+    builds): two real tiny parity runs on a LocalCluster of 1, then 2 workers."""
+    pytest.importorskip("distributed")
+    from learning_rules.calibration import cluster_speedup
+
+    result = cluster_speedup(n_runs=2, n_train=256, epochs=1)
+    assert result["runs"] == 2 and result["one_worker_seconds"] > 0 and result["two_workers_seconds"] > 0
+    assert result["speedup"] == pytest.approx(result["one_worker_seconds"] / result["two_workers_seconds"],
+                                              rel=0.01)

@@ -9,7 +9,11 @@ run starts:
   thread: the arithmetic the training loops spend most of their time in;
 * ``parity_epoch_seconds``: one epoch of the DFA + SGD MNIST-parity run (k = 3) on the first
   10,000 training images, single-threaded: the book's dominant workload, plumbing included
-  (``None`` when MNIST is not on this machine).
+  (``None`` when MNIST is not on this machine);
+* ``cluster_speedup`` (paper builds): the same real parity runs through the build's precompute
+  pool on a local Dask cluster of one worker process, then of two, and the ratio of the wall
+  times: what the machine gains from a second worker, the number the rebuild page states next to
+  the cluster instructions (``benchmarks/bench_cluster.py`` prints the same measurement).
 
 The rebuild page states the build's times next to these numbers, so a reader can scale them to
 their own machine, and two builds are compared host for host.
@@ -26,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["calibrate", "host_description", "matmul_seconds", "parity_epoch_seconds"]
+__all__ = ["calibrate", "cluster_speedup", "host_description", "matmul_seconds", "parity_epoch_seconds"]
 
 
 def matmul_seconds(n: int = 256, reps: int = 300, repeats: int = 3) -> float:
@@ -67,6 +71,53 @@ def parity_epoch_seconds(n_train: int = 10_000) -> float | None:
         return None
 
 
+def _cluster_wall(n_workers: int, tasks: list) -> float:
+    """Wall seconds of ``tasks`` through :func:`learning_rules.sweep.run_tasks` on a fresh
+    ``distributed.LocalCluster`` of ``n_workers`` single-threaded processes and an empty store,
+    after one small warm-up run per worker (numba compilation, data loading)."""
+    import dataclasses
+    import tempfile
+
+    from distributed import LocalCluster
+
+    from .store import Store
+    from .sweep import run_tasks
+
+    with tempfile.TemporaryDirectory() as folder, LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=40, env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) as cluster:
+        store = Store(folder, code_hash="calibration")
+        warm = [(n, fn, dataclasses.replace(cfg, n_train=512, n_test=256, seed=99 + i), c)
+                for i, (n, fn, cfg, c) in enumerate(tasks[:n_workers])]
+        run_tasks(warm, store, scheduler=cluster.scheduler_address)
+        start = time.perf_counter()
+        run_tasks(tasks, store, scheduler=cluster.scheduler_address)
+        return time.perf_counter() - start
+
+
+def cluster_speedup(n_runs: int = 8, n_train: int = 10_000, epochs: int = 2) -> dict[str, Any] | None:
+    """Wall times of ``n_runs`` DFA + SGD parity runs (k = 3, ``epochs`` epochs on ``n_train``
+    images, different seeds) through the precompute pool on a local cluster of 1, then 2 workers,
+    and their ratio (ideal 2.0 with two free cores). ``None`` without ``distributed`` or MNIST."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return None
+    from .data import DatasetNotFoundError
+    from .experiments.dfa import ParityConfig, parity_run
+
+    tasks = [("dfa_parity", parity_run,
+              ParityConfig(k=3, credit="dfa", optimizer="sgd", lr=0.018, num_epochs=epochs,
+                           n_train=n_train, n_test=2000, seed=s), 1.0) for s in range(n_runs)]
+    try:
+        one = _cluster_wall(1, tasks)
+        two = _cluster_wall(2, tasks)
+    except DatasetNotFoundError:
+        return None
+    return {"runs": n_runs, "n_train": n_train, "epochs": epochs, "one_worker_seconds": round(one, 2),
+            "two_workers_seconds": round(two, 2), "speedup": round(one / two, 3)}
+
+
 def host_description() -> dict[str, Any]:
     """CPU model, logical cores, Python and NumPy versions of this machine."""
     model = platform.processor() or platform.machine()
@@ -82,10 +133,13 @@ def host_description() -> dict[str, Any]:
             "numpy": np.__version__, "system": platform.system()}
 
 
-def calibrate(parity: bool = True) -> dict[str, Any]:
-    """The calibration record of a build: host, time of day, and the two timings."""
+def calibrate(parity: bool = True, cluster: bool = False) -> dict[str, Any]:
+    """The calibration record of a build: host, time of day, the two timings, and with ``cluster``
+    the local-cluster speed-up (:func:`cluster_speedup`)."""
     record = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **host_description(),
               "matmul_seconds": round(matmul_seconds(), 4)}
     epoch = parity_epoch_seconds() if parity else None
     record["parity_epoch_seconds"] = None if epoch is None else round(epoch, 3)
+    if cluster:
+        record["cluster"] = cluster_speedup()
     return record
