@@ -145,3 +145,4 @@ def test_a_cosines_tolerance_comes_from_the_seeds_spread():
     assert out.loc["feedback_cos_1", "tolerance"] == pytest.approx(two_run_set_tolerance(x, floor=0.02))
     # published 0.313 against our mean 0.34: within the seed-derived tolerance, outside 0.02
     assert out.loc["feedback_cos_1", "within"] and abs(0.34 - 0.313) > 0.02
+

@@ -60,3 +60,24 @@ def prediction_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, floa
         return float("nan"), float("nan")
     half = stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) * np.sqrt(1.0 + 1.0 / x.size)
     return float(x.mean() - half), float(x.mean() + half)
+
+
+def excess_kurtosis(x: np.ndarray) -> float:
+    r"""Sample excess kurtosis :math:`\frac{\overline{(x-\bar x)^4}}{\big(\overline{(x-\bar x)^2}\big)^2} - 3`
+    (0 for a normal)."""
+    x = np.asarray(x, dtype=np.float64)
+    d = x - x.mean()
+    return float(np.mean(d ** 4) / np.mean(d ** 2) ** 2 - 3.0)
+
+
+def normal_product_sums(n_terms: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    r"""``n_samples`` draws of :math:`z = \frac{1}{\sqrt n}\sum_{i=1}^{n} x_i w_i` with every
+    :math:`x_i, w_i \sim \mathcal N(0, 1)` independent: a unit's pre-activation when both its inputs
+    and its weights are normal (the L2 Q&A's note). Each product :math:`x_i w_i` has variance 1 and
+    :math:`E[(xw)^4] = E[x^4]E[w^4] = 9`, so excess kurtosis 6: it is *not* normal; the sum of
+    :math:`n` such independent terms has excess kurtosis :math:`6/n` (cumulants add), so the
+    pre-activation becomes normal again as the fan-in grows."""
+    z = np.zeros(n_samples)
+    for _ in range(n_terms):  # one term at a time: memory O(n_samples) at any fan-in
+        z += rng.standard_normal(n_samples) * rng.standard_normal(n_samples)
+    return z / np.sqrt(n_terms)
