@@ -344,7 +344,8 @@ def summarize(ledger: pd.DataFrame) -> pd.DataFrame:
             if "rank_group" in part else part.iloc[0:0]
         chapter = next((c for c in part.get("chapter", []) if isinstance(c, str) and c), "")
         compared = status.isin([STATUS_OK, STATUS_OFF])
-        repeats = part["repeats"] if "repeats" in part else pd.Series("", index=part.index)
+        repeats = (part["repeats"] if "repeats" in part  # an older ledger: found from its values
+                   else pd.Series(repeated_comparisons(part, part["reproduced"].notna()), index=part.index))
         first = compared & ~repeats.fillna("").astype(str).str.len().astype(bool)
         rows.append({
             "source": source, "profile": profile, "cells": len(part),
