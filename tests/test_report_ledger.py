@@ -396,3 +396,13 @@ def test_ledger_round_trip_keeps_the_new_columns(tmp_path):
     back = report.read_ledger(report.write_ledger(ledger, tmp_path / "l.csv"))
     assert back.set_index("row").loc["wine|GD", "within_seed_range"]
     assert list(back["repeats"].fillna("")) == [""] * len(back)
+
+
+def test_a_cell_that_becomes_not_comparable_is_not_a_regression():
+    before = build_ledger(PUBLISHED, rep([("paper", "Table 1", "mnist|GD", "normal", 80.5)]), "quick")
+    cells = rep([("paper", "Table 1", "mnist|GD", "normal", 80.5)])
+    cells["comparable"] = False
+    now = build_ledger(PUBLISHED, cells, "quick")
+    assert find_regressions(before, now).empty
+    worse = build_ledger(PUBLISHED, rep([("paper", "Table 1", "mnist|GD", "normal", 60.0)]), "quick")
+    assert list(find_regressions(before, worse)["row"]) == ["mnist|GD"]

@@ -424,7 +424,8 @@ def find_regressions(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFr
     """Cells that reproduced in ``previous`` and no longer do in ``current``.
 
     Only profiles present in ``current`` are compared. A cell that was within tolerance and is now
-    outside it, not run, or gone from the ledger is a regression.
+    outside it, not run, or gone from the ledger is a regression; one that is now "not comparable
+    at this profile" (a preview's cut protocol) is not judged, so it is not one.
     """
     if previous.empty or current.empty:
         return pd.DataFrame(columns=[*KEY, "profile", "before", "now"])
@@ -436,7 +437,9 @@ def find_regressions(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFr
         suffixes=("_before", "_now"), indicator=True,
     )
     lost = both["_merge"] == "left_only"
-    bad = lost | ~both["within_tolerance"].fillna(False).astype(bool)
+    # a cell now judged "not comparable at this profile" is not compared, so it cannot regress
+    judged = both["status"].fillna("") != STATUS_NOT_COMPARABLE
+    bad = lost | (~both["within_tolerance"].fillna(False).astype(bool) & judged)
     out = both[bad].copy()
     out["before"] = out["reproduced_before"]
     out["now"] = np.where(lost[bad], "gone from the ledger",
