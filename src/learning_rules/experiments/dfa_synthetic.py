@@ -317,10 +317,6 @@ def plot_error_curves(frame: pd.DataFrame, x: str, panels: Sequence[tuple[str, s
 NOTEBOOK = "book/dfa/synthetic.ipynb"
 REPRODUCES = {"sources": ["dfa_thesis"], "chapter": NOTEBOOK,
               "description": "Demirbilek (2021) Figs. 2.2 and 3.8: synthetic-cluster test errors"}
-#: The synthetic page's parameter defaults under the paper protocol.
-DEFAULT_PARAMS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 500, "n_test": N_TEST,
-                                  "n_values": [32, 64, 128, 256, 512],
-                                  "d_values": [5, 10, 15, 20, 25], "data_seed": 0}
 
 
 def reproduced_cells(profile: str) -> pd.DataFrame:
