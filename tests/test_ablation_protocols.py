@@ -149,3 +149,27 @@ def test_candidates_run_the_tables_settings_unless_asked_for_the_whole_grid():
     assert {c.l2_n for c in ab.protocol_configs(params, "keras+l2/m") if c.lam == 0} == {"train"}
     with pytest.raises(ValueError, match="protocol_grid"):
         ab.protocol_configs({**params, "protocol_grid": "some"}, "keras")
+
+
+def test_best_alternative_gives_the_ledger_a_tested_protocol_cause(tmp_path):
+    """Every ledger cell carries its value under the best candidate other than the book's, with a
+    label naming it; a report that only reads and finds the candidates unstored gets none."""
+    from learning_rules import report
+    from learning_rules.store import NotStoredError, Store, read_only
+
+    store = Store(tmp_path)
+    params = _params(protocols=["book", "lr=0.1", "keras+cost/q"])
+    res = ab.compute_all(params, store)
+    label, cells = ab.best_alternative(params, res, store)
+    table = ab.protocol_table(params, store, res)
+    best = ab.best_protocol(table[table["candidate"] != ab.BOOK_PROTOCOL])
+    assert repr(best["candidate"]) in label and "best of 2 candidates" in label
+    published = report.load_published()
+    ledger = report.build_ledger(published[published["source"] == "ablation"], cells, "smoke")
+    assert int(ledger["within_tolerance"].fillna(False).sum()) == best["within"]
+    assert ab.best_alternative(_params(protocols=["book"]), res, store) is None
+    with read_only(), pytest.warns(UserWarning, match="not stored"):
+        fresh = ab.best_alternative(params, res, Store(tmp_path / "empty"))
+    assert fresh is None
+    with read_only(), pytest.raises(NotStoredError):
+        ab.compute_all(params, Store(tmp_path / "empty"))

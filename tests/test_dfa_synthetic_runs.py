@@ -82,3 +82,33 @@ def test_reproduced_cells_match_published_rows(tmp_path, monkeypatch):
     assert set(zip(cells["table"], cells["row"], cells["column"])) <= keys
     assert cells["reproduced"].between(0, 1).all()
     assert {"Fig. 2.2", "Fig. 3.8"} == set(cells["table"])
+
+
+def test_draw_summary_is_the_mean_and_ranges_over_draws_of_the_per_draw_means():
+    """Per cell: the mean over initializations on each draw, then the mean, its t interval and the
+    prediction interval over draws, each checked against a direct computation from the runs."""
+    from learning_rules.analysis.stats import prediction_interval
+    from learning_rules.cells import mean_interval
+    from learning_rules.experiments.dfa_synthetic import draw_configs, draw_summary, published_cells
+
+    params = dict(num_epochs=3, n_test=60, n_values=[32], d_values=[5], seeds=[0, 1],
+                  draw_seeds=[0, 1, 2], data_seed=1)
+    cells = published_cells(params)
+    assert len(cells) == 4 + 8  # Fig. 2.2: n and d curves x two methods; Fig. 3.8: 4 methods x 2
+    configs = draw_configs(params)
+    assert len(configs) == len(set(configs)) == 8 * 3 * 2  # a train and a test cell share a run
+    summary = draw_summary(params)
+    runs = run_synthetic(configs)
+    for cell, row in zip(cells, summary.itertuples(index=False)):
+        assert (cell.table, cell.row, cell.column) == (row.table, row.row, row.column)
+        per_draw = [np.mean([runs[cell.value].iloc[configs.index(cell.base.replace(data_seed=k, seed=s))]
+                             for s in (0, 1)]) for k in (0, 1, 2)]
+        assert row.mean == pytest.approx(np.mean(per_draw))
+        assert (row.low, row.high) == pytest.approx(mean_interval(per_draw)[1:])
+        assert (row.pred_low, row.pred_high) == pytest.approx(prediction_interval(np.array(per_draw)))
+        assert row.first_draw == pytest.approx(per_draw[1])  # data_seed 1 is the figures' draw
+        assert row.in_draw_range == (row.pred_low <= row.published <= row.pred_high)
+    # different draws are different data: the runs of one cell do not all agree
+    assert summary["draw_sd"].gt(0).any()
+    with pytest.raises(ValueError, match="draw seed"):
+        draw_summary({**params, "draw_seeds": []})

@@ -13,7 +13,8 @@ rules: a cell reproduces when
 (:func:`tolerance`; a chapter may override it per cell); a row group keeps its ranking
 (:func:`rank_preserved`) when no pair of methods the source orders strictly is reversed; a
 reprinted comparison counts once (:func:`repeated_comparisons`); a published single run is also
-checked against the 95 % prediction interval of one run (``within_seed_range``). The report
+checked against the 95 % prediction interval of one run (``within_seed_range``); and every cell
+outside its tolerance gets the first cause a run supports (:func:`miss_cause`). The report
 (:mod:`learning_rules.report`) collects the chapters' cells through its registry and uses these
 rules; keeping them here, below both, lets a chapter apply them (the ablation's protocol
 candidates) without importing the report.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -38,7 +40,9 @@ __all__ = [
     "REPRODUCED_COLUMNS",
     "TOLERANCES",
     "build_ledger",
+    "CAUSES",
     "mean_interval",
+    "miss_cause",
     "rank_preserved",
     "record",
     "repeated_comparisons",
@@ -64,6 +68,7 @@ def record(
     tolerance: float | None = None,
     note: str | None = None,
     single_run: tuple[float, float] | None = None,
+    alternative: tuple[str, float] | None = None,
 ) -> dict[str, Any]:
     """One reproduced cell as a row of a ``reproduced_cells`` frame.
 
@@ -72,8 +77,16 @@ def record(
     a list, stored as text). ``single_run``: where one more run of the protocol would fall (the
     95 % prediction interval, :func:`learning_rules.analysis.stats.prediction_interval`), for a
     published number that is a single run; the ledger's ``within_seed_range`` uses it when the
-    cell has at least :data:`learning_rules.report.MIN_SEEDS_FOR_RANGE` seeds.
+    cell has at least :data:`MIN_SEEDS_FOR_RANGE` seeds. ``alternative``: ``(protocol, value)``,
+    the same cell regenerated under another named protocol that was actually run (the ablation's
+    best candidate protocol, say); :func:`miss_cause` names it as the cause of a miss when that
+    value lies within the tolerance.
     """
+    if alternative is not None:
+        label, value = alternative
+        if not (isinstance(label, str) and label.strip()):
+            raise ValueError(f"{source} {table} {row} {column}: alternative needs a protocol name, "
+                             f"got {label!r}")
     if isinstance(seeds, (list, tuple, range, np.ndarray)):
         seeds = ",".join(str(int(s)) for s in seeds)
     values = {}
@@ -88,6 +101,8 @@ def record(
         "note": note,
         "single_low": np.nan if single_run is None else float(single_run[0]),
         "single_high": np.nan if single_run is None else float(single_run[1]),
+        "alternative_protocol": None if alternative is None else alternative[0],
+        "alternative": np.nan if alternative is None or alternative[1] is None else float(alternative[1]),
     }
 
 
@@ -116,13 +131,16 @@ PUBLISHED_COLUMNS = [*KEY, "published", "unit"]
 #: number the source itself contradicts (a typo against the authors' notebook), with the evidence.
 OPTIONAL_PUBLISHED = ["source_flag"]
 REPRODUCED_COLUMNS = [*KEY, "reproduced", "low", "high", "profile", "seeds"]
-OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note", "comparable", "single_low", "single_high"]
+OPTIONAL_REPRODUCED = ["rank_group", "tolerance", "note", "comparable", "single_low", "single_high",
+                       "alternative_protocol", "alternative"]
+_NUMERIC_REPRODUCED = ("reproduced", "low", "high", "tolerance", "single_low", "single_high", "alternative")
 LEDGER_COLUMNS = [
     *KEY, "published", "reproduced", "low", "high", "delta", "within_tolerance", "rank_preserved",
     "profile", "seeds",
 ]
 EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group", "repeats",
-                        "source_flag", "single_low", "single_high", "within_seed_range"]
+                        "source_flag", "single_low", "single_high", "within_seed_range",
+                        "alternative_protocol", "alternative", "cause", "cause_detail"]
 
 #: Seeds a chapter needs before its single-run interval is used (``within_seed_range``).
 MIN_SEEDS_FOR_RANGE = 10
@@ -131,6 +149,56 @@ STATUS_OK, STATUS_OFF, STATUS_NOT_RUN = "reproduced", "outside tolerance", "not 
 #: A cell computed under another protocol than the published one (a preview profile's cuts).
 STATUS_NOT_COMPARABLE = "not comparable at this profile"
 NOT_REGISTERED = "no chapter regenerates this cell yet"
+#: The cause :func:`miss_cause` gives a miss that no run explains.
+NO_CAUSE = "no tested cause"
+
+#: Why a cell falls outside its tolerance, in the order :func:`miss_cause` tries them; each is
+#: backed by a run (or, for a typo, by the authors' own notebook), never by an argument alone.
+CAUSES: dict[str, str] = {
+    "source typo": "the source prints a number its own notebook contradicts, and the notebook's "
+                   "value is within tolerance",
+    "single-run spread": "the published number is one run, and it lies where one run of this "
+                         "protocol falls 95 % of the time (the prediction interval from our seeds)",
+    "protocol": "the same cell, run under another named protocol, is within tolerance",
+    "seed spread": "the published number lies inside the 95 % interval of our mean: our seeds "
+                   "cannot tell the two apart, more seeds would",
+    NO_CAUSE: "none of the above holds; the chapter discusses what is left",
+}
+_NOTEBOOK_VALUE = re.compile(r"gives\s+(-?\d+(?:\.\d+)?)")
+
+
+def miss_cause(cell: Mapping[str, Any]) -> tuple[str, str]:
+    r"""The first of :data:`CAUSES` that the cell's own columns support, and the evidence as text.
+
+    ``cell`` is one ledger row outside its tolerance ``tau``, with published ``p``:
+
+    * **source typo**: ``source_flag`` quotes the authors' notebook value ``q`` ("... gives q") and
+      :math:`|\bar r - q| \le \tau`;
+    * **single-run spread**: ``within_seed_range`` (``single_low <= p <= single_high``);
+    * **protocol**: :math:`|a - p| \le \tau` for the value ``a`` regenerated under
+      ``alternative_protocol``;
+    * **seed spread**: ``low <= p <= high``, the 95 % interval of our mean holds ``p``;
+    * otherwise **no tested cause**.
+    """
+    p, r, tau = float(cell["published"]), float(cell["reproduced"]), float(cell["tolerance"])
+    flag = cell.get("source_flag")
+    if isinstance(flag, str) and flag:
+        match = _NOTEBOOK_VALUE.search(flag)
+        if match and abs(r - float(match.group(1))) <= tau + 1e-12:
+            return "source typo", f"{flag}; ours {r:.4g} is within {tau:.3g} of it"
+    in_range = cell.get("within_seed_range")
+    if not _isnan(in_range) and in_range is not None and bool(in_range):
+        return "single-run spread", (f"one run falls in [{float(cell['single_low']):.4g}, "
+                                     f"{float(cell['single_high']):.4g}] (95 %), which holds {p:.4g}")
+    alt, label = cell.get("alternative"), cell.get("alternative_protocol")
+    if not _isnan(alt) and alt is not None and isinstance(label, str) and label:
+        if abs(float(alt) - p) <= tau + 1e-12:
+            return "protocol", f"under {label}: {float(alt):.4g}, within {tau:.3g} of {p:.4g}"
+    low, high = cell.get("low"), cell.get("high")
+    if not (_isnan(low) or _isnan(high)) and float(low) - 1e-12 <= p <= float(high) + 1e-12:
+        return "seed spread", f"our mean's 95 % interval [{float(low):.4g}, {float(high):.4g}] holds {p:.4g}"
+    tried = f"; under {label}: {float(alt):.4g}" if isinstance(label, str) and label and not _isnan(alt) else ""
+    return NO_CAUSE, f"{r:.4g} against {p:.4g} (tolerance {tau:.3g}){tried}"
 
 
 # --------------------------------------------------------------------------- units and tolerances
@@ -293,10 +361,10 @@ def validate_reproduced(frame: pd.DataFrame, label: str = "reproduced cells") ->
     out = frame.copy()
     for col in OPTIONAL_REPRODUCED:
         if col not in out.columns:
-            out[col] = (np.nan if col in ("tolerance", "single_low", "single_high")
+            out[col] = (np.nan if col in _NUMERIC_REPRODUCED
                         else (True if col == "comparable" else None))
     out["comparable"] = [True if _isnan(v) else bool(v) for v in out["comparable"]]
-    for col in ("reproduced", "low", "high", "tolerance", "single_low", "single_high"):
+    for col in _NUMERIC_REPRODUCED:
         converted = pd.to_numeric(out[col], errors="coerce")
         bad = converted.isna() & out[col].notna()
         if bad.any():
@@ -413,6 +481,12 @@ def build_ledger(
     out["within_seed_range"] = in_range
     out["source_flag"] = (merged["source_flag"].fillna("").astype(str) if "source_flag" in merged
                           else "")
+    out["alternative_protocol"] = merged["alternative_protocol"].map(
+        lambda v: "" if _isnan(v) else str(v))
+    out["alternative"] = merged["alternative"].astype(float)
+    causes = [miss_cause(r) if r["status"] == STATUS_OFF else ("", "") for _, r in out.iterrows()]
+    out["cause"] = [c for c, _ in causes]
+    out["cause_detail"] = [d for _, d in causes]
     notes = []
     for source, note, was_ran in zip(merged["source"], merged["note"], computed, strict=True):
         if isinstance(note, str) and note:

@@ -53,10 +53,12 @@ import pandas as pd
 from ._registry import Registry
 from .store import NotStoredError, atomic_write_text, read_only
 from .cells import (  # noqa: F401 - the ledger's rules live below the chapters; re-exported
+    CAUSES,
     EXTRA_LEDGER_COLUMNS,
     KEY,
     LEDGER_COLUMNS,
     MIN_SEEDS_FOR_RANGE,
+    NO_CAUSE,
     NOT_REGISTERED,
     OPTIONAL_PUBLISHED,
     OPTIONAL_REPRODUCED,
@@ -74,6 +76,7 @@ from .cells import (  # noqa: F401 - the ledger's rules live below the chapters;
     build_ledger,
     default_rank_group,
     mean_interval,
+    miss_cause,
     rank_preserved,
     record,
     repeated_comparisons,
@@ -316,8 +319,8 @@ def collect_reproduced(
 
 SUMMARY_COLUMNS = ["source", "profile", "cells", "run", "reproduced", "outside", "not_comparable",
                    "not_run", "distinct_run", "distinct_reproduced", "range_cells", "within_seed_range",
-                   "distinct_range_cells", "distinct_within_seed_range", "rank_groups", "rank_preserved",
-                   "chapter"]
+                   "distinct_range_cells", "distinct_within_seed_range", "explained", "no_cause",
+                   "rank_groups", "rank_preserved", "chapter"]
 
 
 def _seed_range_counts(part: pd.DataFrame, first: pd.Series) -> dict[str, int]:
@@ -330,6 +333,17 @@ def _seed_range_counts(part: pd.DataFrame, first: pd.Series) -> dict[str, int]:
     return {"range_cells": int(has.sum()), "within_seed_range": int(inside.sum()),
             "distinct_range_cells": int((has & first).sum()),
             "distinct_within_seed_range": int((inside & first).sum())}
+
+
+def _cause_counts(part: pd.DataFrame) -> dict[str, int]:
+    """Cells outside tolerance with a tested cause (:func:`~learning_rules.cells.miss_cause`) and
+    without one; an older ledger without causes counts every miss as without one."""
+    off = part["status"] == STATUS_OFF
+    if "cause" not in part:
+        return {"explained": 0, "no_cause": int(off.sum())}
+    cause = part["cause"].fillna("").astype(str)
+    none = off & ((cause == NO_CAUSE) | (cause == ""))
+    return {"explained": int((off & ~none).sum()), "no_cause": int(none.sum())}
 
 
 def summarize(ledger: pd.DataFrame) -> pd.DataFrame:
@@ -357,6 +371,7 @@ def summarize(ledger: pd.DataFrame) -> pd.DataFrame:
             "distinct_run": int(first.sum()),
             "distinct_reproduced": int((first & (status == STATUS_OK)).sum()),
             **_seed_range_counts(part, first),
+            **_cause_counts(part),
             "rank_groups": len(groups),
             "rank_preserved": int(groups["rank_preserved"].astype(bool).sum()) if len(groups) else 0,
             "chapter": chapter,
@@ -374,6 +389,8 @@ def format_summary(summary: pd.DataFrame) -> str:
                 if row.rank_groups else "no row group to rank")
         where = f"  (see {row.chapter})" if row.chapter else ""
         other = f", {row.not_comparable} not comparable at this profile" if row.not_comparable else ""
+        if row.outside:
+            other += f" ({row.explained} with a tested cause)"
         if row.range_cells:
             other += (f"; single-run range holds {row.within_seed_range}/{row.range_cells} "
                       f"(distinct {row.distinct_within_seed_range}/{row.distinct_range_cells})")
@@ -383,9 +400,12 @@ def format_summary(summary: pd.DataFrame) -> str:
             f"distinct comparisons {row.distinct_reproduced}/{row.distinct_run}); {rank}{where}"
         )
     total = summary[["cells", "run", "reproduced", "distinct_run", "distinct_reproduced"]].sum()
+    total_misses = summary[["explained", "no_cause"]].sum()
+    explained = (f"; misses with a tested cause: {total_misses['explained']} of {total_misses.sum()}"
+                 if total_misses.sum() else "")
     lines.append(f"{'all':<16} {'':<6} {total['reproduced']:>4}/{total['cells']:<4} reproduce "
                  f"({total['run']} run; distinct comparisons {total['distinct_reproduced']}/"
-                 f"{total['distinct_run']})")
+                 f"{total['distinct_run']}){explained})")
     return "\n".join(lines)
 
 
@@ -400,12 +420,15 @@ def write_ledger(ledger: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
+_TEXT_COLUMNS = ("repeats", "source_flag", "alternative_protocol", "cause", "cause_detail")
+
+
 def read_ledger(path: str | os.PathLike) -> pd.DataFrame:
     """Read a ledger CSV written by :func:`write_ledger` (booleans back as nullable booleans)."""
     frame = pd.read_csv(path, dtype={c: str for c in (*KEY, "profile", "seeds", "status", "note",
-                                                      "repeats", "source_flag")},
+                                                      *_TEXT_COLUMNS)},
                         keep_default_na=False, na_values=[""])
-    for col in ("repeats", "source_flag"):
+    for col in _TEXT_COLUMNS:
         if col in frame:
             frame[col] = frame[col].fillna("")
     missing = [c for c in LEDGER_COLUMNS if c not in frame.columns]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,14 @@ from . import register_experiment
 
 __all__ = [
     "EXPERIMENT_DATA",
+    "METHODS",
+    "PublishedCell",
+    "chosen_configs",
+    "chosen_lrs",
+    "draw_configs",
+    "draw_summary",
+    "published_cells",
+    "synthetic_page_plan",
     "PUBLISHED_SYNTHETIC_LR",
     "SyntheticConfig",
     "compare_published",
@@ -53,6 +61,9 @@ EXPERIMENT_DATA: dict[str, tuple[int, int]] = {"n": (512, 12), "d": (256, 25), "
 PUBLISHED_SYNTHETIC_LR = 0.5
 #: The test set size of every experiment.
 N_TEST = 4000
+#: The methods of Fig. 3.8, as (credit, optimizer).
+METHODS: tuple[tuple[str, str], ...] = (("backprop", "sgd"), ("dfa", "sgd"), ("dfa", "rmsprop"),
+                                       ("backprop", "rmsprop"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,40 +330,202 @@ REPRODUCES = {"sources": ["dfa_thesis"], "chapter": NOTEBOOK,
               "description": "Demirbilek (2021) Figs. 2.2 and 3.8: synthetic-cluster test errors"}
 
 
+@dataclasses.dataclass(frozen=True)
+class PublishedCell:
+    """One number of Figs. 2.2/3.8: its ledger key, the run result it reads (``value``:
+    ``"test_error"`` or ``"train_error"``) and the run that gives it, up to ``seed`` and
+    ``data_seed``."""
+
+    table: str
+    row: str
+    column: str
+    value: str
+    base: SyntheticConfig
+
+
+def published_cells(params: Mapping[str, Any]) -> list[PublishedCell]:
+    """Every cell of Figs. 2.2 and 3.8 the page's ``params`` regenerate, at the thesis' lr 0.5.
+
+    Fig. 2.2 (SGD, both layers or the output layer only): the n curve at d = 15 and the d curve at
+    n = 256; Fig. 3.8: BP/DFA x SGD/RMSProp on the d curve, final test and training error.
+    """
+    common = dict(num_epochs=int(params["num_epochs"]), n_test=int(params["n_test"]),
+                  lr=PUBLISHED_SYNTHETIC_LR)
+    cells = []
+    for tf, tag in ((True, "both layers"), (False, "output layer only")):
+        for n in params["n_values"]:
+            cells.append(PublishedCell("Fig. 2.2", f"n={n}|d=15|SGD|{tag}", "final test error", "test_error",
+                                       SyntheticConfig(experiment="n", n=int(n), d=15, train_first=tf, **common)))
+        for d in params["d_values"]:
+            cells.append(PublishedCell("Fig. 2.2", f"d={d}|n=256|SGD|{tag}", "final test error", "test_error",
+                                       SyntheticConfig(experiment="d", n=256, d=int(d), train_first=tf, **common)))
+    for credit, opt in (("backprop", "sgd"), ("dfa", "sgd"), ("dfa", "rmsprop"), ("backprop", "rmsprop")):
+        cred, optname = method_label(credit, opt).split(" ")
+        for d in params["d_values"]:
+            base = SyntheticConfig(experiment="adaptive", n=256, d=int(d), credit=credit, optimizer=opt, **common)
+            for column, value in (("final test error", "test_error"), ("final train error", "train_error")):
+                cells.append(PublishedCell("Fig. 3.8", f"d={d}|n=256|{optname}|{cred}", column, value, base))
+    return cells
+
+
+def draw_configs(params: Mapping[str, Any]) -> list[SyntheticConfig]:
+    """The runs of :func:`draw_summary`: every cell's run for every data draw (``draw_seeds``) and
+    initialization (``seeds``), each once (a test and a train cell share their run)."""
+    out = {c.base.replace(data_seed=int(k), seed=int(s)): None
+           for c in published_cells(params) for k in params["draw_seeds"] for s in params["seeds"]}
+    return list(out)
+
+
+def draw_summary(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.DataFrame:
+    r"""Each published cell over many data draws: what the thesis' one unseeded draw could give.
+
+    The thesis prints, per cell, the mean over three initializations on **one** draw of the data.
+    Here every draw ``k`` of ``draw_seeds`` gives such a mean :math:`m_k` (over ``seeds``), and
+
+    .. math::
+
+        \bar m \pm t_{0.975,K-1}\, s_m/\sqrt K \;\text{(the protocol's mean)}, \qquad
+        \bar m \pm t_{0.975,K-1}\, s_m \sqrt{1 + 1/K} \;\text{(where one draw's } m \text{ falls)}
+
+    over the :math:`K` draws (:func:`learning_rules.analysis.stats.prediction_interval`).
+
+    Returns
+    -------
+    DataFrame, one row per cell: ``table, row, column, draws, first_draw`` (the mean on the page's
+    ``data_seed``, the draw of its figures), ``mean, low, high, draw_sd, draw_min, draw_max,
+    pred_low, pred_high, published, within_tolerance, in_draw_range``.
+    """
+    from ..analysis.stats import prediction_interval
+    from ..cells import mean_interval, tolerance
+
+    draws = [int(k) for k in params["draw_seeds"]]
+    seeds = [int(s) for s in params["seeds"]]
+    if not draws or not seeds:
+        raise ValueError("draw_summary needs at least one draw seed and one seed")
+    configs = draw_configs(params)
+    frame = run_synthetic(configs, store, n_jobs=n_jobs)
+    at = dict(zip(configs, range(len(configs))))
+    pub = _published_values()
+    rows = []
+    for cell in published_cells(params):
+        values = np.array([[frame[cell.value].iloc[at[cell.base.replace(data_seed=k, seed=s)]] for s in seeds]
+                           for k in draws], dtype=float)
+        m = values.mean(axis=1)
+        mean, low, high = mean_interval(m)
+        p = pub.get((cell.table, cell.row, cell.column), np.nan)
+        pred = prediction_interval(m)
+        rows.append({
+            "table": cell.table, "row": cell.row, "column": cell.column, "draws": len(draws),
+            "first_draw": float(m[draws.index(int(params["data_seed"]))])
+            if int(params["data_seed"]) in draws else np.nan,
+            "mean": mean, "low": low, "high": high,
+            "draw_sd": float(m.std(ddof=1)) if len(m) > 1 else np.nan,
+            "draw_min": float(m.min()), "draw_max": float(m.max()),
+            "pred_low": pred[0], "pred_high": pred[1], "published": p,
+            "within_tolerance": bool(abs(mean - p) <= tolerance("error", p)) if np.isfinite(p) else None,
+            "in_draw_range": bool(pred[0] <= p <= pred[1]) if np.isfinite(p) and np.isfinite(pred).all() else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def _published_values() -> dict[tuple[str, str, str], float]:
+    from .dfa_parity import published_table
+
+    pub = published_table()
+    return {(t, r, c): float(v) for t, r, c, v in zip(pub["table"], pub["row"], pub["column"], pub["published"])}
+
+
+def synthetic_page_plan(params: Mapping[str, Any], store) -> list:
+    """The runs of the synthetic page for the build's precompute pool: the figures' runs at lr 0.5
+    on the page's draw, every data draw of :func:`draw_summary`, the validation trials of the
+    learning-rate table (stage 0) and, once they are stored, the reruns at the chosen rates."""
+    from . import Task
+
+    seeds = [int(s) for s in params["seeds"]]
+    fixed = dict.fromkeys(c.base.replace(data_seed=int(params["data_seed"]), seed=s)
+                          for c in published_cells(params) for s in seeds)
+    fixed.update(dict.fromkeys(draw_configs(params)))
+    cost = lambda c: c.num_epochs * c.n / 256 + 1.0  # noqa: E731 - full-batch steps x points
+    tasks = [Task("dfa_synthetic", c, cost(c)) for c in fixed]
+    trials = {key: configs for key, configs in _trial_groups(params).items()}
+    tasks += [Task("dfa_synthetic", c, cost(c), stage=0) for configs in trials.values() for c in configs]
+    if all(("dfa_synthetic", c) in store for configs in trials.values() for c in configs):
+        tasks += [Task("dfa_synthetic", c, cost(c)) for c in chosen_configs(params, store)]
+    return tasks
+
+
+def _trial_groups(params: Mapping[str, Any]) -> dict[tuple[str, str, int], list[SyntheticConfig]]:
+    """(credit, optimizer, d) -> the validation runs of :func:`select_synthetic_lr` on the page."""
+    out = {}
+    for c, o in METHODS:
+        grid = params["sgd_grid"] if o == "sgd" else params["rmsprop_grid"]
+        for d in params["tune_d_values"]:
+            base = _tuning_base(params, c, o, int(d))
+            out[(c, o, int(d))] = [base.replace(lr=float(g), seed=int(params["seeds"][0]), validation=True)
+                                   for g in grid]
+    return out
+
+
+def _tuning_base(params: Mapping[str, Any], credit: str, optimizer: str, d: int) -> SyntheticConfig:
+    return SyntheticConfig(experiment="adaptive", n=256, d=d, credit=credit, optimizer=optimizer,
+                           num_epochs=int(params["num_epochs"]), n_test=int(params["n_test"]),
+                           data_seed=int(params["data_seed"]), n_val=int(params["n_val"]))
+
+
+def chosen_lrs(params: Mapping[str, Any], store=None) -> dict[tuple[str, str, int], tuple[float, pd.DataFrame]]:
+    """(credit, optimizer, tuned d) -> (rate chosen on the validation split, its scores)."""
+    out = {}
+    for c, o in METHODS:
+        grid = params["sgd_grid"] if o == "sgd" else params["rmsprop_grid"]
+        for d in params["tune_d_values"]:
+            out[(c, o, int(d))] = select_synthetic_lr(_tuning_base(params, c, o, int(d)), grid,
+                                                      seeds=[params["seeds"][0]], store=store)
+    return out
+
+
+def chosen_configs(params: Mapping[str, Any], store=None) -> list[SyntheticConfig]:
+    """The Fig. 3.8 runs at the rates chosen on validation, the nearest tuned d's rate for each d."""
+    lrs = chosen_lrs(params, store)
+    tuned = [int(t) for t in params["tune_d_values"]]
+    out = []
+    for d in params["d_values"]:
+        near = min(tuned, key=lambda t: (abs(t - int(d)), t))
+        for c, o in METHODS:
+            out += [SyntheticConfig(experiment="adaptive", n=256, d=int(d), credit=c, optimizer=o, seed=int(s),
+                                    num_epochs=int(params["num_epochs"]), n_test=int(params["n_test"]),
+                                    data_seed=int(params["data_seed"]), lr=lrs[(c, o, near)][0])
+                    for s in params["seeds"]]
+    return out
+
+
 def reproduced_cells(profile: str) -> pd.DataFrame:
     """Figs. 2.2 and 3.8 cells (test error; train error for Fig. 3.8) regenerated at lr 0.5 with
-    ``profile``'s parameters of the synthetic page (through the store)."""
-    from ..cells import mean_interval, record
+    ``profile``'s parameters of the synthetic page (through the store), over every data draw of
+    the page (:func:`draw_summary`): the mean over draws, its 95 % interval, and the single-draw
+    range the thesis' one draw is checked against (``within_seed_range``)."""
+    from ..cells import record
     from ..profiles import page_parameters
     from ..store import Store
 
     p = page_parameters(profile, NOTEBOOK)
-    common = dict(num_epochs=int(p["num_epochs"]), n_test=int(p["n_test"]),
-                  data_seed=int(p["data_seed"]), lr=PUBLISHED_SYNTHETIC_LR)
-    store = Store()
+    summary = draw_summary(p, Store())
+    draws = [int(k) for k in p["draw_seeds"]]
+    note = (f"mean over {len(draws)} data draws x initializations {list(p['seeds'])}; intervals over "
+            "the draws' means; `seeds` lists the data draws")
     rows = []
-
-    def add(table, row, column, configs, value):
-        frame = run_synthetic(configs, store)
-        mean, low, high = mean_interval(frame[value].to_numpy())
-        rows.append(record("dfa_thesis", table, row, column, mean, low, high, profile=profile,
-                           seeds=p["seeds"]))
-
-    for tf, tag in ((True, "both layers"), (False, "output layer only")):
-        for n in p["n_values"]:
-            add("Fig. 2.2", f"n={n}|d=15|SGD|{tag}", "final test error",
-                [SyntheticConfig(experiment="n", n=int(n), d=15, train_first=tf, seed=int(s), **common)
-                 for s in p["seeds"]], "test_error")
-        for d in p["d_values"]:
-            add("Fig. 2.2", f"d={d}|n=256|SGD|{tag}", "final test error",
-                [SyntheticConfig(experiment="d", n=256, d=int(d), train_first=tf, seed=int(s), **common)
-                 for s in p["seeds"]], "test_error")
-    for credit, opt in (("backprop", "sgd"), ("dfa", "sgd"), ("dfa", "rmsprop"), ("backprop", "rmsprop")):
-        label = method_label(credit, opt)
-        for d in p["d_values"]:
-            cfgs = [SyntheticConfig(experiment="adaptive", n=256, d=int(d), credit=credit, optimizer=opt,
-                                    seed=int(s), **common) for s in p["seeds"]]
-            row = f"d={d}|n=256|{label.split(' ')[1]}|{label.split(' ')[0]}"
-            add("Fig. 3.8", row, "final test error", cfgs, "test_error")
-            add("Fig. 3.8", row, "final train error", cfgs, "train_error")
+    for r in summary.itertuples(index=False):
+        ok = np.isfinite([r.low, r.high]).all()
+        pred = (r.pred_low, r.pred_high) if np.isfinite([r.pred_low, r.pred_high]).all() else None
+        rows.append(record("dfa_thesis", r.table, r.row, r.column, r.mean, r.low if ok else None,
+                           r.high if ok else None, profile=profile, seeds=draws, note=note,
+                           single_run=pred))
     return pd.DataFrame(rows)
+
+
+def _register_planner() -> None:
+    from . import register_planner
+
+    register_planner(NOTEBOOK)(synthetic_page_plan)
+
+
+_register_planner()
