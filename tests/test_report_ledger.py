@@ -466,3 +466,33 @@ def test_an_alternative_needs_a_protocol_name():
     with pytest.raises(ValueError, match="protocol name"):
         record("paper", "Table 1", "mnist|GD", "normal", 70.0, profile="paper", seeds=[0],
                alternative=("", 80.0))
+
+
+def test_a_page_lists_its_own_misses_with_the_reports_causes(synthetic_registry):
+    ref, state = synthetic_registry
+    state.update({"mnist|GD": 70.0, "mnist|ours": 85.5})
+    misses = report.chapter_misses("toy", "quick", reference=ref)
+    assert list(misses["row"]) == ["mnist|GD"] and list(misses["cause"]) == ["no tested cause"]
+    assert misses.attrs["status"] == {"reproduced": 1, "outside tolerance": 1, "not run": 3}
+    text = report.misses_markdown(misses, "the toy cells")
+    assert text.startswith("Of the toy cells, 2 were compared under the published protocol and 1 reproduce; "
+                           "1 falls outside it: 1 no tested cause")
+    assert "| Table 1 | mnist / GD | normal | 80 | 70 |" in text
+    state.clear()
+    state["mnist|ours"] = 85.0
+    assert report.misses_markdown(report.chapter_misses("toy", "quick", reference=ref)).endswith(
+        "none falls outside its tolerance.")
+    with pytest.raises(ValueError, match="no published table"):
+        report.chapter_misses("toy", "quick", ["Table 9"], reference=ref)
+    with pytest.raises(ValueError, match="unknown reproduction"):
+        report.chapter_misses("nope", "quick", reference=ref)
+
+    @report.register_reproduction("unstored", sources=("paper",))
+    def unstored(profile):
+        from learning_rules.store import NotStoredError
+        raise NotStoredError("3 of 3 configs are not in the store")
+
+    text = report.misses_markdown(report.chapter_misses("unstored", "quick", reference=ref))
+    assert text.startswith("None of this page's published cells was compared in this build (profile "
+                           "`quick`): unstored: "
+                           "results not stored yet: 3 of 3 configs")

@@ -100,12 +100,14 @@ __all__ = [
     "ReportResult",
     "Tolerance",
     "build_ledger",
+    "chapter_misses",
     "collect_reproduced",
     "default_rank_group",
     "discover_reproductions",
     "find_regressions",
     "format_summary",
     "load_published",
+    "misses_markdown",
     "mean_interval",
     "rank_preserved",
     "read_ledger",
@@ -315,6 +317,78 @@ def collect_reproduced(
              else validate_reproduced(pd.DataFrame(columns=REPRODUCED_COLUMNS)))
     cells.attrs["diagnostics"] = diagnostics
     return cells, failures, chapters
+
+
+#: The columns a page shows for its own misses (:func:`chapter_misses`).
+MISS_COLUMNS = ["table", "row", "column", "published", "reproduced", "low", "high", "tolerance",
+                "cause", "cause_detail"]
+
+
+def chapter_misses(name: str, profile: str, tables: Sequence[str] | None = None, *,
+                   reference: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A chapter's own cells outside tolerance under ``profile``, each with its tested cause.
+
+    The ledger of one registered reproduction ``name`` (its sources only), read from the store as
+    the report page reads it (``compute=False``, the profile's cuts applied), restricted to
+    ``tables`` (default: the tables the chapter registers cells for). A page calls this to list its misses next to its figures; the report
+    page lists the same cells with the same causes. ``attrs["status"]`` counts the cells of those
+    tables per status, and ``attrs["reason"]`` says why none was compared (nothing stored, or a
+    preview profile's cuts), or is empty. ``reference``: the folder of published tables (default:
+    the package's).
+    """
+    discover_reproductions()
+    rep = REPRODUCTIONS.lookup(name)
+    published = load_published(reference)
+    published = published[published["source"].isin(rep.sources)]
+    cells, failures, chapters = collect_reproduced(profile, [rep.name], compute=False,
+                                                   comparability=protocol_cuts)
+    cells = cells[cells["source"].isin(rep.sources)] if len(cells) else cells
+    ledger = build_ledger(published, cells, profile, failures=failures, chapters=chapters)
+    if tables is None and len(cells):  # the tables this chapter regenerates (a source may span several)
+        tables = sorted(set(cells["table"]))
+    if tables is not None:
+        unknown = sorted(set(tables) - set(ledger["table"]))
+        if unknown:
+            raise ValueError(f"chapter_misses({name!r}): no published table {unknown}; "
+                             f"tables of its sources: {sorted(set(ledger['table']))}")
+        ledger = ledger[ledger["table"].isin(list(tables))]
+    out = ledger[ledger["status"] == STATUS_OFF][MISS_COLUMNS].reset_index(drop=True)
+    out.attrs["status"] = ledger["status"].value_counts().to_dict()
+    reasons = ledger.loc[ledger["status"] != STATUS_OK, "note"].dropna()
+    compared = ledger["status"].isin([STATUS_OK, STATUS_OFF]).any()
+    out.attrs["reason"] = "" if compared or reasons.empty else str(reasons.iloc[0])
+    out.attrs["profile"] = profile
+    return out
+
+
+def misses_markdown(misses: pd.DataFrame, what: str = "this page's published cells",
+                    max_rows: int = 25) -> str:
+    """A page's paragraph and table for :func:`chapter_misses`: how many cells were compared and
+    reproduced, the misses per cause, then the misses (those without a tested cause first, at most
+    ``max_rows``; none: says so; nothing compared: says why)."""
+    status = misses.attrs.get("status", {})
+    ok, off = status.get(STATUS_OK, 0), status.get(STATUS_OFF, 0)
+    if ok + off == 0:
+        reason = misses.attrs.get("reason") or "no cell was compared"
+        where = f" (profile `{misses.attrs['profile']}`)" if misses.attrs.get("profile") else ""
+        return f"None of {what} was compared in this build{where}: {reason}."
+    head = f"Of {what}, {ok + off} were compared under the published protocol and {ok} reproduce"
+    if not off:
+        return head + "; none falls outside its tolerance."
+    counts = misses["cause"].value_counts()
+    by_cause = ", ".join(f"{counts[c]} {c}" for c in CAUSES if c in counts)
+    shown = misses.assign(_first=misses["cause"] != NO_CAUSE).sort_values("_first", kind="stable")
+    lines = ["| table | row | column | published | ours | our 95 % interval | tolerance | cause | evidence |",
+             "|" + "---|" * 9]
+    for r in shown.head(max_rows).itertuples(index=False):
+        interval = "" if _isnan(r.low) or _isnan(r.high) else f"[{r.low:.4g}, {r.high:.4g}]"
+        lines.append(f"| {r.table} | {r.row.replace('|', ' / ')} | {r.column} | {r.published:.4g} | "
+                     f"{r.reproduced:.4g} | {interval} | {r.tolerance:.3g} | {r.cause} | {r.cause_detail} |")
+    more = (f"\n\n({off - max_rows} more, all in the reproduction report's ledger.)"
+            if off > max_rows else "")
+    return (head + f"; {off} {'falls' if off == 1 else 'fall'} outside it: {by_cause} "
+            "(the first cause a run supports, `learning_rules.cells.miss_cause`; the reproduction "
+            "report explains each):\n\n" + "\n".join(lines) + more)
 
 
 SUMMARY_COLUMNS = ["source", "profile", "cells", "run", "reproduced", "outside", "not_comparable",
