@@ -1504,7 +1504,10 @@ def _register_planners() -> None:
     for page, meta in PAGES.items():
         register_planner(meta["notebook"])(
             lambda params, store, page=page: plan_tasks(page_plan(page, params), store))
-    register_planner(BEYOND_NOTEBOOK)(lambda params, store: plan_tasks(beyond_page_plan(params), store))
+    from . import dfa_depth
+
+    register_planner(BEYOND_NOTEBOOK)(lambda params, store: plan_tasks(beyond_page_plan(params), store)
+                                      + dfa_depth.planned_tasks(params))
 
 
 _register_planners()
