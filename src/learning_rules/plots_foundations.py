@@ -20,6 +20,7 @@ __all__ = [
     "seeds_text",
     "plot_activations",
     "plot_ema",
+    "plot_exploding",
     "plot_gradient_flow",
     "plot_l1_l2_histograms",
     "plot_optimizer_losses",
@@ -128,6 +129,29 @@ def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:
                 ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
     axes[3].set(title="probe accuracy", xlabel="SGD step", ylabel="accuracy (fraction)", ylim=(0, 1))
     axes[0].legend(title="hidden activation")
+    fig.tight_layout()
+    return fig
+
+
+def plot_exploding(frame: pd.DataFrame) -> plt.Figure:
+    """The exploding-gradient runs: per-layer gradient norms at initialization, the probe loss over
+    steps (a run stops where its loss stops being finite: the line ends there) and the probe
+    accuracy; geometric mean over seeds for the norms, arithmetic for loss and accuracy."""
+    runs = list(dict.fromkeys(frame["run"]))
+    colors = dict(zip(runs, _palette(len(runs))))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for r in runs:
+        f = frame[frame["run"] == r]
+        _band(axes[0], mean_band(f[f["step"] == 0], "layer", "grad_norm", log=True), "layer", colors[r], r, "-o")
+        first = f[(f["layer"] == 1) & np.isfinite(f["probe_loss"])]
+        _band(axes[1], mean_band(first, "step", "probe_loss", log=True), "step", colors[r], r)
+        _band(axes[2], mean_band(first, "step", "probe_accuracy"), "step", colors[r], r)
+    axes[0].set(yscale="log", title="at initialization (step 0)", xlabel="layer l (1 = next to the input)",
+                ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
+    axes[1].set(yscale="log", title="probe loss (ends where a run diverges)", xlabel="SGD step",
+                ylabel="cross-entropy (log scale)")
+    axes[2].set(title="probe accuracy", xlabel="SGD step", ylabel="accuracy (fraction)", ylim=(0, 1))
+    axes[2].legend(loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return fig
 

@@ -36,6 +36,8 @@ from ..updates.gradient import bias_gradient, weight_gradient
 from . import register_artifact, register_experiment, save_figure
 
 __all__ = [
+    "EXPLODING_RUNS",
+    "ExplodingConfig",
     "GRADIENT_FLOW_ACTIVATIONS",
     "TEST_FUNCTIONS",
     "WEIGHT_DECAY_RUNS",
@@ -55,6 +57,9 @@ __all__ = [
     "ema",
     "engine_gradients",
     "gradient_check",
+    "exploding",
+    "exploding_frame",
+    "exploding_verdict",
     "gradient_flow",
     "gradient_flow_frame",
     "init_weight_variance",
@@ -436,6 +441,85 @@ def gradient_flow(config: GradientFlowConfig) -> pd.DataFrame:
             net.train_step(Xt[idx], yt[idx])
             step += 1
     record(step, config.num_epochs)
+    return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplodingConfig:
+    """Vanishing's twin: a deep ReLU MLP whose initial weights are ``init_gain`` times He's, so each
+    backward Jacobian multiplies the signal by about ``init_gain``; trained by plain SGD, with each
+    layer's gradient clipped to norm ``clip`` (0 = no clipping,
+    :class:`~learning_rules.updates.clipping.ClipLayerNorm`).
+    """
+
+    init_gain: float = 1.5
+    clip: float = 0.0
+    activation: str = "relu"
+    init: str = "he_uniform"
+    depth: int = 10
+    width: int = 128
+    n_train: int = 2000
+    probe_size: int = 500
+    num_steps: int = 400
+    batch_size: int = 50
+    lr: float = 0.05
+    record_every: int = 20
+    seed: int = 0
+    dataset: str = "mnist"
+
+
+@register_experiment("foundations_exploding", ExplodingConfig,
+                     "per-layer gradient norms of a deep ReLU MLP with scaled-up init, clipped or not")
+@one_blas_thread
+def exploding(config: ExplodingConfig) -> pd.DataFrame:
+    r"""Per-layer :math:`\lVert\nabla_{W_l} J\rVert_F` (unclipped, on the probe batch) while
+    training, every ``record_every`` steps and at the end.
+
+    Returns one row per (step, layer): ``step, layer, grad_norm, probe_loss, probe_accuracy,
+    clipped`` (steps so far at which that layer's gradient was clipped), ``diverged`` (a
+    non-finite probe loss; training stops there).
+    """
+    from ..engine import make_weight_update
+    from ..updates.clipping import ClipLayerNorm
+
+    if config.init_gain <= 0 or not math.isfinite(config.init_gain):
+        raise ValueError(f"init_gain must be a finite number > 0, got {config.init_gain!r}")
+    if config.clip < 0 or not math.isfinite(config.clip):
+        raise ValueError(f"clip must be 0 (off) or a finite number > 0, got {config.clip!r}")
+    update = make_weight_update("gradient", config.lr)
+    if config.clip > 0:
+        update = ClipLayerNorm(update, config.clip)
+    X, y, rng, net = _seeded_network(config, config.n_train + config.probe_size,
+                                     [config.width] * config.depth + [10],
+                                     [config.activation] * config.depth + ["softmax"], config.init,
+                                     lr=config.lr, update=update)
+    for W in net.mlp.weights:
+        W *= config.init_gain
+    Xt, yt = X[:config.n_train], y[:config.n_train]
+    Xp, yp = X[config.n_train:], y[config.n_train:]
+    rows: list[dict] = []
+
+    def record(step: int) -> bool:
+        gW, _ = engine_gradients(net.mlp, "cce", Xp, yp)
+        ev = net.evaluate(Xp, yp)
+        bad = not math.isfinite(ev.loss)
+        clipped = getattr(update, "clipped_steps", [0] * len(gW))
+        for l, g in enumerate(gW, start=1):
+            rows.append({"step": step, "layer": l, "grad_norm": float(np.linalg.norm(g)),
+                         "probe_loss": ev.loss, "probe_accuracy": ev.accuracy,
+                         "clipped": int(clipped[l - 1]), "diverged": bad})
+        return bad
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        order = np.empty(0, dtype=int)
+        if not record(0):
+            for step in range(1, config.num_steps + 1):
+                if order.size < config.batch_size:
+                    order = np.concatenate([order, rng.permutation(config.n_train)])
+                idx, order = order[:config.batch_size], order[config.batch_size:]
+                net.train_step(Xt[idx], yt[idx])
+                if (step % config.record_every == 0 or step == config.num_steps) and record(step):
+                    break
     return pd.DataFrame(rows)
 
 
@@ -982,6 +1066,48 @@ def gradient_flow_frame(params: Mapping[str, Any]) -> pd.DataFrame:
     return pd.concat([run_seeds("foundations_gradient_flow", dataclasses.replace(base, activation=act),
                                 seed_list(params), activation=act)
                       for act in GRADIENT_FLOW_ACTIVATIONS], ignore_index=True)
+
+
+#: The runs of the exploding-gradient section: (label, init_gain, clip).
+EXPLODING_RUNS: tuple[tuple[str, float, float], ...] = (
+    ("He", 1.0, 0.0), ("He x 1.5", 1.5, 0.0), ("He x 1.5, clipped", 1.5, 1.0))
+
+
+def exploding_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+    """:func:`exploding` for each run of :data:`EXPLODING_RUNS` and each seed of :func:`seed_list`,
+    stacked (columns ``run``, ``seed``); ``params["clip"]`` replaces the clipped run's norm."""
+    base = ExplodingConfig(**_pick(params, ExplodingConfig, num_steps="explode_steps",
+                                   depth="explode_depth", width="explode_width",
+                                   n_train="flow_n_train", lr="explode_lr"))
+    clip = float(params.get("clip", 1.0))
+    return pd.concat([run_seeds("foundations_exploding",
+                                dataclasses.replace(base, init_gain=gain, clip=clip if c else 0.0),
+                                seed_list(params), run=label if not c else f"He x {gain:g}, clipped at {clip:g}")
+                      for label, gain, c in EXPLODING_RUNS], ignore_index=True)
+
+
+def exploding_verdict(frame: pd.DataFrame) -> tuple[bool, str]:
+    """Does clipping tame the exploding net? It does when some unclipped scaled-up run diverges (or
+    ends at least 0.1 less accurate than the clipped one) and no clipped run diverges. Returns the
+    verdict and a sentence with the per-run numbers (runs, diverged, final probe accuracy)."""
+    last = frame.sort_values("step").groupby(["run", "seed"], sort=False).agg(
+        diverged=("diverged", "max"), accuracy=("probe_accuracy", "last"), step=("step", "max"))
+    per = last.groupby("run", sort=False).agg(runs=("diverged", "size"), diverged=("diverged", "sum"))
+    finite = last[~last["diverged"].astype(bool)]
+    per["accuracy"] = finite.groupby("run", sort=False)["accuracy"].mean().reindex(per.index)
+    scaled = [r for r in per.index if r.startswith("He x") and "clipped" not in r]
+    clipped = [r for r in per.index if "clipped" in r]
+    if not scaled or not clipped:
+        return False, "no scaled-up run with and without clipping: the question is not tested here."
+    u, c = per.loc[scaled[0]], per.loc[clipped[0]]
+    worse = u["diverged"] > 0 or (np.isfinite(c["accuracy"]) and not (u["accuracy"] >= c["accuracy"] - 0.1))
+    holds = bool(worse and c["diverged"] == 0)
+    parts = [f"{name}: {int(r.diverged)} of {int(r.runs)} runs diverged"
+             + (f", final probe accuracy {r.accuracy:.3f} (runs that did not diverge)"
+                if np.isfinite(r.accuracy) else "")
+             for name, r in per.iterrows()]
+    return holds, (f"**Clipping {'tames' if holds else 'does not tame'} the exploding net**: "
+                   + "; ".join(parts) + ".")
 
 
 def symmetry_frame(params: Mapping[str, Any], inits: Sequence[str] = ("constant:0.05", "he_uniform")
