@@ -179,3 +179,24 @@ def test_a_diverging_lazy_run_is_recorded_without_warnings(shared_data, method, 
     assert frame["test_acc"].between(0, 1).all()
     healthy, _ = train_lazy_parity(cfg.replace(lr=0.05, num_epochs=2))
     assert not healthy["diverged"].any() and healthy["train_loss"].iloc[1:].notna().all()
+
+
+def test_parity_examples_show_k_digits_and_the_parity_of_their_sum():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from learning_rules.experiments.dfa_parity import plot_parity_examples
+
+    fig = plot_parity_examples((1, 3), n=3, seed=1)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 6
+    for title in titles:
+        digits, label = title.split(": y = ")
+        assert int(label) == sum(int(d) for d in digits.split(" + ")) % 2
+    widths = [ax.get_images()[0].get_array().shape for ax in fig.axes]
+    assert widths[:3] == [(28, 28)] * 3 and widths[3:] == [(28, 84)] * 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="k >= 1"):
+        plot_parity_examples((0,), n=2)

@@ -52,6 +52,7 @@ __all__ = [
     "PUBLISHED_KEYS",
     "final_parity_table",
     "plot_parity_curves",
+    "plot_parity_examples",
     "plot_representations",
     "parity_page_plan",
     "published_table",
@@ -979,6 +980,36 @@ def final_parity_table(frame: pd.DataFrame) -> pd.DataFrame:
     order = {m: i for i, m in enumerate(CURVE_ORDER)}
     return out.sort_values(["k", "method"], key=lambda s: s.map(order) if s.name == "method" else s
                            ).reset_index(drop=True)
+
+
+def plot_parity_examples(ks=(1, 3), n: int = 4, seed: int = 0):
+    """Fig. 2.1's bottom panel: ``n`` random training samples per ``k``, each the ``k`` MNIST digits
+    side by side (one 28 x 28k image, as the network sees it before flattening), titled with the
+    digits and the label :math:`y = (\\sum_s t_s) \\bmod 2` (:func:`learning_rules.data.parity_label`).
+    The images are the raw files' pixels (0-255), drawn black on white."""
+    import matplotlib.pyplot as plt
+
+    from ..data import parity_label
+    from .dfa import _mnist
+
+    X, y = _mnist("train")
+    rng = np.random.default_rng(seed)
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1 or n < 1:
+        raise ValueError(f"need at least one k >= 1 and n >= 1, got ks={ks}, n={n}")
+    fig, axes = plt.subplots(len(ks), n, figsize=(2.1 * n * max(ks) / 2 + 1, 2.0 * len(ks)),
+                             squeeze=False)
+    for row, k in zip(axes, ks):
+        idx = rng.integers(0, len(X), size=(n, k))
+        labels = parity_label(y[idx])
+        for ax, i, label in zip(row, idx, labels):
+            ax.imshow(np.concatenate([X[j] for j in i], axis=1), cmap="gray_r", vmin=0, vmax=255)
+            ax.set_title(f"{' + '.join(str(int(y[j])) for j in i)}: y = {int(label)}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(f"k = {k}")
+    fig.tight_layout()
+    return fig
 
 
 def plot_parity_curves(frame: pd.DataFrame, title: str = ""):
