@@ -234,6 +234,10 @@ def test_project_book_profiles_are_valid():
             assert "parameters" in first_code["metadata"].get("tags", []), nb
             assert all(not c.get("outputs") for c in json.loads((root / nb).read_text())["cells"]
                        if c["cell_type"] == "code"), f"{nb} is committed with outputs"
+            cells = json.loads((root / nb).read_text())["cells"]
+            ids = [c.get("id") for c in cells]
+            # nbformat 4.5: every cell carries a unique id (the student export maps cells by it)
+            assert all(ids) and len(set(ids)) == len(ids), f"{nb}: a cell without an id, or a repeated one"
 
 
 def test_progress_is_silent_under_quiet(monkeypatch, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from learning_rules.experiments import foundations as F
@@ -57,3 +58,30 @@ def test_gradient_flow_sigmoid_vanishes_relu_does_not(shared_data):
     assert ratio(sig) < 0.1 * ratio(relu)  # at least ten times weaker relative to the last layer
     again = F.gradient_flow(F.GradientFlowConfig(activation="sigmoid", **kw))
     assert sig.equals(again)  # same seed, same numbers bit for bit
+
+
+def test_quantized_levels_have_mean_zero_variance_one_and_entropy_log2_k():
+    from learning_rules.experiments import foundations as F
+
+    for k in (2, 3, 4, 16):
+        v = F.quantized_levels(k)
+        assert len(np.unique(v)) == k
+        assert v.mean() == pytest.approx(0.0, abs=1e-12) and v.var() == pytest.approx(1.0)
+        assert F.init_entropy_bits(k) == pytest.approx(np.log2(k))
+    assert list(F.quantized_levels(1)) == [1.0] and F.init_entropy_bits(1) == 0.0
+    with pytest.raises(ValueError, match="levels"):
+        F.quantized_levels(0)
+
+
+def test_one_bit_per_weight_breaks_symmetry_and_a_constant_does_not():
+    from learning_rules.experiments import foundations as F
+
+    kw = dict(hidden=8, n_train=200, num_epochs=1)
+    two = F.entropy_init(F.EntropyInitConfig(levels=2, **kw))
+    const = F.entropy_init(F.EntropyInitConfig(levels=1, **kw))
+    assert list(two["distinct_neurons"]) == [8, 8] and list(const["distinct_neurons"]) == [1, 1]
+    frame = pd.concat([two.assign(levels=2, seed=0), const.assign(levels=1, seed=0)])
+    holds, text = F.entropy_verdict(frame, 8)
+    assert not holds and "2 levels (1 bit): 8-8 distinct of 8" in text
+    frame.loc[(frame["levels"] == 2) & (frame["epoch"] == 1), "distinct_neurons"] = 5
+    assert F.entropy_verdict(frame, 8)[0]
