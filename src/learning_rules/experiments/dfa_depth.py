@@ -126,7 +126,7 @@ def signal_depth(config: SignalDepthConfig) -> pd.DataFrame:
 
     from ..engine import Network
     from ..nn import MLP
-    from .foundations import _mnist_subset
+    from .foundations import _mnist_subset, sgd_steps_recording
 
     X, y = _mnist_subset("train", 0, config.n_train + config.probe_size)
     Xt, yt = X[:config.n_train], y[:config.n_train]
@@ -148,17 +148,9 @@ def signal_depth(config: SignalDepthConfig) -> pd.DataFrame:
                          "probe_accuracy": ev.accuracy, "diverged": bad})
         return bad
 
-    with threadpool_limits(1), np.errstate(over="ignore", invalid="ignore"):
-        order = np.empty(0, dtype=int)
-        if record(0):
-            return pd.DataFrame(rows)
-        for step in range(1, config.num_steps + 1):
-            if order.size < config.batch_size:
-                order = np.concatenate([order, rng.permutation(config.n_train)])
-            idx, order = order[:config.batch_size], order[config.batch_size:]
-            net.train_step(Xt[idx], yt[idx])
-            if (step % config.record_every == 0 or step == config.num_steps) and record(step):
-                break
+    with threadpool_limits(1):
+        sgd_steps_recording(net, Xt, yt, rng, config.num_steps, config.batch_size, config.record_every,
+                            record)
     return pd.DataFrame(rows)
 
 

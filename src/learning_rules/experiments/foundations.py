@@ -83,6 +83,7 @@ __all__ = [
     "run_cached",
     "run_seeds",
     "seed_list",
+    "sgd_steps_recording",
     "symmetry_frame",
     "weight_histogram_frame",
     "symmetry",
@@ -452,6 +453,28 @@ def gradient_flow(config: GradientFlowConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sgd_steps_recording(net, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, num_steps: int,
+                        batch_size: int, record_every: int, record: Callable[[int], bool]) -> None:
+    """``num_steps`` mini-batch steps of ``net`` on ``(X, y)``, measured along the way.
+
+    Batches are taken in order from a permutation of the rows (``rng``), a fresh permutation appended
+    whenever fewer than ``batch_size`` indices are left. ``record(step)`` runs before the first step
+    (step 0), after every ``record_every``-th step and after the last; training stops when it returns
+    True (a diverged run: overflow warnings are silenced, the record says what happened).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if record(0):
+            return
+        order = np.empty(0, dtype=int)
+        for step in range(1, num_steps + 1):
+            if order.size < batch_size:
+                order = np.concatenate([order, rng.permutation(len(X))])
+            idx, order = order[:batch_size], order[batch_size:]
+            net.train_step(X[idx], y[idx])
+            if (step % record_every == 0 or step == num_steps) and record(step):
+                return
+
+
 @dataclasses.dataclass(frozen=True)
 class ExplodingConfig:
     """Vanishing's twin: a deep ReLU MLP whose initial weights are ``init_gain`` times He's, so each
@@ -518,16 +541,7 @@ def exploding(config: ExplodingConfig) -> pd.DataFrame:
                          "clipped": int(clipped[l - 1]), "diverged": bad})
         return bad
 
-    with np.errstate(over="ignore", invalid="ignore"):
-        order = np.empty(0, dtype=int)
-        if not record(0):
-            for step in range(1, config.num_steps + 1):
-                if order.size < config.batch_size:
-                    order = np.concatenate([order, rng.permutation(config.n_train)])
-                idx, order = order[:config.batch_size], order[config.batch_size:]
-                net.train_step(Xt[idx], yt[idx])
-                if (step % config.record_every == 0 or step == config.num_steps) and record(step):
-                    break
+    sgd_steps_recording(net, Xt, yt, rng, config.num_steps, config.batch_size, config.record_every, record)
     return pd.DataFrame(rows)
 
 
