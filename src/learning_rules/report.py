@@ -330,10 +330,11 @@ def chapter_misses(name: str, profile: str, tables: Sequence[str] | None = None,
 
     The ledger of one registered reproduction ``name`` (its sources only), read from the store as
     the report page reads it (``compute=False``, the profile's cuts applied), restricted to
-    ``tables`` (default: the tables the chapter registers cells for). A page calls this to list its misses next to its figures; the report
-    page lists the same cells with the same causes. ``attrs["status"]`` counts the cells of those
-    tables per status, and ``attrs["reason"]`` says why none was compared (nothing stored, or a
-    preview profile's cuts), or is empty. ``reference``: the folder of published tables (default:
+    ``tables`` (default: the tables the chapter registers cells for). A page calls this to list
+    its misses next to its figures; the report page lists the same cells with the same causes.
+    ``attrs["status"]`` counts the cells of those tables per status, ``attrs["reason"]`` says why
+    none was compared (nothing stored, or a preview profile's cuts) or is empty, and
+    ``attrs["profile"]`` is ``profile``. ``reference``: the folder of published tables (default:
     the package's).
     """
     discover_reproductions()

@@ -359,7 +359,7 @@ def published_cells(params: Mapping[str, Any]) -> list[PublishedCell]:
         for d in params["d_values"]:
             cells.append(PublishedCell("Fig. 2.2", f"d={d}|n=256|SGD|{tag}", "final test error", "test_error",
                                        SyntheticConfig(experiment="d", n=256, d=int(d), train_first=tf, **common)))
-    for credit, opt in (("backprop", "sgd"), ("dfa", "sgd"), ("dfa", "rmsprop"), ("backprop", "rmsprop")):
+    for credit, opt in METHODS:
         cred, optname = method_label(credit, opt).split(" ")
         for d in params["d_values"]:
             base = SyntheticConfig(experiment="adaptive", n=256, d=int(d), credit=credit, optimizer=opt, **common)
