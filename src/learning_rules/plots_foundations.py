@@ -135,21 +135,33 @@ def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:
 
 def plot_exploding(frame: pd.DataFrame) -> plt.Figure:
     """The exploding-gradient runs: per-layer gradient norms at initialization, the probe loss over
-    steps (a run stops where its loss stops being finite: the line ends there) and the probe
-    accuracy; geometric mean over seeds for the norms, arithmetic for loss and accuracy."""
+    steps (a run stops where its loss stops being finite: an x on the panel's top edge marks each
+    seed's step) and the probe accuracy; geometric mean over seeds for the norms, arithmetic for
+    loss and accuracy. Runs that start from the same weights coincide in the first panel: each run
+    has its own line style and marker, so neither hides the other."""
     runs = list(dict.fromkeys(frame["run"]))
     colors = dict(zip(runs, _palette(len(runs))))
+    styles = dict(zip(runs, ["-o", "--s", ":^", "-.v"] * len(runs)))
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for r in runs:
         f = frame[frame["run"] == r]
-        _band(axes[0], mean_band(f[f["step"] == 0], "layer", "grad_norm", log=True), "layer", colors[r], r, "-o")
+        _band(axes[0], mean_band(f[f["step"] == 0], "layer", "grad_norm", log=True), "layer", colors[r], r,
+              styles[r])
         first = f[(f["layer"] == 1) & np.isfinite(f["probe_loss"])]
-        _band(axes[1], mean_band(first, "step", "probe_loss", log=True), "step", colors[r], r)
-        _band(axes[2], mean_band(first, "step", "probe_accuracy"), "step", colors[r], r)
+        _band(axes[1], mean_band(first, "step", "probe_loss", log=True), "step", colors[r], r, styles[r], ms=2)
+        _band(axes[2], mean_band(first, "step", "probe_accuracy"), "step", colors[r], r, styles[r], ms=2)
+        gone = f[f["diverged"].astype(bool)].groupby("seed")["step"].min()
+        for i, step in enumerate(gone):  # where a run's loss stopped being finite: an x on the top edge
+            axes[1].plot([step], [0.97], "x", color=colors[r], ms=9, mew=2,
+                         transform=axes[1].get_xaxis_transform(), clip_on=False,
+                         label=f"{r}: {len(gone)} of {f['seed'].nunique()} seeds diverged" if i == 0 else None)
     axes[0].set(yscale="log", title="at initialization (step 0)", xlabel="layer l (1 = next to the input)",
                 ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
-    axes[1].set(yscale="log", title="probe loss (ends where a run diverges)", xlabel="SGD step",
+    axes[1].set(yscale="log", title="probe loss (x: a run diverged there)", xlabel="SGD step",
                 ylabel="cross-entropy (log scale)")
+    marks = [h for h in axes[1].get_lines() if h.get_label().endswith("diverged")]
+    if marks:
+        axes[1].legend(handles=marks, loc="upper right", fontsize="small")
     axes[2].set(title="probe accuracy", xlabel="SGD step", ylabel="accuracy (fraction)", ylim=(0, 1))
     axes[2].legend(loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
