@@ -115,6 +115,31 @@ def test_claims_verdicts_follow_the_numbers():
     assert c2["dual weight is 'harmless': never worse than GD"] == "does not hold"
 
 
+def test_l2_claims_follow_the_numbers():
+    """"L2 0.1 makes regression trivial" from the cells' mean losses against 90 (100 = the mean
+    predictor); "L2 0.1 beats L2 0.01 on some image set" from the paired differences' intervals."""
+    vals = {}
+    for s in range(3):
+        for L in (2, 3):
+            vals[("wine", L, 100, "GD", s)] = 80.0 + s
+            vals[("wine", L, 100, "L2 0.01", s)] = 70.0 + s
+            vals[("wine", L, 100, "L2 0.1", s)] = 99.0 + 0.1 * s
+            vals[("mnist", L, 100, "GD", s)] = 80.0 + s
+            vals[("mnist", L, 100, "L2 0.01", s)] = 81.0 + s
+            vals[("mnist", L, 100, "L2 0.1", s)] = (84.0 if L == 2 else 79.0) + s
+    f = _frame(vals)
+    c = A.claims(A.relative_table(f), f).set_index("claim")
+    trivial = [k for k in c.index if k.startswith("L2 0.1 makes the regression model trivial")][0]
+    assert c.loc[trivial, "verdict"] == "holds" and "2 of 2 cells" in c.loc[trivial, "evidence"]
+    beats = c.loc["on some image sets L2 0.1 beats L2 0.01"]
+    assert beats["verdict"] == "holds" and beats["evidence"].startswith("mnist: 1 of 2 cells")
+    f2 = _frame({k: (v - 40.0 if k[3] == "L2 0.1" and k[0] == "wine" else
+                     (v - 10.0 if k[3] == "L2 0.1" else v)) for k, v in vals.items()})
+    c2 = A.claims(A.relative_table(f2), f2).set_index("claim")["verdict"]
+    assert c2[trivial] == "does not hold"
+    assert c2["on some image sets L2 0.1 beats L2 0.01"] == "does not hold"
+
+
 def test_page_tables_and_figures_are_artifacts_with_the_pages_code_path(tmp_path, monkeypatch):
     """`learning-rules make dual-weight-table-N / -figure-N` write what the pages show, from the
     same functions (page_grids, table_frame, figure2_frame)."""
