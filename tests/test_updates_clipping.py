@@ -38,11 +38,14 @@ def test_clip_wrapper_checks_its_inner_rule():
     with pytest.raises(ValueError, match="init_layer/apply"):
         ClipLayerNorm(object(), 1.0)
     with pytest.raises(ValueError, match="clip"):
-        F.exploding(F.ExplodingConfig(clip=-1.0))
+        F.ExplodingConfig(clip=-1.0)
 
 
 def _runs(rows):
-    return pd.DataFrame(rows, columns=["run", "seed", "step", "probe_accuracy", "diverged"])
+    frame = pd.DataFrame(rows, columns=["run", "seed", "step", "probe_accuracy", "diverged"])
+    frame["init_gain"] = [1.0 if r == "He" else 1.5 for r in frame["run"]]
+    frame["clip"] = [1.0 if "clipped" in r else 0.0 for r in frame["run"]]
+    return frame
 
 
 def test_exploding_verdict_needs_a_failure_without_and_none_with_clipping():

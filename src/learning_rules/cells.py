@@ -187,11 +187,11 @@ def miss_cause(cell: Mapping[str, Any]) -> tuple[str, str]:
         if match and abs(r - float(match.group(1))) <= tau + 1e-12:
             return "source typo", f"{flag}; ours {r:.4g} is within {tau:.3g} of it"
     in_range = cell.get("within_seed_range")
-    if not _isnan(in_range) and in_range is not None and bool(in_range):
+    if not _isnan(in_range) and bool(in_range):
         return "single-run spread", (f"one run falls in [{float(cell['single_low']):.4g}, "
                                      f"{float(cell['single_high']):.4g}] (95 %), which holds {p:.4g}")
     alt, label = cell.get("alternative"), cell.get("alternative_protocol")
-    if not _isnan(alt) and alt is not None and isinstance(label, str) and label:
+    if not _isnan(alt) and isinstance(label, str) and label:
         if abs(float(alt) - p) <= tau + 1e-12:
             return "protocol", f"under {label}: {float(alt):.4g}, within {tau:.3g} of {p:.4g}"
     low, high = cell.get("low"), cell.get("high")

@@ -43,6 +43,7 @@ __all__ = [
     "draw_summary",
     "published_cells",
     "synthetic_page_plan",
+    "trial_configs",
     "PUBLISHED_SYNTHETIC_LR",
     "SyntheticConfig",
     "compare_published",
@@ -213,6 +214,12 @@ def run_synthetic(configs: Sequence[SyntheticConfig], store=None, n_jobs: int = 
     return frame[frame["step"] == last].reset_index(drop=True)
 
 
+def trial_configs(base: SyntheticConfig, grid: Sequence[float], seeds: Sequence[int]) -> list[SyntheticConfig]:
+    """The validation runs of :func:`select_synthetic_lr`: ``base`` at every rate of ``grid`` and
+    seed of ``seeds``, on the validation split."""
+    return [base.replace(lr=float(g), seed=int(s), validation=True) for g in grid for s in seeds]
+
+
 def select_synthetic_lr(base: SyntheticConfig, grid: Sequence[float], seeds: Sequence[int] = (0,),
                         store=None) -> tuple[float, pd.DataFrame]:
     """Choose a learning rate on a validation split carved from the training sample.
@@ -227,8 +234,7 @@ def select_synthetic_lr(base: SyntheticConfig, grid: Sequence[float], seeds: Seq
     grid = [float(g) for g in grid]
     if not grid:
         raise ValueError("select_synthetic_lr needs a non-empty grid of learning rates")
-    configs = [base.replace(lr=g, seed=int(s), validation=True) for g in grid for s in seeds]
-    frame = run_synthetic(configs, store)
+    frame = run_synthetic(trial_configs(base, grid, seeds), store)
     scores = (frame.groupby("lr", sort=True)
               .agg(val_error=("test_error", "mean"), val_loss=("test_loss", "mean")).reset_index())
     scores["val_loss"] = scores["val_loss"].fillna(np.inf)
@@ -447,9 +453,9 @@ def synthetic_page_plan(params: Mapping[str, Any], store) -> list:
     fixed.update(dict.fromkeys(draw_configs(params)))
     cost = lambda c: c.num_epochs * c.n / 256 + 1.0  # noqa: E731 - full-batch steps x points
     tasks = [Task("dfa_synthetic", c, cost(c)) for c in fixed]
-    trials = {key: configs for key, configs in _trial_groups(params).items()}
-    tasks += [Task("dfa_synthetic", c, cost(c), stage=0) for configs in trials.values() for c in configs]
-    if all(("dfa_synthetic", c) in store for configs in trials.values() for c in configs):
+    trials = [c for configs in _trial_groups(params).values() for c in configs]
+    tasks += [Task("dfa_synthetic", c, cost(c), stage=0) for c in trials]
+    if all(("dfa_synthetic", c) in store for c in trials):
         tasks += [Task("dfa_synthetic", c, cost(c)) for c in chosen_configs(params, store)]
     return tasks
 
@@ -460,9 +466,7 @@ def _trial_groups(params: Mapping[str, Any]) -> dict[tuple[str, str, int], list[
     for c, o in METHODS:
         grid = params["sgd_grid"] if o == "sgd" else params["rmsprop_grid"]
         for d in params["tune_d_values"]:
-            base = _tuning_base(params, c, o, int(d))
-            out[(c, o, int(d))] = [base.replace(lr=float(g), seed=int(params["seeds"][0]), validation=True)
-                                   for g in grid]
+            out[(c, o, int(d))] = trial_configs(_tuning_base(params, c, o, int(d)), grid, params["seeds"][:1])
     return out
 
 
