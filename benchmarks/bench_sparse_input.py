@@ -55,7 +55,7 @@ def step_times(k: int, optimizer: str, n: int, repeats: int):
     out = {}
     for name, bg in (("dense", None), ("sparse", background)):
         net = X.build_network(cfg, np.random.default_rng(1))
-        trainer = X._fast_trainer(cfg, net, bg)
+        trainer = X.parity_trainer(cfg, net, "auto" if bg is not None else "dense").stepper.trainer
         it = iter(range(10**9))
 
         def step():

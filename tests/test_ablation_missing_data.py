@@ -74,12 +74,17 @@ def test_diverged_runs_are_cut_short_with_the_same_rows(monkeypatch):
     cfg = ab.AblationRunConfig(dataset="mnist", optimizer="sgd", init="uniform", lr=0.5, n_train=200,
                                n_val=100, batch_size=20, num_epochs=3, hidden=(32, 32))
     calls = []
-    real = ab._diverged
-    monkeypatch.setattr(ab, "_diverged", lambda net: calls.append(real(net)) or calls[-1])
+    real = ab.parameters_finite
+
+    def spy(net):
+        calls.append(not real(net))
+        return not calls[-1]
+
+    monkeypatch.setattr(ab, "parameters_finite", spy)
     short = ab.run_ablation(cfg)
     assert calls and calls[-1]  # the shortcut fired
     batch = short[short["kind"] == "batch"]
     assert batch["batch_cost"].isna().any() and np.isfinite(batch["batch_cost"].iloc[0])
-    monkeypatch.setattr(ab, "_diverged", lambda net: False)  # never cut: compute every NaN step
+    monkeypatch.setattr(ab, "parameters_finite", lambda net: True)  # never cut: compute every NaN step
     full = ab.run_ablation(cfg)
     pd.testing.assert_frame_equal(short, full)

@@ -176,3 +176,74 @@ def test_save_figure_writes_the_book_resolution_atomically(tmp_path):
         save_figure(bad, out, format="svg")  # savefig refuses a second format: the write fails
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
     assert not plt.fignum_exists(bad.number)
+
+
+#: The DFA thesis' figures and tables: artifact -> (its notebook, the start of its description
+#: (the source and number as printed), the page-module function the notebook calls to draw it).
+DFA_THESIS_ARTIFACTS = {
+    "dfa-figure-2-1-samples": ("book/dfa/parity.ipynb", "thesis Fig. 2.1 (bottom)", "plot_parity_examples"),
+    "dfa-parity-figure": ("book/dfa/parity.ipynb", "thesis Figs. 2.1 (top) and 3.1", "plot_parity_curves"),
+    "dfa-parity-table": ("book/dfa/parity.ipynb", "thesis Figs. 2.1 and 3.1", "final_parity_table"),
+    "dfa-figure-2-2-clusters": ("book/dfa/synthetic.ipynb", "thesis Fig. 2.2 (left", "plot_clusters"),
+    "dfa-figure-2-2": ("book/dfa/synthetic.ipynb", "thesis Fig. 2.2 (middle and right)", "plot_figure_2_2"),
+    "dfa-figure-2-2-table": ("book/dfa/synthetic.ipynb", "thesis Fig. 2.2:", "table_2_2"),
+    "dfa-figure-3-8": ("book/dfa/synthetic.ipynb", "thesis Fig. 3.8 (middle and right)", "plot_figure_3_8"),
+    "dfa-figure-3-8-table": ("book/dfa/synthetic.ipynb", "thesis Fig. 3.8:", "table_3_8"),
+    "dfa-figure-3-7": ("book/dfa/representations.ipynb", "thesis Fig. 3.7, corrected", "plot_figure_3_7"),
+    "dfa-figure-3-7-as-published": ("book/dfa/representations.ipynb", "thesis Fig. 3.7 as its code made it",
+                                    "plot_figure_3_7"),
+    "dfa-alignment-figure": ("book/dfa/alignment.ipynb", "thesis Figs. 3.2/3.5", "plot_page"),
+    "dfa-feedback-figure": ("book/dfa/feedback.ipynb", "thesis Fig. 3.3", "plot_page"),
+    "dfa-optimizers-figure": ("book/dfa/optimizers.ipynb", "thesis Fig. 3.4", "plot_page"),
+}
+
+
+def _notebook_code(notebook: str) -> str:
+    import json
+
+    cells = json.loads((ROOT / notebook).read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def test_dfa_thesis_artifacts_are_listed_and_drawn_by_their_pages(capsys):
+    """Every figure and table of the DFA thesis the book regenerates is an artifact of the page
+    that shows it, its description names the thesis' number as printed, and the page draws it with
+    the function the artifact calls (one code path)."""
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name, (notebook, source, function) in DFA_THESIS_ARTIFACTS.items():
+        art = ARTIFACTS[name]
+        assert f"  {name} " in out
+        assert art.notebook == notebook and art.description.startswith(source), (name, art)
+        assert f"{function}(" in _notebook_code(notebook), (name, function)
+        assert art.suffix == (".csv" if name.endswith("-table") else ".png")
+
+
+def test_artifact_descriptions_name_their_source():
+    """A reproduced figure or table names its source and number as printed (the thesis, Wang 2025,
+    Okoma 2025); the book's own figures say what they illustrate."""
+    sources = {"dfa-": ("thesis Fig",), "dual-weight-": ("Wang 2025 ",), "ablation-": ("Okoma 2025 ",),
+               "foundations-": ("lecture notes", "the optimizers of Okoma 2025", "L2 weight-decay Q&A, claim"),
+               "datasets-": ("",)}
+    for art in ARTIFACTS.values():
+        prefix = next(p for p in sources if art.name.startswith(p))
+        assert art.description.startswith(sources[prefix]), (art.name, art.description)
+
+
+def test_make_dfa_thesis_artifacts_at_smoke(tmp_path, monkeypatch, capsys, shared_data):
+    """Each new DFA-thesis artifact is made at the smoke profile, from an empty result store of the
+    test's own (the runs are a few seconds at smoke): PNGs are images, tables carry the published
+    column next to ours."""
+    monkeypatch.setenv("LEARNING_RULES_STORE", str(tmp_path / "store"))
+    for name in DFA_THESIS_ARTIFACTS:
+        out = tmp_path / f"{name}{ARTIFACTS[name].suffix}"
+        assert cli.main(["make", name, "--profile", "smoke", "--out", str(out)]) == 0, name
+        if out.suffix == ".png":
+            assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        else:
+            table = pd.read_csv(out)
+            assert len(table) and "mean" in table and any(c.startswith("published") for c in table), name
+    tables = {n: pd.read_csv(tmp_path / f"{n}.csv") for n in DFA_THESIS_ARTIFACTS if n.endswith("-table")}
+    assert set(tables["dfa-parity-table"]["k"]) == {1, 3}  # the smoke profile's ks
+    assert set(tables["dfa-figure-3-8-table"]["method"]) == {"BP SGD", "DFA SGD", "DFA RMSProp", "BP RMSProp"}
+    assert "wrote" in capsys.readouterr().out

@@ -88,11 +88,11 @@ def test_fused_optimizer_rejects_bad_input():
                                               ("adadelta", {}), ("adagrad", {})])
 def test_parity_fast_path_equals_reference(optimizer, extra):
     """train_parity's buffer path (float32) equals Network's step to float32 rounding."""
-    from learning_rules.experiments.dfa import ParityConfig, _uses_fast_path, published_lr, train_parity
+    from learning_rules.experiments.dfa import ParityConfig, published_lr, train_parity, uses_buffers
 
     cfg = ParityConfig(k=1, credit="dfa", optimizer=optimizer, lr=published_lr("dfa", optimizer),
                        num_epochs=2, n_hidden=16, n_train=300, n_test=100, batch_size=64, **extra)
-    assert _uses_fast_path(cfg)
+    assert uses_buffers(cfg)
     f_fast, n_fast = train_parity(cfg)
     f_ref, n_ref = train_parity(cfg, backend="reference")
     for a, b in zip(n_ref.mlp.weights, n_fast.mlp.weights):

@@ -111,7 +111,7 @@ def test_fast_path_equals_reference_engine_on_deeper_nets(credit, optimizer):
     cfg = X.ParityConfig(credit=credit, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1e-3,
                          dtype="float64", n_hidden_layers=3, measure_alignment=True,
                          alignment_batch=50, **SMALL)
-    assert X._uses_fast_path(cfg)
+    assert X.uses_buffers(cfg)
     fast, net_f = X.train_parity(cfg, data, backend="auto")
     ref, net_r = X.train_parity(cfg, data, backend="reference")
     for W_f, W_r in zip(net_f.mlp.weights, net_r.mlp.weights):
@@ -146,7 +146,7 @@ def test_reference_step_equals_network_train_step():
     net_b = X.build_network(cfg, np.random.default_rng(3))
     Xb, yb = X.parity_batch(data.train_images, data.train_labels, np.arange(32)[:, None])
     for _ in range(3):
-        loss_a, _ = X._reference_step(net_a, Xb, yb[:, None].astype(float))
+        loss_a, _ = net_a._step(Xb, yb[:, None].astype(float))
         loss_b = net_b.train_step(Xb, yb)
         assert loss_a == loss_b
     np.testing.assert_array_equal(net_a.mlp.weights[0], net_b.mlp.weights[0])
@@ -474,7 +474,7 @@ def test_evaluation_does_not_depend_on_the_chunk_size():
     cfg = X.ParityConfig(k=2, n_hidden=16)
     net = X.build_network(cfg, np.random.default_rng(0))
     x0 = X.parity_background(np.float32)
-    X._fast_trainer(cfg, net, x0)  # W1 in Fortran order, as in a sparse run
+    X.parity_trainer(cfg, net)  # W1 in Fortran order, as in a sparse run
     idx = parity_indices(300, 2, np.random.default_rng(1))
     out = [X._evaluate(net, data.eval_images, data.eval_labels, idx, chunk=c, background=x0,
                        pool=data.pool("eval", x0)) for c in (7, 128, 512, 2000)]

@@ -88,7 +88,7 @@ def test_a_new_helper_above_the_registrations_changes_no_key(baseline, tmp_path)
     copy = tmp_path / "learning_rules"
     shutil.copytree(baseline[0], copy)
     path = copy / "experiments" / "dfa_parity.py"
-    anchor = "from . import register_experiment, register_planner\n"
+    anchor = "from . import one_blas_thread, register_experiment, register_planner\n"
     text = path.read_text()
     assert anchor in text
     path.write_text(text.replace(anchor, anchor + "\n\ndef page_helper(frame):\n    return frame.head()\n\n"))

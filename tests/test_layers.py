@@ -45,3 +45,26 @@ def test_low_level_modules_import_nothing_above_them(name):
 
 def test_the_scan_sees_relative_imports():
     assert "learning_rules.profiles.page_parameters" in _imports(PACKAGE / "experiments" / "ablation.py")
+
+
+def test_every_registered_run_computes_with_one_blas_thread():
+    """A product's last bits depend on its thread count: a run recomputed in a plain process (the
+    CLI, ``store verify``) must use the single thread the build's workers use."""
+    from learning_rules import report
+    from learning_rules.experiments import EXPERIMENTS
+
+    report.discover_reproductions()
+    missing = [name for name, exp in EXPERIMENTS.items() if not getattr(exp.run, "one_blas_thread", False)]
+    assert not missing, f"register these runs with @one_blas_thread: {missing}"
+
+
+def test_one_blas_thread_limits_the_threads_and_returns_the_result():
+    from threadpoolctl import threadpool_info
+
+    from learning_rules.experiments import one_blas_thread
+
+    @one_blas_thread
+    def threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    assert threads() <= {1}

@@ -528,7 +528,7 @@ def test_train_parity_dual_weight_fast_path_equals_the_reference(update, credit,
     data = parity_data(np.float64)
     cfg = X.ParityConfig(k=3, credit=credit, update=update, lr=0.2, num_epochs=2, batch_size=64,
                          n_hidden=16, n_hidden_layers=layers, dtype="float64")
-    assert X._uses_fast_path(cfg)
+    assert X.uses_buffers(cfg)
     fast, net_f = X.train_parity(cfg, data, backend="auto")
     ref, net_r = X.train_parity(cfg, data, backend="reference")
     for l, (W_f, W_r) in enumerate(zip(net_f.mlp.weights, net_r.mlp.weights)):

@@ -3,6 +3,9 @@
 * :func:`verify` recomputes stored entries and compares them with what is stored, bit for bit
   (every run is deterministic for its seed on one machine). It is the safety net for a dependency
   the keys miss (:mod:`learning_rules.fingerprint` sees only what the code names).
+* :func:`compare` compares the entries of two stores by experiment and config, whatever code
+  version computed them: the oracle of a restructuring, which changes every key (the code moved)
+  and must change no result.
 * :func:`export_bundle` writes entries into one ``.tar.gz`` with a ``manifest.json`` (experiment,
   key, and each file's size and sha256), so a reader can render the paper book from published
   results in minutes instead of recomputing hours of runs.
@@ -37,11 +40,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .store import Store, atomic_write_bytes
+from .store import Store, atomic_write_bytes, canonical_json
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "COMPARE_STATUSES",
     "BundleError",
+    "compare",
     "config_from_json",
     "export_bundle",
     "frames_identical",
@@ -197,6 +202,210 @@ def verify(store: Store, *, sample: int | None = None, experiment: str | None = 
         if log is not None:
             log(f"verify: {name} {meta_path.stem[:12]} {row['status']} {row['detail']}".rstrip())
     return pd.DataFrame(rows, columns=["experiment", "key", "status", "seconds", "detail", "config"])
+
+
+# --------------------------------------------------------------------------- compare two stores
+
+#: The statuses of :func:`compare`, in the order its summary shows them.
+COMPARE_STATUSES = ("identical", "differs", "missing", "ambiguous", "only in other")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    name: str
+    key: str
+    config: str  # canonical JSON of the stored config
+    code_hash: str | None
+    meta_path: Path
+
+    @property
+    def data_path(self) -> Path:
+        return self.meta_path.with_suffix(".pkl")
+
+
+def _open_store_folder(root: Path, role: str, fix: str) -> None:
+    """Raise a :class:`BundleError` naming ``root`` when it is not a readable folder."""
+    if not root.is_dir():
+        what = "a file, not a folder" if root.exists() else "no such folder"
+        raise BundleError(f"{role} {root} cannot be read ({what}); {fix}")
+    try:
+        os.listdir(root)
+    except OSError as exc:
+        raise BundleError(f"{role} {root} cannot be read ({type(exc).__name__}: {exc}); {fix}") from exc
+
+
+def _store_entries(root: Path, experiment: str | None) -> list[_Entry]:
+    """Every committed entry under ``root`` (of ``experiment``, or all), reading nothing but the
+    sidecars; a :class:`BundleError` naming the first corrupt one."""
+    try:
+        paths = sorted(p for p in root.glob("*/*.json") if not p.name.startswith("."))
+    except OSError as exc:
+        raise BundleError(f"cannot list the store {root}: {type(exc).__name__}: {exc}") from exc
+    entries = []
+    for meta_path in paths:
+        try:
+            meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+                raise ValueError("not a store sidecar (no config)")
+        except (OSError, ValueError) as exc:
+            raise BundleError(
+                f"corrupt store entry {meta_path} ({type(exc).__name__}: {exc}); delete it and its "
+                f"{meta_path.with_suffix('.pkl').name} (or rebuild that store), then compare again"
+            ) from exc
+        name = meta.get("experiment", meta_path.parent.name)
+        if experiment is not None and name != experiment:
+            continue
+        if not meta_path.with_suffix(".pkl").is_file():
+            raise BundleError(
+                f"incomplete store entry {meta_path}: its result {meta_path.with_suffix('.pkl')} is "
+                "missing; delete the sidecar (or rebuild that store), then compare again"
+            )
+        entries.append(_Entry(name, meta_path.stem, canonical_json(meta["config"]),
+                              meta.get("code_hash"), meta_path))
+    return entries
+
+
+def _entry_frame(entry: _Entry) -> pd.DataFrame:
+    try:
+        frame = pd.read_pickle(entry.data_path)
+    except Exception as exc:  # a damaged file, a pickle of another pandas version
+        raise BundleError(
+            f"corrupt store entry {entry.data_path} ({type(exc).__name__}: {exc}); delete it and "
+            f"{entry.meta_path.name} (or rebuild that store), then compare again"
+        ) from exc
+    if not isinstance(frame, pd.DataFrame):
+        raise BundleError(f"corrupt store entry {entry.data_path}: holds a {type(frame).__name__}, "
+                          "not a DataFrame; delete it and its sidecar (or rebuild that store)")
+    return frame
+
+
+def _results_differ(a: pd.DataFrame, b: pd.DataFrame, timing: tuple[str, ...]) -> str | None:
+    """:func:`frames_identical` with the timing columns both frames have left out."""
+    drop = [c for c in timing if c in a.columns and c in b.columns]
+    return frames_identical(a.drop(columns=drop), b.drop(columns=drop))
+
+
+def compare(store: Store, other_root: str | os.PathLike, *, experiment: str | None = None,
+            current_only: bool = True) -> pd.DataFrame:
+    """Compare the entries of ``store`` with those of the same experiment and config in another
+    store, bit for bit, whatever code version computed either. Reads both stores, writes neither.
+
+    A restructuring (code moved, nothing meant to change) changes every key, since the key holds
+    the fingerprint of the code a run reaches; the results recomputed into new entries must equal
+    the old ones. Build into one store before the change and into another after it, then compare.
+
+    Parameters
+    ----------
+    store : Store
+        The store whose entries are checked (the one built by the code under test).
+    other_root : path
+        The folder of the store to compare with (``<experiment>/<key>.json`` and ``.pkl``).
+    experiment : str, optional
+        Only this experiment's entries, in both stores.
+    current_only : bool
+        Check only the entries of ``store`` whose code hash is the current code's (as
+        :func:`verify` decides); ``False``: every entry, whatever its code version.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checked entry of ``store``, then one per unmatched entry of the other store:
+        ``experiment, key, other_keys, status, detail, config`` (``key`` is empty for an entry
+        only in the other store; ``other_keys`` lists, comma-separated, the other store's entries
+        of the same config). Entries match by experiment name and canonical JSON of their config
+        (the config class and code hash are ignored: a restructuring moves them). Columns an
+        experiment declares as timings are left out of the comparison. ``status`` is one of
+        :data:`COMPARE_STATUSES`: ``identical``; ``differs`` (``detail`` says what differs first);
+        ``missing`` (the other store has no entry of that config); ``ambiguous`` (the other store
+        has several entries of that config and they disagree; several that agree count as one);
+        ``only in other`` (an entry of the other store, one row each, whose config no checked
+        entry has: a result the code under test no longer produces).
+
+    Raises
+    ------
+    BundleError
+        When either store folder is missing or unreadable, the other store holds no entries or is
+        the same folder as ``store``, or an entry is corrupt (the message names its path).
+    """
+    from .experiments import EXPERIMENTS
+
+    other = Path(other_root).expanduser()
+    _open_store_folder(store.root, "the store in use", "point LEARNING_RULES_STORE (or --store) "
+                       "at the store built by the code under test")
+    _open_store_folder(other, "the store to compare with", "give the folder of the other store "
+                       "(what LEARNING_RULES_STORE pointed to when it was built)")
+    if other.resolve() == store.root.resolve():
+        raise BundleError(f"{other} is the store in use itself; point LEARNING_RULES_STORE (or "
+                          "--store) at the other store, the one built after the change")
+    theirs = _store_entries(other, None)
+    if not theirs:
+        raise BundleError(f"{other} holds no store entries (<experiment>/<key>.json with its "
+                          ".pkl); give the folder of a store, e.g. ~/.cache/learning-rules/store")
+    if experiment is not None:
+        theirs = [e for e in theirs if e.name == experiment]
+    mine = _store_entries(store.root, experiment)
+    if current_only:
+        codes: dict[str, str] = {}
+        chosen = []
+        for entry in mine:
+            if entry.name not in EXPERIMENTS:
+                continue
+            if entry.name not in codes:
+                codes[entry.name] = store.code_of(entry.name)
+            if entry.code_hash == codes[entry.name]:
+                chosen.append(entry)
+        mine = chosen
+
+    def by_config(entries: list[_Entry]) -> dict[tuple[str, str], list[_Entry]]:
+        groups: dict[tuple[str, str], list[_Entry]] = {}
+        for entry in entries:
+            groups.setdefault((entry.name, entry.config), []).append(entry)
+        return groups
+
+    mine_groups, their_groups = by_config(mine), by_config(theirs)
+    rows = []
+    for (name, config), entries in sorted(mine_groups.items()):
+        timing = tuple(EXPERIMENTS[name].timing_columns) if name in EXPERIMENTS else ()
+        matches = their_groups.get((name, config), [])
+        base = {"experiment": name, "other_keys": ",".join(m.key for m in matches), "config": config}
+        if not matches:
+            rows += [{**base, "key": e.key, "status": "missing",
+                      "detail": f"no entry of this config in {other}"} for e in entries]
+            continue
+        # the other store's entries of this config, in classes of identical results
+        frames = [_entry_frame(m) for m in matches]
+        classes: list[list[int]] = []
+        disagreement = ""
+        for i, frame in enumerate(frames):
+            for members in classes:
+                if _results_differ(frames[members[0]], frame, timing) is None:
+                    members.append(i)
+                    break
+            else:
+                if classes and not disagreement:
+                    first = matches[classes[0][0]].key[:12]
+                    disagreement = (f"{first} vs {matches[i].key[:12]}: "
+                                    f"{_results_differ(frames[classes[0][0]], frame, timing)}")
+                classes.append([i])
+        for entry in entries:
+            frame = _entry_frame(entry)
+            if len(classes) == 1:
+                problem = _results_differ(frame, frames[0], timing)
+                status = "identical" if problem is None else "differs"
+                detail = "" if problem is None else problem
+            else:
+                agree = [len(members) for members in classes
+                         if _results_differ(frame, frames[members[0]], timing) is None]
+                status = "ambiguous"
+                detail = (f"the other store's {len(matches)} entries of this config disagree "
+                          f"({disagreement}); this entry is identical to {sum(agree)} of them")
+            rows.append({**base, "key": entry.key, "status": status, "detail": detail})
+    for (name, config), matches in sorted(their_groups.items()):
+        if (name, config) not in mine_groups:
+            rows += [{"experiment": name, "key": "", "other_keys": m.key, "status": "only in other",
+                      "detail": f"no {'current ' if current_only else ''}entry of this config in "
+                      f"{store.root}", "config": config} for m in matches]
+    return pd.DataFrame(rows, columns=["experiment", "key", "other_keys", "status", "detail", "config"])
 
 
 # --------------------------------------------------------------------------- reads log

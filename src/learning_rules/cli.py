@@ -11,6 +11,7 @@
     learning-rules list                                                        # experiments, artifacts
     learning-rules store list [--summary] | clear [--stale] [--experiment NAME] # the result store
     learning-rules store verify [--sample N] [--experiment NAME]                # recompute, compare
+    learning-rules store compare OTHER [--experiment NAME] [--all] [--allow-missing]  # two stores
     learning-rules store export FILE [--profile P] | import FILE_OR_URL         # results bundle
     learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
     learning-rules export --student DIR [--root ROOT] [--force]                # pages without solutions
@@ -173,12 +174,16 @@ def _cmd_store(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.store_command in ("export", "import"):
         return _store_bundle(args, store)
-    if args.target is not None:
+    if args.store_command != "compare" and (args.all_entries or args.allow_missing):
+        raise UserError("--all and --allow-missing go with `store compare`")
+    if args.target is not None and args.store_command != "compare":
         raise UserError(f"store {args.store_command} takes no FILE argument (got {args.target!r})")
     if args.stale and args.store_command != "clear":
         raise UserError("--stale goes with `store clear`")
     if args.summary and args.store_command != "list":
         raise UserError("--summary goes with `store list`")
+    if args.store_command == "compare":
+        return _store_compare(args, store)
     if args.store_command == "verify":
         return _store_verify(args, store)
     if args.store_command == "list":
@@ -227,6 +232,63 @@ def _store_verify(args: argparse.Namespace, store) -> int:
         for row in bad.itertuples():
             print(f"stale or broken: {row.experiment} {row.key[:12]} ({row.status}: {row.detail}) "
                   f"config {row.config}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _store_compare(args: argparse.Namespace, store) -> int:
+    import pandas as pd
+
+    from .bundle import COMPARE_STATUSES, BundleError, compare
+
+    if args.target is None:
+        raise UserError("store compare needs OTHER, the folder of the store to compare with")
+    if args.sample is not None:
+        raise UserError("--sample goes with `store verify`")
+    try:
+        report = compare(store, args.target, experiment=args.experiment,
+                         current_only=not args.all_entries)
+    except BundleError as exc:
+        raise UserError(str(exc)) from None
+    which = "every entry" if args.all_entries else "the current entries"
+    print(f"compared {which} of {store.root} with {Path(args.target).expanduser()}"
+          + (f" (experiment {args.experiment})" if args.experiment else ""))
+    if report.empty:
+        print("nothing to compare: neither store holds entries"
+              + (f" of {args.experiment}" if args.experiment else "")
+              + ("" if args.all_entries else " (current ones, in the store in use; --all: every one)"),
+              file=sys.stderr)
+        return 1
+    summary = pd.crosstab(report["experiment"], report["status"]).reindex(
+        columns=list(COMPARE_STATUSES), fill_value=0)
+    summary.loc["total"] = summary.sum()
+    summary.columns.name = None
+    with pd.option_context("display.max_rows", 500, "display.width", 160):
+        print(summary.to_string())
+    counts = summary.loc["total"]
+    shown = {"differs": 10, "ambiguous": 10, "missing": 5, "only in other": 5}
+    for status, limit in shown.items():
+        bad = report[report["status"] == status]
+        for row in bad.head(limit).itertuples():
+            ours = row.key[:12] or "-"
+            theirs = ",".join(k[:12] for k in row.other_keys.split(",") if k) or "-"
+            print(f"{status}: {row.experiment} {ours} vs other {theirs} ({row.detail}) "
+                  f"config {row.config}", file=sys.stderr)
+        if len(bad) > limit:
+            print(f"{status}: ... and {len(bad) - limit} more", file=sys.stderr)
+    compared = int(counts["identical"] + counts["differs"] + counts["ambiguous"])
+    print(f"{int(counts['identical'])} of {compared} entries found in both stores are identical "
+          f"bit for bit; {int(counts['missing'])} missing from the other store, "
+          f"{int(counts['only in other'])} only in it")
+    if counts["differs"] or counts["ambiguous"]:
+        return 1
+    if compared == 0:
+        print("nothing compared: no entry of the store in use has a counterpart in the other",
+              file=sys.stderr)
+        return 1
+    if (counts["missing"] or counts["only in other"]) and not args.allow_missing:
+        print("entries without a counterpart: a result one code version computes and the other "
+              "does not (--allow-missing accepts them)", file=sys.stderr)
         return 1
     return 0
 
@@ -407,13 +469,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list experiments and artifacts")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("store", help="list, clear, verify, export or import stored results")
-    p.add_argument("store_command", choices=("list", "clear", "verify", "export", "import"),
+    p = sub.add_parser("store", help="list, clear, verify, compare, export or import stored results")
+    p.add_argument("store_command", choices=("list", "clear", "verify", "compare", "export", "import"),
                    help="verify: recompute stored entries and compare bit for bit (exit 1 on a "
-                   "stale entry); export FILE: write entries into one .tar.gz with a manifest; "
+                   "stale entry); compare OTHER: compare entries with the other store's entries "
+                   "of the same experiment and config, any code version (exit 1 on a difference); "
+                   "export FILE: write entries into one .tar.gz with a manifest; "
                    "import FILE_OR_URL: check an archive and add its entries")
     p.add_argument("target", nargs="?", default=None, metavar="FILE",
-                   help="the archive of export / import (a path, or an http(s) URL for import)")
+                   help="the archive of export / import (a path, or an http(s) URL for import); "
+                   "compare: the folder of the other store")
     p.add_argument("--experiment", default=None, help="only this experiment's entries")
     p.add_argument("--summary", action="store_true",
                    help="list: one line per experiment (entries, current, compute seconds, size)")
@@ -422,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "key reaches them)")
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="verify: check N entries drawn at random (default: all current entries)")
+    p.add_argument("--all", dest="all_entries", action="store_true",
+                   help="compare: every entry of the store in use, whatever its code version "
+                   "(default: the current entries)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="compare: exit 0 even when entries of one store have no counterpart in "
+                   "the other (default: exit 1)")
     p.add_argument("--profile", choices=PROFILES, default=None,
                    help="export: only the entries that profile's pages read in their last build")
     p.add_argument("--sha256", default=None, help="import: expected sha256 of the archive")

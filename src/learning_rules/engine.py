@@ -144,8 +144,9 @@ class Network:
         return X, Y
 
     # -- the step --------------------------------------------------------------------------------
-    def _step(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """One update on a validated batch; returns the batch-mean loss before the update."""
+    def _step(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One update on a validated batch; returns the batch-mean loss before the update and
+        the pre-update output logits ``z_L``."""
         mlp = self.mlp
         cache = forward(mlp.weights, mlp.biases, mlp.acts, X)
         z_L, f_L = cache.z[-1], mlp.acts[-1]
@@ -156,12 +157,12 @@ class Network:
             if state is not None:
                 self.rule.apply(state, mlp.weights[i], mlp.biases[i], deltas[i], cache.h[i])
         self.steps_done += 1
-        return value
+        return value, z_L
 
     def train_step(self, X, y) -> float:
         """Validate a batch, take one step, and return its loss measured before the step."""
         X, Y = self._check_xy(X, y)
-        return self._step(X, Y)
+        return self._step(X, Y)[0]
 
     def signals(self, X, y) -> tuple[Cache, np.ndarray, list[np.ndarray]]:
         """Forward cache, output error and teaching signals for a batch, without updating."""
@@ -173,44 +174,33 @@ class Network:
     # -- loops -----------------------------------------------------------------------------------
     def _run_epochs(self, X: np.ndarray, Y: np.ndarray, num_epochs: int, batch_size: int,
                     rng: np.random.Generator, shuffle: bool,
-                    callback: Callable[[Network, int, float], Any] | None) -> list[float]:
-        """The mini-batch loop on validated data (the reference the fast path must equal)."""
-        n = X.shape[0]
-        bs = min(batch_size, n)
-        losses: list[float] = []
-        for _ in range(num_epochs):
-            set_epoch = getattr(self.rule, "set_epoch", None)
-            if set_epoch is not None:
-                set_epoch(self.epochs_done)
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            if bs == 1 and self._fast_reason() is None:
-                # Same samples, same order, same arithmetic: the compiled loop (tests prove equality).
-                from . import fast
+                    callback: Callable[[Network, int, float], Any] | None,
+                    backend: str = "auto") -> list[float]:
+        """The mini-batch epochs on validated data (:func:`learning_rules.training.fit_epochs`)."""
+        from .training import choose_backend, fit_epochs
 
-                losses.append(float(np.mean(fast.fit_steps(self, X, Y, order))))
-                self.epochs_done += 1
-                if callback is not None and callback(self, self.epochs_done - 1, losses[-1]) is True:
-                    break
-                continue
-            total = 0.0
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
-                total += self._step(X[idx], Y[idx]) * idx.shape[0]
-            losses.append(total / n)
-            self.epochs_done += 1
-            if callback is not None and callback(self, self.epochs_done - 1, losses[-1]) is True:
-                break
-        return losses
+        bs = min(batch_size, X.shape[0])
+        single = choose_backend(self, bs, backend, buffers=False) == "single"
+        return fit_epochs(self, X, Y, num_epochs, bs, rng, shuffle, callback, single=single)
 
     def fit(self, X, y, num_epochs: int = 1, batch_size: int = 32,
             rng: np.random.Generator | None = None, shuffle: bool = True,
-            callback: Callable[[Network, int, float], Any] | None = None) -> list[float]:
+            callback: Callable[[Network, int, float], Any] | None = None,
+            backend: str = "auto") -> list[float]:
         """Train for ``num_epochs`` passes over ``(X, y)`` in mini-batches.
 
         Each epoch draws a permutation from ``rng`` (default: the network's generator) when
         ``shuffle``; the last batch may be smaller. Returns the per-epoch training loss: the
         sample-weighted mean of the batch losses, each measured before its update.
         ``callback(network, epoch, epoch_loss)`` runs after each epoch; returning ``True`` stops.
+
+        ``backend`` (:func:`learning_rules.training.choose_backend`): ``"auto"`` takes the
+        compiled single-sample loop at batch 1 when it supports this network (proven equal to the
+        reference to rounding), the NumPy step otherwise; ``"reference"`` forces the NumPy step
+        (bit for bit what :meth:`train_step` does); ``"single"`` forces the compiled loop and
+        raises ``ValueError`` saying why when it does not apply. The mini-batch buffer trainers of
+        :mod:`learning_rules.fast.minibatch` run through :class:`learning_rules.training.Trainer`
+        (the estimators use it), so that the engine's stored results never depend on their code.
         """
         X, Y = self._check_xy(X, y)
         num_epochs = _positive_int("num_epochs", num_epochs, allow_zero=True)
@@ -219,7 +209,7 @@ class Network:
             rng = self.rng
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        return self._run_epochs(X, Y, num_epochs, batch_size, rng, shuffle, callback)
+        return self._run_epochs(X, Y, num_epochs, batch_size, rng, shuffle, callback, backend)
 
     def _fast_reason(self) -> str | None:
         """Why the compiled single-sample loop cannot run this network (``None`` if it can)."""
@@ -256,7 +246,7 @@ class Network:
             raise ValueError(f"indices must lie in 0..{X.shape[0] - 1}")
         out = np.empty(idx.shape[0])
         for k, i in enumerate(idx):
-            out[k] = self._step(X[i:i + 1], Y[i:i + 1])
+            out[k] = self._step(X[i:i + 1], Y[i:i + 1])[0]
         return out
 
     # -- evaluation ------------------------------------------------------------------------------

@@ -46,12 +46,17 @@ _DUAL = ("dual_weight", "dual_weight_stabilized")
 
 def _train_epochs(network: Network, X: np.ndarray, Y: np.ndarray, num_epochs: int, batch_size: int,
                   rng: np.random.Generator, shuffle: bool) -> list[float]:
-    """THE training loop of the estimators: ``num_epochs`` mini-batch epochs on validated data.
+    """The estimators' epochs: :meth:`Network.fit`'s loop on a :class:`learning_rules.training.Trainer`.
 
-    Returns the per-epoch training losses. This NumPy reference is :meth:`Network._run_epochs`;
-    a fast path (``learning_rules.fast``) that is proven equal to it may be dispatched here.
+    Returns the per-epoch training losses. The backend is chosen by
+    :func:`~learning_rules.training.choose_backend` (``"auto"``): the buffer trainers of :mod:`learning_rules.fast.minibatch` when they
+    support the network (BP/FA/DFA, no penalty, SGD/Adagrad/Adadelta/RMSProp/Adam or the
+    dual-weight rules), the compiled single-sample loop at batch 1, the NumPy reference otherwise;
+    all proven equal to the reference to rounding.
     """
-    return network._run_epochs(X, Y, num_epochs, batch_size, rng, shuffle, None)
+    from .training import Trainer
+
+    return Trainer(network, min(batch_size, X.shape[0])).fit(X, Y, num_epochs, rng, shuffle)
 
 
 def _as_generator(random_state) -> np.random.Generator:

@@ -20,6 +20,7 @@ adding a module that calls :func:`register_experiment` / :func:`register_artifac
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import pkgutil
 import types
@@ -41,6 +42,7 @@ __all__ = [
     "Task",
     "config_from_strings",
     "make_artifact",
+    "one_blas_thread",
     "parse_field_value",
     "plan_runs",
     "RunProgress",
@@ -282,6 +284,30 @@ class RunProgress:
             self.bar.close()
 
 
+def one_blas_thread(fn):
+    """Run ``fn`` with one BLAS thread (``threadpoolctl``); every registered run is wrapped in it.
+
+    A matrix product's last bits depend on how many threads share it, so a run must use the same
+    count wherever it runs: in the book build (each loky worker and kernel already has one), in a
+    plain process (the CLI, the tests, ``store verify``, ``run_sweep(n_jobs=1)``). Otherwise a
+    result recomputed outside the build differs from the stored one in its last bits (the parity
+    runs' alignment cosines did, by 6e-8). It is also faster on a shared 2-core machine: at load
+    2-3 (2026-11-23) one ablation run of 2 epochs took 9-15 s with OpenBLAS' default threads and
+    0.9 s with one; a 2-epoch weight-decay run 5-12 s against 0.4-0.5 s.
+    ``tests/test_layers.py`` checks that every registered run carries it.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return fn(*args, **kwargs)
+
+    wrapper.one_blas_thread = True
+    return wrapper
+
+
 def register_experiment(name: str, config_cls: type, description: str, *, cache: bool = True,
                         timing_columns: tuple[str, ...] = ()):
     """Decorator: register ``run(config) -> DataFrame`` as experiment ``name`` (``run`` itself is
@@ -329,6 +355,26 @@ def save_figure(fig, out_path: str | Path, dpi: int = ARTIFACT_DPI, **savefig_kw
     out_path = Path(out_path)
     atomic_write_bytes(out_path, buffer.getvalue())
     return out_path
+
+
+#: The seaborn theme every notebook of the book sets in its first code cell.
+BOOK_THEME: dict[str, str] = {"style": "whitegrid", "palette": "colorblind", "context": "notebook"}
+
+
+def save_book_figure(draw: Callable[[], Any], out_path: str | Path) -> Path:
+    """Draw a figure as a page of the book draws it and write it as a PNG (:func:`save_figure`).
+
+    ``draw()`` returns the figure; it runs under the book's seaborn theme (:data:`BOOK_THEME`,
+    matplotlib's settings restored afterwards), and the file is cropped to its contents as the
+    notebooks' inline backend crops it (``bbox_inches="tight"``), so a legend placed beside the
+    axes is kept.
+    """
+    import matplotlib
+    import seaborn as sns
+
+    with matplotlib.rc_context():
+        sns.set_theme(**BOOK_THEME)
+        return save_figure(draw(), out_path, bbox_inches="tight")
 
 
 # --------------------------------------------------------------------------- configs from text

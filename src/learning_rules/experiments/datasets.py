@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..store import atomic_write_text
-from . import register_artifact, register_experiment, save_figure
+from . import one_blas_thread, register_artifact, register_experiment, save_figure
 
 __all__ = [
     "DatasetsSummaryConfig",
@@ -135,6 +135,7 @@ def _dataset_names(names: Sequence[str]) -> list[str]:
     "per dataset and split: samples, features, class balance or target range/mean/std",
     cache=False,  # depends on which dataset files exist, which the store key does not see
 )
+@one_blas_thread
 def datasets_summary(config: DatasetsSummaryConfig) -> pd.DataFrame:
     """One row per (dataset, split); a missing dataset gets ``available=False`` and the reason."""
     data = _data()

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import register_experiment
+from . import one_blas_thread, register_experiment
 
 __all__ = [
     "ALIGNMENT_EPOCHS",
@@ -404,42 +404,31 @@ def build_network(config: ParityConfig, rng: np.random.Generator):
                    feedback_init=config.feedback_init, rng=rng)
 
 
-def _uses_fast_path(config: ParityConfig) -> bool:
-    from ..fast import FAST_MINIBATCH_OPTIMIZERS
+def parity_trainer(config: ParityConfig, net, backend: str = "auto"):
+    """The :class:`~learning_rules.training.Trainer` of a parity run on ``net``.
 
-    if config.credit not in ("backprop", "fa", "dfa"):
-        return False
-    if config.update == "gradient":
-        return config.optimizer in FAST_MINIBATCH_OPTIMIZERS
-    return config.update in ("dual_weight", "dual_weight_stabilized") and config.optimizer == "sgd"
-
-
-def _fast_trainer(config: ParityConfig, net, background: float | None = None):
-    """The buffer trainer of a run: :class:`~learning_rules.fast.MinibatchSGD` for plain SGD (as
-    before), :class:`~learning_rules.fast.MinibatchOptimizer` for the adaptive optimizers,
-    :class:`~learning_rules.fast.MinibatchDualWeight` for the dual-weight updates (on the
-    network's own rule and layer states).
-
-    With ``background`` (the normalized value of a zero pixel) the first layer runs on the sparse
-    remainder of the input (:mod:`learning_rules.fast.sparse_input`); ``net``'s first weight
-    matrix is then switched to Fortran order, in place in ``net.mlp.weights``.
+    ``backend``: ``"auto"`` (the buffer trainers of :mod:`learning_rules.fast.minibatch` where
+    they support the configuration, their first layer on the sparse remainder of the input,
+    :mod:`learning_rules.fast.sparse_input`, ``net``'s first weight matrix then switched to
+    Fortran order in place; else the reference), ``"dense"`` (the same trainers with dense BLAS
+    products) or ``"reference"`` (always :meth:`Network._step`). The backend itself is chosen by
+    :func:`learning_rules.training.choose_backend`.
     """
-    from ..fast import MinibatchDualWeight, MinibatchOptimizer, MinibatchSGD
+    from ..training import Trainer
 
-    if background is not None:
-        net.mlp.weights[0] = np.asfortranarray(net.mlp.weights[0])
-    feedback = None if config.credit == "backprop" else net.credit_state["B"]
-    credit = "fa" if config.credit == "fa" else "dfa"
-    if config.update != "gradient":
-        return MinibatchDualWeight(net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", net.rule,
-                                   net.layer_states, config.batch_size, feedback=feedback,
-                                   input_background=background, credit=credit)
-    args = (net.mlp.weights, net.mlp.biases, net.mlp.activations, "bce", config.lr, config.batch_size)
-    if config.optimizer == "sgd":
-        return MinibatchSGD(*args, feedback=feedback, input_background=background, credit=credit)
-    return MinibatchOptimizer(*args, feedback=feedback, optimizer=config.optimizer,
-                              optimizer_params=optimizer_params(config), input_background=background,
-                              credit=credit)
+    if backend not in ("auto", "dense", "reference"):
+        raise ValueError(f"backend must be 'auto', 'dense' or 'reference', got {backend!r}")
+    if backend == "reference":
+        return Trainer(net, config.batch_size, "reference")
+    background = parity_background(np.dtype(config.dtype)) if backend == "auto" else None
+    return Trainer(net, config.batch_size, "auto", background)
+
+
+def uses_buffers(config: ParityConfig) -> bool:
+    """Whether a run of ``config`` takes the buffer trainers (``backend="auto"``), not the reference."""
+    from ..training import minibatch_unsupported
+
+    return minibatch_unsupported(build_network(config, np.random.default_rng(0))) is None
 
 
 def parity_background(dtype) -> float:
@@ -447,23 +436,6 @@ def parity_background(dtype) -> float:
     from ..data import normalize_parity
 
     return float(normalize_parity(np.zeros(1), dtype)[0])
-
-
-def _reference_step(net, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
-    """One :meth:`Network._step`, also returning the pre-update output logits ``z_L``."""
-    from ..nn.mlp import forward
-
-    mlp = net.mlp
-    cache = forward(mlp.weights, mlp.biases, mlp.acts, X)
-    z_L = cache.z[-1]
-    value = net.loss.value(z_L, Y, mlp.acts[-1])
-    e = net.loss.output_error(z_L, Y, mlp.acts[-1])
-    deltas = net.credit.deltas(mlp, cache, e, net.credit_state)
-    for i, state in enumerate(net.layer_states):
-        if state is not None:
-            net.rule.apply(state, mlp.weights[i], mlp.biases[i], deltas[i], cache.h[i])
-    net.steps_done += 1
-    return value, z_L
 
 
 #: Samples per evaluation chunk: a chunk's first-layer output (1 MB in float32) stays in cache;
@@ -609,16 +581,30 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         Xa, ya = parity_batch(data.eval_images, data.eval_labels, a_idx)
         align = (Xa, ya[:, None].astype(dtype))
 
-    fast, background, pools = None, None, (None, None)
-    if backend != "reference" and _uses_fast_path(config):
-        background = parity_background(dtype) if backend == "auto" else None
-        fast = _fast_trainer(config, net, background)
-        if background is not None:
-            # the batches' sparse form comes straight from the pools, never assembled densely
-            pools = (data.pool("train", background), data.pool("eval", background))
+    from ..training import Batch
+
+    trainer = parity_trainer(config, net, backend)
+    background, pools = None, (None, None)
+    if trainer.backend == "sparse":
+        background = parity_background(dtype)
+        # the batches' sparse form comes straight from the pools, never assembled densely
+        pools = (data.pool("train", background), data.pool("eval", background))
     train_pool, eval_pool = pools
 
     from ..data import parity_label
+
+    def batches(idx):
+        for start in range(0, n_tr, config.batch_size):
+            part = idx[start:start + config.batch_size]
+            if train_pool is not None:
+                y = parity_label(data.train_labels[part])
+                yield Batch(None, y[:, None].astype(dtype), train_pool.rows(part), y, part)
+            else:
+                X, y = parity_batch(data.train_images, data.train_labels, part)
+                yield Batch(X, y[:, None].astype(dtype), None, y, part)
+
+    def score(z, batch):
+        return int(np.sum((z[:, 0] > 0) == (batch.labels == 1)))
 
     rows: list[dict[str, Any]] = []
     test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels, eval_indices(),
@@ -629,45 +615,18 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
         row0.update(_alignment_row(net, config, *align, None))
     rows.append(row0)
 
-    bs = config.batch_size
-    f_L = net.mlp.acts[-1]
     diverged = False
     for epoch in range(config.num_epochs):
-        set_epoch = getattr(net.rule, "set_epoch", None)
-        if set_epoch is not None:
-            set_epoch(epoch)
-        if fast is not None and hasattr(fast, "set_epoch"):
-            fast.set_epoch(epoch)
+        trainer.set_epoch(epoch)
         idx = parity_indices(n_tr, k, train_rng)
-        loss_sum, correct = 0.0, 0
-        last = None
         # A rate too large for its optimizer overflows: the loss turns inf/NaN on the way. That is
         # recorded (``diverged``), not warned about on every batch.
         with np.errstate(over="ignore", invalid="ignore"):
-            for start in range(0, n_tr, bs) if not diverged else ():
-                part = idx[start:start + bs]
-                if train_pool is not None:
-                    y = parity_label(data.train_labels[part])
-                    Y = y[:, None].astype(dtype)
-                    fast.step(None, Y, rows=train_pool.rows(part))
-                else:
-                    X, y = parity_batch(data.train_images, data.train_labels, part)
-                    Y = y[:, None].astype(dtype)
-                    if fast is not None:
-                        fast.step(X, Y)
-                    else:
-                        value, z = _reference_step(net, X, Y)
-                if fast is not None:
-                    z = fast._z[-1][:Y.shape[0]]
-                    value = net.loss.value(z, Y, f_L)
-                    net.steps_done += 1
-                loss_sum += float(value) * Y.shape[0]
-                correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
-                last = part
+            stats = trainer.run_epoch(batches(idx), score=score) if not diverged else None
             net.epochs_done += 1
             test_loss, test_acc = _evaluate(net, data.eval_images, data.eval_labels,
                                             eval_indices(), background=background, pool=eval_pool)
-        train = (np.nan, np.nan) if diverged else (correct / n_tr, loss_sum / n_tr)
+        train = (np.nan, np.nan) if diverged else (stats.correct / n_tr, stats.loss_sum / n_tr)
         # Non-finite weights never become finite again under any of the rules: stop stepping.
         # The evaluation still draws its triplets every epoch (its own stream), so the test
         # columns equal those of a run that kept stepping.
@@ -676,22 +635,21 @@ def train_parity(config: ParityConfig, data: ParityData | None = None, backend: 
                "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name,
                "diverged": diverged}
         if align is not None:
-            if last is not None:  # the epoch's last training batch, assembled for the thesis' form
-                Xl, yl = parity_batch(data.train_images, data.train_labels, last)
+            last = None
+            if stats is not None and stats.last is not None:
+                # the epoch's last training batch, assembled for the thesis' form
+                Xl, yl = parity_batch(data.train_images, data.train_labels, stats.last.index)
                 last = (Xl, yl[:, None].astype(dtype))
             with np.errstate(over="ignore", invalid="ignore"):
                 row.update(_alignment_row(net, config, *align, last))
         rows.append(row)
-    net.mlp.weights[0] = np.ascontiguousarray(net.mlp.weights[0])  # C order again (sparse path)
-    state = net.layer_states[0]
-    for key in ("W1", "W2") if state is not None else ():  # the dual-weight halves, likewise
-        if key in state:
-            state[key] = np.ascontiguousarray(state[key])
+    trainer.finish()  # C order again (sparse path)
     return pd.DataFrame(rows), net
 
 
 @register_experiment("dfa_parity", ParityConfig,
                      "one MNIST-parity run (BP / FA / DFA, thesis optimizers), one row per epoch")
+@one_blas_thread
 def parity_run(config: ParityConfig) -> pd.DataFrame:
     """:func:`train_parity` without the network (for the store and sweeps)."""
     return train_parity(config)[0]
@@ -1401,39 +1359,60 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
 
 
 def plot_page(page: str, runs: pd.DataFrame):
-    """The page's main figure from :func:`page_runs`: alignment (accuracy and cos(B, W2) per
-    epoch), feedback (accuracy per epoch per law of B) or optimizers (final accuracy bars)."""
+    """The page's main figure (Figure 1 of its notebook, which calls this function, and artifact
+    ``dfa-<page>-figure``) from the page's runs at the published rates (:func:`page_runs`):
+    alignment (thesis Figs. 3.2/3.5: test accuracy and cos(B, W2) per epoch), feedback (thesis
+    Fig. 3.3: test accuracy per epoch per law of B, and the last epoch's as bars) or optimizers
+    (thesis Fig. 3.4: test accuracy at the last epoch per optimizer, bars)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     if page == "alignment":
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
         sns.lineplot(data=runs[runs.epoch > 0], x="epoch", y="test_acc", hue="opt",
-                     errorbar=("ci", 95), palette="colorblind", marker="o", ax=axes[0])
+                     errorbar=("ci", 95), palette="colorblind", ax=axes[0])
         axes[0].set(xlabel="epoch", ylabel="test accuracy (fraction)", title="DFA test accuracy")
         sns.lineplot(data=runs, x="epoch", y="feedback_cos_1", hue="opt", errorbar=("ci", 95),
-                     palette="colorblind", marker="o", ax=axes[1])
-        axes[1].set(xlabel="epoch", ylabel="cos(B, W2) (unitless)", title="feedback alignment")
+                     palette="colorblind", ax=axes[1])
+        axes[1].set(xlabel="epoch", ylabel=r"cos(B, $W_2$) (unitless)", title="feedback alignment")
     elif page == "feedback":
-        fig, ax = plt.subplots(figsize=(7, 3.8))
-        sns.lineplot(data=runs[runs.epoch > 0], x="epoch", y="test_acc", hue="feedback_init",
-                     errorbar=("ci", 95), palette="colorblind", marker="o", ax=ax)
-        ax.set(xlabel="epoch", ylabel="test accuracy (fraction)", title="DFA + SGD, four laws of B")
+        runs = runs.assign(B=runs["feedback_init"].str.replace("_", " "))
+        num_epochs = int(runs.epoch.max())
+        fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.8), gridspec_kw={"width_ratios": [1.6, 1]})
+        sns.lineplot(data=runs[runs.epoch > 0], x="epoch", y="test_acc", hue="B", errorbar=("ci", 95),
+                     palette="colorblind", ax=axes[0])
+        axes[0].set(xlabel="epoch", ylabel="test accuracy (fraction)", title="DFA + SGD, four laws of B")
+        final = runs[runs.epoch == num_epochs]
+        sns.barplot(data=final, x="B", y="test_acc", errorbar=("ci", 95), ax=axes[1])
+        axes[1].set(xlabel="law of B", ylabel="final test accuracy (fraction)", title=f"epoch {num_epochs}")
+        axes[1].tick_params(axis="x", rotation=25)
+        axes[1].set_ylim(max(0.0, final.test_acc.min() - 0.05), min(1.0, final.test_acc.max() + 0.03))
     else:
-        final = runs[runs.epoch == runs.epoch.max()].copy()
+        num_epochs = int(runs.epoch.max())
+        final = runs[runs.epoch == num_epochs].copy()
         final.loc[final.adam_step_count == "epoch", "opt"] = "Adam (epoch count)"
         fig, ax = plt.subplots(figsize=(10, 4))
         sns.barplot(data=final, x="opt", y="test_acc", hue="method", errorbar=("ci", 95), ax=ax,
                     palette="colorblind",
                     order=["SGD", "Adagrad", "Adadelta", "RMSProp", "Adam", "Adam (epoch count)"])
-        ax.set(xlabel="optimizer", ylabel="final test accuracy (fraction)",
+        ax.set(xlabel="optimizer", ylabel=f"test accuracy at epoch {num_epochs} (fraction)",
                title="BP and DFA with adaptive optimizers")
+        ax.set_ylim(max(0.0, final.test_acc.min() - 0.05), min(1.0, final.test_acc.max() + 0.03))
+        return fig  # as the page has always drawn it: no tight_layout (the saved file is cropped)
     fig.tight_layout()
     return fig
 
 
+#: What each page's main figure (:func:`plot_page`) shows, for its artifact's description.
+PAGE_FIGURES = {"alignment": "DFA test accuracy and cos(B, W2) per epoch, SGD and RMSProp",
+                "feedback": "DFA + SGD test accuracy per epoch and at the last epoch for the four "
+                            "laws of B",
+                "optimizers": "final test accuracy per optimizer, BP and DFA (Adam also with the "
+                              "thesis' epoch count)"}
+
+
 def _page_artifacts(page: str) -> None:
-    from . import register_artifact, save_figure
+    from . import register_artifact, save_book_figure
 
     nb = PAGES[page]["notebook"]
     figs = {"alignment": "Figs. 3.2/3.5", "feedback": "Fig. 3.3", "optimizers": "Fig. 3.4"}[page]
@@ -1450,11 +1429,12 @@ def _page_artifacts(page: str) -> None:
         matplotlib.use("Agg")
         from ..store import Store
 
-        return save_figure(plot_page(page, page_runs(page, page_params(page, params), Store())), out_path)
+        runs = page_runs(page, page_params(page, params), Store())
+        return save_book_figure(lambda: plot_page(page, runs), out_path)
 
     register_artifact(f"dfa-{page}-table", f"thesis {figs}: regenerated cells next to the thesis' "
                       "stored results (CSV)", notebook=nb, suffix=".csv")(make_table)
-    register_artifact(f"dfa-{page}-figure", f"thesis {figs}: the page's main figure (PNG)",
+    register_artifact(f"dfa-{page}-figure", f"thesis {figs}: {PAGE_FIGURES[page]} (PNG)",
                       notebook=nb, suffix=".png")(make_figure)
 
 

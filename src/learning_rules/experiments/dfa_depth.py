@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import register_experiment
+from . import one_blas_thread, register_experiment
 
 __all__ = [
     "SETTINGS",
@@ -115,6 +115,7 @@ def signal_rms(delta: np.ndarray) -> float:
 
 @register_experiment("dfa_signal_depth", SignalDepthConfig,
                      "per-layer teaching-signal size of BP or DFA in a deep MLP, at init and in training")
+@one_blas_thread
 def signal_depth(config: SignalDepthConfig) -> pd.DataFrame:
     """Train and record, on the probe batch, every hidden layer's signal RMS.
 

@@ -44,16 +44,20 @@ import numpy as np
 import pandas as pd
 
 from .._registry import Registry
-from . import register_experiment, register_planner
+from ..training import Batch, run_epoch
+from . import one_blas_thread, register_experiment, register_planner
 
 __all__ = [
     "CURVE_ORDER",
     "LAZY_METHODS",
     "PUBLISHED_KEYS",
     "final_parity_table",
+    "parity_curves",
+    "plot_figure_3_7",
     "plot_parity_curves",
     "plot_parity_examples",
     "plot_representations",
+    "representations_result",
     "parity_page_plan",
     "published_table",
     "PUBLISHED_LAZY_LR",
@@ -700,6 +704,40 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
     rows = [{"epoch": 0, "train_acc": np.nan, "train_loss": np.nan, "test_acc": acc0,
              "test_loss": loss0, "eval_set": data.eval_name, "diverged": False}]
     bs = config.batch_size
+
+    def batches(idx, H):
+        """The epoch's batches: for the feature methods the frozen layer's output (precomputed
+        rows of ``H``, or this batch's features gathered into the reused buffer), for the gated
+        nets the input (its CSR rows from the pool when the gate does not need the dense batch)."""
+        for s in range(0, n_tr, bs):
+            sl = idx[s:s + bs]
+            if not net.spec.train_first:
+                y = parity_label(data.train_labels[sl])
+                h = (H[s:s + bs] if H is not None
+                     else gather_projection(P_tr, sl, out=tr_buf[:sl.shape[0]], relu=relu_features))
+                yield Batch(h, y[:, None].astype(dtype), labels=y, index=sl)
+            elif pool is not None and (P_tr is not None or net.spec.gate == "relu"):
+                # the gate does not need the dense batch: it never gets assembled
+                y = parity_label(data.train_labels[sl])
+                yield Batch(None, y[:, None].astype(dtype), pool.rows(sl), y, sl)
+            else:
+                X, y = parity_batch(data.train_images, data.train_labels, sl)
+                yield Batch(X, y[:, None].astype(dtype), None, y, sl)
+
+    def step(batch):
+        if not net.spec.train_first:
+            return net.step_output_only(batch.X, batch.Y)
+        gate = None
+        if P_tr is not None:  # the gate computed in place in the reused buffer
+            u = gather_projection(P_tr, batch.index, out=tr_buf[:batch.index.shape[0]])
+            gate = net.gate_from_preactivation(u, out=u)
+        if batch.rows is not None:
+            return net.step(None, batch.Y, gate, rows=batch.rows)
+        return net.step(batch.X, batch.Y, gate)
+
+    def score(z, batch):
+        return int(np.sum((z[:, 0] > 0) == (batch.labels == 1)))
+
     diverged = False
     H_once = None
     for epoch in range(config.num_epochs):
@@ -723,34 +761,11 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
             if H_once is None or not np.array_equal(H_once[0], idx):
                 H_once = (idx, gather_projection(P_tr, idx, relu=relu_features))
             H = H_once[1]
-        loss_sum, correct = 0.0, 0
         # a rate too large overflows on the way: recorded in ``diverged``, not warned per batch
         with np.errstate(over="ignore", invalid="ignore"):
-            for s in range(0, n_tr, bs):
-                sl = idx[s:s + bs]
-                if H is None and not net.spec.train_first:
-                    # features of this batch only, gathered into the reused buffer
-                    y = parity_label(data.train_labels[sl])
-                    h = gather_projection(P_tr, sl, out=tr_buf[:sl.shape[0]], relu=relu_features)
-                    value, z = net.step_output_only(h, y[:, None].astype(dtype))
-                elif H is None:
-                    gate = None
-                    if P_tr is not None:  # the gate computed in place in the reused buffer
-                        u = gather_projection(P_tr, sl, out=tr_buf[:sl.shape[0]])
-                        gate = net.gate_from_preactivation(u, out=u)
-                    if pool is not None and (gate is not None or net.spec.gate == "relu"):
-                        # the gate does not need the dense batch: it never gets assembled
-                        y = parity_label(data.train_labels[sl])
-                        value, z = net.step(None, y[:, None].astype(dtype), gate, rows=pool.rows(sl))
-                    else:
-                        X, y = parity_batch(data.train_images, data.train_labels, sl)
-                        value, z = net.step(X, y[:, None].astype(dtype), gate)
-                else:
-                    y = parity_label(data.train_labels[sl])
-                    value, z = net.step_output_only(H[s:s + bs], y[:, None].astype(dtype))
-                loss_sum += value * sl.shape[0]
-                correct += int(np.sum((z[:, 0] > 0) == (y == 1)))
+            stats = run_epoch(step, batches(idx, H), score=score)
             test_loss, test_acc = evaluate()
+        loss_sum, correct = stats.loss_sum, stats.correct
         diverged = not (np.isfinite(net.W1).all() and np.isfinite(net.W2).all())
         rows.append({"epoch": epoch + 1, "train_acc": correct / n_tr, "train_loss": loss_sum / n_tr,
                      "test_acc": test_acc, "test_loss": test_loss, "eval_set": data.eval_name,
@@ -760,6 +775,7 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
 
 @register_experiment("dfa_parity_lazy", LazyParityConfig,
                      "one MNIST-parity run of a lazy baseline or the torch-style BP net, per epoch")
+@one_blas_thread
 def lazy_parity_run(config: LazyParityConfig) -> pd.DataFrame:
     """:func:`train_lazy_parity` without the network (for the store and sweeps)."""
     return train_lazy_parity(config)[0]
@@ -838,6 +854,18 @@ def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None, n_jobs: int = 
     return pd.concat(frames, ignore_index=True)
 
 
+def parity_curves(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.DataFrame:
+    """Every curve of thesis Figs. 2.1 and 3.1 at the published rates, for each ``k`` of the parity
+    page's ``params`` (``seeds``, ``num_epochs``, ``n_train``, ``n_test``, ``ks``; missing ones
+    from :data:`DEFAULT_PARAMS`): :func:`parity_curve_specs` run through :func:`run_curve_specs`.
+    The frame that the page's Figure 2 and Table 1, their artifacts (``dfa-parity-figure``,
+    ``dfa-parity-table``) and the ledger cells (:func:`reproduced_cells`) all read."""
+    p = {**DEFAULT_PARAMS, **dict(params)}
+    specs = [s for k in p["ks"] for s in parity_curve_specs(
+        int(k), p["seeds"], int(p["num_epochs"]), p["n_train"], p["n_test"])]
+    return run_curve_specs(specs, store, n_jobs=n_jobs)
+
+
 # --------------------------------------------------------------------------------------------------
 # hidden representations (thesis Figs. 3.6, 3.7; spec 7 and 9 A-B)
 # --------------------------------------------------------------------------------------------------
@@ -876,6 +904,7 @@ REPRESENTATION_MODELS = ("BP trained", "DFA trained", "untrained")
 
 @register_experiment("dfa_representations", RepresentationsConfig,
                      "per-digit hidden representations of the k=3 nets: t-SNE maps and 10-NN accuracy")
+@one_blas_thread
 def representations_run(config: RepresentationsConfig) -> pd.DataFrame:
     """Train BP and DFA (k = 3, SGD, the thesis' rates), draw one untrained net, and compute the
     per-digit representations of ``n_triplets`` fresh training triplets.
@@ -1061,6 +1090,27 @@ def plot_representations(frame: pd.DataFrame, panels: Sequence[tuple[str, str, s
     return fig
 
 
+#: Panels of thesis Fig. 3.7 as its code made it (spec 9 A-B: untrained weights, the notebook's
+#: label order), between the same map coloured by slot and by each point's own digit.
+FIG_3_7_AS_PUBLISHED = (("untrained", "slot", "untrained, coloured by slot"),
+                        ("untrained", "digit_thesis_order",
+                         "as in the thesis: untrained,\nnotebook's label order"),
+                        ("untrained", "digit", "untrained, correct labels"))
+#: Panels of the corrected thesis Fig. 3.7: the trained nets, and an untrained one, correct labels.
+FIG_3_7_CORRECTED = (("BP trained", "digit", "BP + SGD, trained"),
+                     ("DFA trained", "digit", "DFA + SGD, trained"),
+                     ("untrained", "digit", "untrained"))
+
+
+def plot_figure_3_7(frame: pd.DataFrame, as_published: bool = False):
+    """Thesis Fig. 3.7 from a :func:`representations_run` result: corrected (trained BP and DFA
+    nets and an untrained one, each point coloured by its own digit; Figure 2 of
+    ``book/dfa/representations.ipynb``, artifact ``dfa-figure-3-7``) or, with ``as_published``,
+    the figure as the thesis' code made it next to two other colourings of the same map (Figure 1,
+    artifact ``dfa-figure-3-7-as-published``)."""
+    return plot_representations(frame, FIG_3_7_AS_PUBLISHED if as_published else FIG_3_7_CORRECTED)
+
+
 # --------------------------------------------------------------------------------------------------
 # reproduction ledger (learning_rules.report)
 # --------------------------------------------------------------------------------------------------
@@ -1101,6 +1151,16 @@ def representations_config(params: Mapping[str, Any]) -> RepresentationsConfig:
                                  seed=int(params["seed"]))
 
 
+def representations_result(params: Mapping[str, Any], store=None) -> pd.DataFrame:
+    """The representations page's run (:func:`representations_run` of
+    :func:`representations_config`), through ``store`` when given: what the page and its
+    artifacts draw from."""
+    config = representations_config(params)
+    if store is None:
+        return representations_run(config)
+    return store.get_or_compute("dfa_representations", config, representations_run)
+
+
 @register_planner("book/dfa/representations.ipynb")
 def _plan_representations_page(params: Mapping[str, Any], store) -> list:
     """One long run (two k = 3 nets, then t-SNE): listed so the build starts it first, beside the
@@ -1131,9 +1191,7 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     from ..store import Store
 
     params = page_parameters(profile, NOTEBOOK)
-    specs = [s for k in params["ks"] for s in parity_curve_specs(
-        int(k), params["seeds"], int(params["num_epochs"]), params["n_train"], params["n_test"])]
-    curves = run_curve_specs(specs, Store())
+    curves = parity_curves(params, Store())
     pub = published_table()
     pub = pub[pub["table"].isin(["Fig. 2.1", "Fig. 3.1"])]
     rows = []
@@ -1150,3 +1208,58 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
                 rows.append(record("dfa_thesis", table, row, rec.column, mean, low, high,
                                    profile=profile, seeds=params["seeds"], note=note))
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# artifacts (learning-rules make NAME): the pages' figures and tables, drawn by the pages' functions
+# --------------------------------------------------------------------------------------------------
+
+REPRESENTATIONS_NOTEBOOK = "book/dfa/representations.ipynb"
+
+
+def _register_artifacts() -> None:
+    from ..store import Store, atomic_write_text
+    from . import register_artifact, save_book_figure
+
+    def page(params: Mapping[str, Any]) -> dict[str, Any]:
+        return {**DEFAULT_PARAMS, **dict(params)}
+
+    def jobs(params: Mapping[str, Any]) -> int:
+        return int(params.get("n_jobs", 1) or 1)
+
+    @register_artifact("dfa-figure-2-1-samples", "thesis Fig. 2.1 (bottom): four MNIST-parity "
+                       "training samples per k, titled with their digits and label (PNG)",
+                       notebook=NOTEBOOK)
+    def make_samples(params, out_path):
+        return save_book_figure(lambda: plot_parity_examples(page(params)["ks"], n=4, seed=0), out_path)
+
+    @register_artifact("dfa-parity-figure", "thesis Figs. 2.1 (top) and 3.1: MNIST-parity test "
+                       "accuracy per epoch, k = 1 and 3, BP and DFA with SGD and the lazy baselines (PNG)",
+                       notebook=NOTEBOOK)
+    def make_curves(params, out_path):
+        curves = parity_curves(page(params), Store(), n_jobs=jobs(params))
+        return save_book_figure(lambda: plot_parity_curves(curves), out_path)
+
+    @register_artifact("dfa-parity-table", "thesis Figs. 2.1 and 3.1: final MNIST-parity test "
+                       "accuracy per k and method next to the thesis' epoch-20 values (CSV)",
+                       notebook=NOTEBOOK, suffix=".csv")
+    def make_table(params, out_path):
+        curves = parity_curves(page(params), Store(), n_jobs=jobs(params))
+        atomic_write_text(out_path, final_parity_table(curves).to_csv(index=False))
+        return out_path
+
+    for name, as_published, what in (
+            ("dfa-figure-3-7", False, "thesis Fig. 3.7, corrected: t-SNE maps of the per-digit "
+             "representations of the trained BP and DFA nets and of an untrained net, each point "
+             "coloured by its own digit (PNG)"),
+            ("dfa-figure-3-7-as-published", True, "thesis Fig. 3.7 as its code made it (untrained "
+             "weights, the notebook's label order), between the same t-SNE map coloured by slot "
+             "and by the correct digits (PNG)")):
+        def make_representations(params, out_path, as_published=as_published):
+            result = representations_result(params, Store())
+            return save_book_figure(lambda: plot_figure_3_7(result, as_published), out_path)
+
+        register_artifact(name, what, notebook=REPRESENTATIONS_NOTEBOOK)(make_representations)
+
+
+_register_artifacts()

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from . import register_experiment
+from . import one_blas_thread, register_experiment
 
 __all__ = [
     "EXPERIMENT_DATA",
@@ -47,9 +47,16 @@ __all__ = [
     "PUBLISHED_SYNTHETIC_LR",
     "SyntheticConfig",
     "compare_published",
+    "figure_2_2_runs",
+    "figure_3_8_runs",
+    "labelled_runs",
     "method_label",
     "plot_clusters",
     "plot_error_curves",
+    "plot_figure_2_2",
+    "plot_figure_3_8",
+    "table_2_2",
+    "table_3_8",
     "synthetic_data",
     "synthetic_run",
     "run_synthetic",
@@ -163,6 +170,7 @@ def _error(net, X, y) -> float:
 
 @register_experiment("dfa_synthetic", SyntheticConfig,
                      "one full-batch run on Chizat-Bach clusters: final train and test error")
+@one_blas_thread
 def synthetic_run(config: SyntheticConfig) -> pd.DataFrame:
     """Train one network with full-batch steps and report its errors.
 
@@ -198,7 +206,7 @@ def synthetic_run(config: SyntheticConfig) -> pd.DataFrame:
     # One BLAS thread: these matmuls are small, and threads only add synchronisation (4x slower).
     with threadpool_limits(1):
         net.fit(X, y, num_epochs=config.num_epochs, batch_size=X.shape[0], shuffle=False,
-                callback=callback)
+                callback=callback, backend="reference")
         record(config.num_epochs)
     return pd.DataFrame(rows)
 
@@ -325,6 +333,104 @@ def plot_error_curves(frame: pd.DataFrame, x: str, panels: Sequence[tuple[str, s
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return fig
+
+
+def labelled_runs(configs: Sequence[SyntheticConfig], store=None, n_jobs: int = 1) -> pd.DataFrame:
+    """:func:`run_synthetic` with a ``method`` column (:func:`method_label`)."""
+    frame = run_synthetic(configs, store, n_jobs=n_jobs)
+    frame["method"] = [method_label(c, o, t) for c, o, t in
+                       zip(frame["credit"], frame["optimizer"], frame["train_first"])]
+    return frame
+
+
+def _figure_common(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings every run of the page's figures shares: its steps, test set and data draw, at
+    the thesis' lr 0.5."""
+    return dict(num_epochs=int(params["num_epochs"]), n_test=int(params["n_test"]),
+                data_seed=int(params["data_seed"]), lr=PUBLISHED_SYNTHETIC_LR)
+
+
+def figure_2_2_runs(params: Mapping[str, Any], store=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs of thesis Fig. 2.2 (middle and right) for the page's ``params``: BP + SGD at lr 0.5
+    training both layers or the output layer only, on the n curve (``n_values``, d = 15) and the
+    d curve (``d_values``, n = 256), every seed of ``seeds``. Returns the final rows of each,
+    ``method`` ``"both layers"`` or ``"output layer only"``."""
+    common = _figure_common(params)
+    cfg_n = [SyntheticConfig(experiment="n", n=int(n), d=15, train_first=tf, seed=int(s), **common)
+             for n in params["n_values"] for tf in (True, False) for s in params["seeds"]]
+    cfg_d = [SyntheticConfig(experiment="d", n=256, d=int(d), train_first=tf, seed=int(s), **common)
+             for d in params["d_values"] for tf in (True, False) for s in params["seeds"]]
+    res_n, res_d = labelled_runs(cfg_n, store), labelled_runs(cfg_d, store)
+    res_n["method"] = res_n["method"].replace({"BP SGD": "both layers"})
+    res_d["method"] = res_d["method"].replace({"BP SGD": "both layers"})
+    return res_n, res_d
+
+
+def plot_figure_2_2(res_n: pd.DataFrame, res_d: pd.DataFrame):
+    """Thesis Fig. 2.2, middle and right (:func:`figure_2_2_runs`): test error against n (d = 15)
+    and against d (n = 256), both layers against the output layer only, 95 % bootstrap band over
+    seeds. Figure 2 of ``book/dfa/synthetic.ipynb``; artifact ``dfa-figure-2-2``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    both = pd.concat([res_n.assign(curve="n"), res_d.assign(curve="d")])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (curve, x, label) in zip(axes, [("n", "n", "training points n (d = 15)"),
+                                             ("d", "d", "input dimension d, constant included (n = 256)")]):
+        sns.lineplot(data=both[both["curve"] == curve], x=x, y="test_error", hue="method",
+                     hue_order=["both layers", "output layer only"], marker="o", errorbar=("ci", 95),
+                     n_boot=1000, seed=0, ax=ax, legend=curve == "d")
+        ax.set(xlabel=label, ylabel="test error (fraction)")
+    sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def table_2_2(res_n: pd.DataFrame, res_d: pd.DataFrame) -> pd.DataFrame:
+    """Thesis Fig. 2.2's cells: final test error per (method, n) and (method, d), mean and sd over
+    seeds, next to the thesis' stored means (:func:`compare_published`). Table 1 of the page;
+    artifact ``dfa-figure-2-2-table``."""
+    t2 = pd.concat([compare_published(res_n.replace({"method": {"both layers": "BP SGD"}}), "Fig. 2.2", "n"),
+                    compare_published(res_d.replace({"method": {"both layers": "BP SGD"}}), "Fig. 2.2", "d")])
+    t2["method"] = t2["method"].replace({"BP SGD": "both layers"})
+    t2 = t2[["method", "n", "d", "lr", "seeds", "mean", "sd", "published", "difference"]]
+    for col in ("n", "d"):
+        t2[col] = [("" if pd.isna(v) else str(int(v))) for v in t2[col]]
+    return t2
+
+
+#: Order of the methods of Fig. 3.8 (:data:`METHODS`) in its legend.
+FIG_3_8_ORDER = tuple(method_label(c, o) for c, o in METHODS)
+
+
+def figure_3_8_runs(params: Mapping[str, Any], store=None) -> pd.DataFrame:
+    """The runs of thesis Fig. 3.8 for the page's ``params``: BP and DFA with SGD and RMSProp at
+    lr 0.5 on the adaptive experiment's draw (n = 256), every d of ``d_values`` and seed of
+    ``seeds``; final rows with ``method``."""
+    common = _figure_common(params)
+    return labelled_runs([SyntheticConfig(experiment="adaptive", n=256, d=int(d), credit=c, optimizer=o,
+                                          seed=int(s), **common)
+                          for d in params["d_values"] for c, o in METHODS for s in params["seeds"]], store)
+
+
+def plot_figure_3_8(res_a: pd.DataFrame):
+    """Thesis Fig. 3.8, middle and right (:func:`figure_3_8_runs`): test and training error against
+    d for BP and DFA with SGD and RMSProp. Figure 3 of ``book/dfa/synthetic.ipynb``; artifact
+    ``dfa-figure-3-8``."""
+    return plot_error_curves(res_a, "d", [("test_error", "test error (fraction)"),
+                                          ("train_error", "training error (fraction)")], FIG_3_8_ORDER)
+
+
+def table_3_8(res_a: pd.DataFrame) -> pd.DataFrame:
+    """Thesis Fig. 3.8's cells: final test error per (method, d), mean and sd over seeds, next to
+    the thesis' stored means, and the final training error next to the thesis'. Table 2 of the
+    page; artifact ``dfa-figure-3-8-table``."""
+    t3 = compare_published(res_a, "Fig. 3.8", "d")
+    t3_train = compare_published(res_a, "Fig. 3.8", "d", column="final train error", value="train_error")
+    t3["train error"] = t3_train["mean"].to_numpy()
+    t3["published train error"] = t3_train["published"].to_numpy()
+    return t3[["method", "d", "lr", "seeds", "mean", "sd", "published", "difference", "train error",
+               "published train error"]]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -533,3 +639,43 @@ def _register_planner() -> None:
 
 
 _register_planner()
+
+
+def _register_artifacts() -> None:
+    from ..store import Store, atomic_write_text
+    from . import register_artifact, save_book_figure
+
+    @register_artifact("dfa-figure-2-2-clusters", "thesis Fig. 2.2 (left; also Fig. 3.8, left): "
+                       "the two informative coordinates of 1000 cluster samples, coloured by label (PNG)",
+                       notebook=NOTEBOOK)
+    def make_clusters(params, out_path):
+        return save_book_figure(plot_clusters, out_path)
+
+    @register_artifact("dfa-figure-2-2", "thesis Fig. 2.2 (middle and right): test error against n "
+                       "(d = 15) and d (n = 256), both layers vs the output layer only, SGD at lr 0.5 (PNG)",
+                       notebook=NOTEBOOK)
+    def make_figure_2_2(params, out_path):
+        res_n, res_d = figure_2_2_runs(params, Store())
+        return save_book_figure(lambda: plot_figure_2_2(res_n, res_d), out_path)
+
+    @register_artifact("dfa-figure-2-2-table", "thesis Fig. 2.2: final test error per n and d next "
+                       "to the thesis' stored means (CSV)", notebook=NOTEBOOK, suffix=".csv")
+    def make_table_2_2(params, out_path):
+        atomic_write_text(out_path, table_2_2(*figure_2_2_runs(params, Store())).to_csv(index=False))
+        return out_path
+
+    @register_artifact("dfa-figure-3-8", "thesis Fig. 3.8 (middle and right): test and training "
+                       "error against d, BP and DFA with SGD and RMSProp at lr 0.5 (PNG)",
+                       notebook=NOTEBOOK)
+    def make_figure_3_8(params, out_path):
+        res_a = figure_3_8_runs(params, Store())
+        return save_book_figure(lambda: plot_figure_3_8(res_a), out_path)
+
+    @register_artifact("dfa-figure-3-8-table", "thesis Fig. 3.8: final test and training error per "
+                       "d next to the thesis' stored means (CSV)", notebook=NOTEBOOK, suffix=".csv")
+    def make_table_3_8(params, out_path):
+        atomic_write_text(out_path, table_3_8(figure_3_8_runs(params, Store())).to_csv(index=False))
+        return out_path
+
+
+_register_artifacts()

@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from .._registry import Registry
-from . import Task, register_experiment, register_planner
+from ..training import Batch, parameters_finite, reference_step, run_epoch
+from . import Task, one_blas_thread, register_experiment, register_planner
 
 __all__ = [
     "DATASETS",
@@ -375,12 +376,6 @@ def _score(net, X: np.ndarray, y: np.ndarray, task: str) -> float:
         return float(np.mean(np.argmax(z, axis=1) == y) * 100.0)
 
 
-def _diverged(net) -> bool:
-    """``True`` when a weight or bias is no longer finite (the run blew up)."""
-    return not all(np.all(np.isfinite(W)) for W in net.mlp.weights) or not all(
-        b is None or np.all(np.isfinite(b)) for b in net.mlp.biases)
-
-
 def _noisy(X: np.ndarray, std: float, rng: np.random.Generator, clamp: bool) -> np.ndarray:
     r"""Noise test inputs, :math:`\tilde x = x + \sigma \varepsilon`, :math:`\varepsilon \sim N(0, I)`,
     clamped to [0, 1] for images (spec sec. 5); drawn in ``X``'s dtype."""
@@ -429,6 +424,7 @@ def _cell_rng(cfg: CellConfig, purpose: int) -> np.random.Generator:
 @register_experiment("dual_weight_cell", CellConfig,
                      "Wang (2025): the five methods on one (dataset, depth, n, seed) cell",
                      timing_columns=("cpu_s",))
+@one_blas_thread
 def run_cell(cfg: CellConfig, return_networks: bool = False):
     """Train the methods of one cell; tidy rows ``method, step, condition, value``.
 
@@ -453,7 +449,7 @@ def run_cell(cfg: CellConfig, return_networks: bool = False):
         for a, b in zip(checkpoints[:-1], checkpoints[1:]):
             if a == 0:
                 rows.append((method, 0, "normal", _score(net, prep.X_test, prep.y_test, spec.task)))
-            if _diverged(net):  # a run that blew up stays blown up: nan from here on
+            if not parameters_finite(net):  # a run that blew up stays blown up: nan from here on
                 rows.append((method, b, "normal", float("nan")))
                 continue
             with np.errstate(all="ignore"):
@@ -532,6 +528,7 @@ def _sweep(fn, cells: list, n_jobs: int, name: str) -> pd.DataFrame:
 @register_experiment("dual_weight_grid", GridConfig,
                      "Wang (2025) Tables 1-2 / Figs 4-8: the five methods on every grid cell",
                      cache=False)  # cells are cached one by one; which datasets exist is not in the key
+@one_blas_thread
 def run_grid(cfg: GridConfig) -> pd.DataFrame:
     """Every cell of ``cfg`` whose dataset is on this machine (``run_sweep``, cached per cell).
 
@@ -562,6 +559,7 @@ class ReceptiveFieldConfig:
 
 @register_experiment("dual_weight_receptive_cell", CellConfig,
                      "Wang (2025) Fig. 3: one cell's first-layer weights per method")
+@one_blas_thread
 def _receptive_cell(cfg: CellConfig) -> pd.DataFrame:
     frame, nets = run_cell(cfg, return_networks=True)
     rows = []
@@ -582,6 +580,7 @@ def _receptive_cell(cfg: CellConfig) -> pd.DataFrame:
 
 @register_experiment("dual_weight_receptive_fields", ReceptiveFieldConfig,
                      "Wang (2025) Fig. 3: layer-1 weights of every method after MNIST", cache=False)
+@one_blas_thread
 def receptive_fields(cfg: ReceptiveFieldConfig) -> pd.DataFrame:
     """Rows ``seed, method, neuron, pixel, weight`` (``W1 - W2`` for the dual methods)."""
     cells = [CellConfig(cfg.protocol, "mnist", cfg.layers, cfg.n, s, cfg.steps) for s in cfg.seeds]
@@ -614,6 +613,7 @@ class BatchConfig:
 
 @register_experiment("dual_weight_batch_cell", BatchConfig,
                      "Beyond the paper: dual weight and SGD with mini-batches, one cell")
+@one_blas_thread
 def run_batch_cell(cfg: BatchConfig) -> pd.DataFrame:
     """Corrected protocol, ``samples // batch`` steps of ``batch`` samples each; final test metric."""
     spec = DATASETS.lookup(cfg.dataset)
@@ -632,11 +632,13 @@ def run_batch_cell(cfg: BatchConfig) -> pd.DataFrame:
             if cfg.batch == 1:
                 net.fit_steps(prep.X_pool, prep.y_pool, order)
             else:
-                for t in range(n_steps):
-                    if t % 100 == 0 and _diverged(net):
-                        break
-                    idx = order[t * cfg.batch:(t + 1) * cfg.batch]
-                    net.train_step(prep.X_pool[idx], prep.y_pool[idx])
+                # the reference step (the stored results were computed with it); a run stops once
+                # its weights are no longer finite (they never become finite again)
+                Xv, Yv = net._check_xy(prep.X_pool, prep.y_pool)
+                batches = (Batch(Xv[idx], Yv[idx]) for idx in
+                           (order[t * cfg.batch:(t + 1) * cfg.batch] for t in range(n_steps)))
+                run_epoch(reference_step(net), batches,
+                          diverged=lambda loss: not np.isfinite(loss) and not parameters_finite(net))
         rows.append((method, n_steps, _score(net, prep.X_test, prep.y_test, spec.task)))
     frame = pd.DataFrame(rows, columns=["method", "updates", "value"])
     frame["metric"] = metric_of(cfg.dataset)

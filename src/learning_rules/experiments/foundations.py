@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,8 +33,9 @@ from ..nn.activations import get_activation, softmax
 from ..nn.losses import get_loss
 from ..nn.mlp import MLP, forward
 from ..updates import OPTIMIZERS
+from ..training import epoch_batches, stream_batches
 from ..updates.gradient import bias_gradient, weight_gradient
-from . import register_artifact, register_experiment, save_figure
+from . import one_blas_thread, register_artifact, register_experiment, save_figure
 
 __all__ = [
     "ENTROPY_LEVELS",
@@ -348,27 +350,6 @@ def _load_flat(dataset: str, split: str):
     return X, y
 
 
-def one_blas_thread(fn):
-    """Run ``fn`` with one BLAS thread (``threadpoolctl``).
-
-    Inside the book build every kernel already has its share of BLAS threads, and joblib's loky
-    workers get one each, so there this is a no-op. It matters wherever an experiment runs in a
-    plain process (the CLI, the tests, ``run_sweep(n_jobs=1)``): on the shared 2-core machine at
-    load 2-3 (2026-11-23) one ablation run of 2 epochs took 9-15 s with OpenBLAS' default threads
-    and 0.9 s with one; a 2-epoch weight-decay run 5-12 s against 0.4-0.5 s; the gradient-flow run
-    0.8-2.3 s against 0.35 s (the small products spin more threads than they can use).
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def _mnist_subset(split: str, start: int, count: int, dataset: str = "mnist"):
     X, y = _load_flat(dataset, split)
     if start + count > len(X):
@@ -443,11 +424,9 @@ def gradient_flow(config: GradientFlowConfig) -> pd.DataFrame:
 
     step = 0
     for epoch in range(config.num_epochs):
-        order = rng.permutation(config.n_train)
-        for s in range(0, config.n_train, config.batch_size):
+        for idx in epoch_batches(config.n_train, config.batch_size, rng):
             if step % config.record_every == 0:
                 record(step, epoch)
-            idx = order[s:s + config.batch_size]
             net.train_step(Xt[idx], yt[idx])
             step += 1
     record(step, config.num_epochs)
@@ -466,11 +445,8 @@ def sgd_steps_recording(net, X: np.ndarray, y: np.ndarray, rng: np.random.Genera
     with np.errstate(over="ignore", invalid="ignore"):
         if record(0):
             return
-        order = np.empty(0, dtype=int)
-        for step in range(1, num_steps + 1):
-            if order.size < batch_size:
-                order = np.concatenate([order, rng.permutation(len(X))])
-            idx, order = order[:batch_size], order[batch_size:]
+        for step, idx in enumerate(itertools.islice(stream_batches(len(X), batch_size, rng), num_steps),
+                                   start=1):
             net.train_step(X[idx], y[idx])
             if (step % record_every == 0 or step == num_steps) and record(step):
                 return
@@ -578,7 +554,7 @@ def symmetry(config: SymmetryConfig) -> pd.DataFrame:
     rows = []
     for epoch in range(config.num_epochs + 1):
         if epoch > 0:
-            net.fit(X, y, num_epochs=1, batch_size=config.batch_size)
+            net.fit(X, y, num_epochs=1, batch_size=config.batch_size, backend="reference")
         W1 = net.mlp.weights[0]
         rows.append({"epoch": epoch, "distinct_neurons": int(len(np.unique(W1, axis=0))),
                      "spread": float(np.max(np.linalg.norm(W1 - W1.mean(axis=0), axis=1))),
@@ -639,7 +615,7 @@ def entropy_init(config: EntropyInitConfig) -> pd.DataFrame:
     rows = []
     for epoch in range(config.num_epochs + 1):
         if epoch > 0:
-            net.fit(X, y, num_epochs=1, batch_size=config.batch_size)
+            net.fit(X, y, num_epochs=1, batch_size=config.batch_size, backend="reference")
         rows.append({"epoch": epoch, "distinct_neurons": int(len(np.unique(net.mlp.weights[0], axis=0))),
                      "train_accuracy": net.evaluate(X, y).accuracy})
     return pd.DataFrame(rows)
@@ -916,6 +892,7 @@ class OptimizerPathsConfig:
 
 @register_experiment("foundations_optimizer_paths", OptimizerPathsConfig,
                      "optimizer trajectories on a 2-D ravine or saddle")
+@one_blas_thread
 def optimizer_paths(config: OptimizerPathsConfig) -> pd.DataFrame:
     """Rows ``optimizer, lr, step, x, y, f`` (engine default hyper-parameters besides ``lr``)."""
     if len(config.optimizers) != len(config.lrs):
@@ -1087,10 +1064,8 @@ def weight_decay_dynamics(config: WeightDecayConfig) -> pd.DataFrame:
         grd = [np.zeros_like(W) for W in Ws]
         dn = [0.0] * len(Ws)
         gn = [0.0] * len(Ws)
-        order = rng.permutation(config.n_train)
         steps = 0
-        for s in range(0, config.n_train, config.batch_size):
-            idx = order[s:s + config.batch_size]
+        for idx in epoch_batches(config.n_train, config.batch_size, rng):
             before = [W.copy() for W in Ws]
             net.train_step(X[idx], y[idx])
             for l, (W0, W) in enumerate(zip(before, Ws)):
@@ -1136,7 +1111,7 @@ def weight_histogram(config: WeightHistogramConfig) -> pd.DataFrame:
     X, y, _, net = _seeded_network(config, config.n_train, [config.hidden, 10], ["sigmoid", "softmax"],
                                    config.init, lr=config.lr, n_train=config.n_train, **penalty)
     Xe, ye = _mnist_subset("test", 0, 1000, config.dataset)
-    net.fit(X, y, num_epochs=config.num_epochs, batch_size=config.batch_size)
+    net.fit(X, y, num_epochs=config.num_epochs, batch_size=config.batch_size, backend="reference")
     acc = net.evaluate(Xe, ye).accuracy
     return pd.DataFrame({"weight": net.mlp.weights[0].ravel(), "test_accuracy": acc})
 
@@ -1320,11 +1295,12 @@ def _register_figure(name: str, description: str, notebook: str,
 
 
 for _name, _description, _page, _draw in [
-    ("foundations-gradient-flow", "per-layer gradient norms, sigmoid vs ReLU vs leaky ReLU", "vanishing",
+    ("foundations-gradient-flow", "lecture notes (Lecture 5) Ch. 1 sec. 2, the vanishing gradient "
+     "problem (no figure there): per-layer gradient norms, sigmoid vs ReLU vs leaky ReLU (PNG)", "vanishing",
      _draw_gradient_flow),
-    ("foundations-optimizer-paths", "optimizer trajectories on a ravine and a saddle", "optimizers",
-     _draw_optimizer_paths),
-    ("foundations-weight-decay-claim3", "RMS hidden weight per epoch vs 1/n_w (the Q&A's claim 3)",
-     "regularization", _draw_weight_decay_claim3),
+    ("foundations-optimizer-paths", "the optimizers of Okoma 2025 sec. 3.1 (no figure there): "
+     "trajectories on a ravine and a saddle (PNG)", "optimizers", _draw_optimizer_paths),
+    ("foundations-weight-decay-claim3", "L2 weight-decay Q&A, claim 3: RMS hidden weight per epoch vs "
+     "1/n_w (PNG)", "regularization", _draw_weight_decay_claim3),
 ]:
     _register_figure(_name, _description, f"book/foundations/{_page}.ipynb", _draw)

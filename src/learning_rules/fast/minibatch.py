@@ -360,11 +360,15 @@ class MinibatchOptimizer(MinibatchSGD):
     optimizer : one of :data:`FAST_MINIBATCH_OPTIMIZERS`
     optimizer_params : dict, optional
         Hyper-parameters, validated by the engine's optimizer class (unknown names raise).
+    states : list, optional
+        The engine's layer states (``Network.layer_states``) to step in place instead of fresh
+        ones (dense inputs only), so that a network fitted by this trainer and by the reference
+        engine in turn keeps one optimizer state.
     """
 
     def __init__(self, weights, biases, activations, loss: str, lr: float, batch_size: int,
                  feedback=None, optimizer: str = "sgd", optimizer_params=None,
-                 input_background: float | None = None, credit: str = "dfa") -> None:
+                 input_background: float | None = None, credit: str = "dfa", states=None) -> None:
         super().__init__(weights, biases, activations, loss, lr, batch_size, feedback,
                          input_background, credit)
         from ..updates import OPTIMIZERS
@@ -378,10 +382,35 @@ class MinibatchOptimizer(MinibatchSGD):
         for p in params:
             if not self._kernel_view(p).flags.c_contiguous:
                 raise ValueError("every parameter must be C-contiguous (updated through a flat view)")
-        # on the sparse path W1's state is laid out as W1^T (every update is element-wise)
-        self._state = {id(p): self.optimizer.init_state(self._kernel_view(p)) for p in params}
+        if states is None:
+            # on the sparse path W1's state is laid out as W1^T (every update is element-wise)
+            self._state = {id(p): self.optimizer.init_state(self._kernel_view(p)) for p in params}
+        else:
+            self._state = self._shared_state(states)
         self.t = 0
         self.epoch = 0
+
+    def _shared_state(self, states) -> dict:
+        """The engine's layer states (``{"W": state, "b": state}`` per layer, from
+        :meth:`GradientUpdate.init_layer`) as this trainer's, so the network and the trainer step
+        the same accumulators (dense inputs only)."""
+        if self._sparse is not None:
+            raise ValueError("shared optimizer states need dense inputs (input_background=None)")
+        states = list(states)
+        if len(states) != len(self.weights) or any(st is None for st in states):
+            raise ValueError(f"need one layer state per layer ({len(self.weights)}), every layer trained")
+        shared = {}
+        for W, b, st in zip(self.weights, self.biases, states):
+            for p, key in ((W, "W"), (b, "b")):
+                if p is None:
+                    continue
+                s = st.get(key)
+                if s is None or any(s[k].shape != p.shape or s[k].dtype != p.dtype
+                                    or not s[k].flags.c_contiguous for k in _STATE_KEYS[self.name]):
+                    raise ValueError(f"the layer state {key!r} does not fit its parameter {p.shape} "
+                                     f"{p.dtype} (made by another optimizer?)")
+                shared[id(p)] = s
+        return shared
 
     def _kernel_view(self, p: np.ndarray) -> np.ndarray:
         """The array the fused kernels update for parameter ``p`` (``W1^T`` on the sparse path)."""
