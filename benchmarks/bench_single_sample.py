@@ -3,13 +3,21 @@
 Peers, all on the same network, data and step sequence:
 
 * ``fast``       -- ``learning_rules.fast.fit_steps`` (Numba, one compiled call per sequence);
-* ``reference``  -- the project's NumPy engine, ``Network.fit_steps`` (validated, readable);
+* ``limit``      -- the speed limit: the simplest allocation-free Numba loop for plain SGD +
+  backprop on the same net, written here (:func:`limit_loop`: preallocated buffers, plain loops,
+  zero inputs skipped, float64, no ``fastmath``). It does the fast path's SGD arithmetic in the
+  same order, so it must end with the same weights bit for bit (checked); the ``fast/limit``
+  column is each method's time over this one SGD loop's;
+* ``reference``  -- the project's NumPy engine, ``Network.fit_steps(backend="numpy")``;
 * ``naive``      -- a plain NumPy loop written here (one matrix-vector product per layer and step);
 * ``torch-1t`` / ``torch-Nt`` -- PyTorch CPU, autograd + ``optim.SGD`` (dual weight: autograd for
   the signals, the row updates by hand), with ``torch.set_num_threads(1)`` and the default count.
 
-Prints microseconds per step and the ratios peer / fast. It also checks that the fast path and the
-reference end with the same weights (max abs difference), so the speed is for the proven-equal path.
+Prints microseconds per step, ``fast/limit`` and the ratios peer / fast. It also checks that the
+fast path and the NumPy reference end with the same weights (max abs difference; they differ only
+in summation order), so the speed is for the proven-equal path. ``fast`` and ``limit`` are timed
+alternately, best of ``--repeats``, so a busy machine slows both alike; ``fast`` includes its
+per-call validation and packing (amortised over the sequence).
 
 Usage: ``python benchmarks/bench_single_sample.py [--quick] [--arch 784-64-32-10 ...]``
 """
@@ -18,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 ROOT = Path(__file__).resolve().parents[1]
 if not os.environ.get("LEARNING_RULES_DATA") and (ROOT.parent / "shared" / "datasets").is_dir():
@@ -78,6 +88,81 @@ def make_network(sizes, loss, method, seed=0) -> Network:
     acts = ["relu"] * (len(sizes) - 2) + ["identity"]
     mlp = MLP.create(sizes, acts, init="he_normal", rng=rng)
     return Network(mlp, loss=loss, lr=LR, rng=rng, **METHODS[method])
+
+
+# ---------------------------------------------------------------------------------------------
+# the limit: the simplest allocation-free Numba loop, plain SGD + backprop
+# ---------------------------------------------------------------------------------------------
+
+@njit
+def limit_loop(WT, b, X, T, idx, lr, cce, h, z, d):
+    """Single-sample SGD + backprop, ReLU hidden layers, identity output, ``cce`` or
+    ``squared_error``; updates ``WT`` (each ``W_l^T``, shape (n_in, n_out)) and ``b`` in place.
+    ``h, z, d``: preallocated per-layer buffers; nothing is allocated inside the loop."""
+    L = len(WT)
+    for t in idx:
+        x = X[t]
+        h0 = h[0]
+        for i in range(x.shape[0]):
+            h0[i] = x[i]
+        for l in range(L):  # z = W h + b, rows of zero inputs skipped
+            W, bl, hin, zl, hout = WT[l], b[l], h[l], z[l], h[l + 1]
+            for j in range(zl.shape[0]):
+                zl[j] = 0.0
+            for i in range(W.shape[0]):
+                hi = hin[i]
+                if hi != 0.0:
+                    for j in range(W.shape[1]):
+                        zl[j] += hi * W[i, j]
+            for j in range(zl.shape[0]):
+                zl[j] += bl[j]
+                hout[j] = zl[j] if (l == L - 1 or zl[j] > 0.0) else 0.0
+        zL, e, tt = z[L - 1], d[L - 1], T[t]
+        if cce:  # softmax - one-hot
+            m = zL[0]
+            for k in range(1, zL.shape[0]):
+                if zL[k] > m:
+                    m = zL[k]
+            s = 0.0
+            for k in range(zL.shape[0]):
+                e[k] = math.exp(zL[k] - m)
+                s += e[k]
+            for k in range(zL.shape[0]):
+                e[k] = e[k] / s - tt[k]
+        else:  # d ||y - t||^2 / dz
+            for k in range(zL.shape[0]):
+                e[k] = 2.0 * (zL[k] - tt[k])
+        for l in range(L - 1, 0, -1):  # delta_{l-1} = (W_l^T delta_l) * relu'(z_{l-1})
+            W, dup, dl, zl = WT[l], d[l], d[l - 1], z[l - 1]
+            for i in range(W.shape[0]):
+                if zl[i] > 0.0:
+                    acc = 0.0
+                    for j in range(W.shape[1]):
+                        acc += W[i, j] * dup[j]
+                    dl[i] = acc
+                else:
+                    dl[i] = 0.0
+        for l in range(L):  # W <- W - lr delta h^T, b <- b - lr delta
+            W, bl, hin, g = WT[l], b[l], h[l], d[l]
+            for i in range(W.shape[0]):
+                hi = hin[i]
+                if hi != 0.0:
+                    for j in range(W.shape[1]):
+                        W[i, j] = W[i, j] - lr * (g[j] * hi)
+            for j in range(g.shape[0]):
+                bl[j] = bl[j] - lr * g[j]
+
+
+def run_limit(Ws, bs, X, T, idx, loss):
+    """:func:`limit_loop` on copies of ``Ws``/``bs``; returns the weights as ``(n_out, n_in)``."""
+    sizes = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    WT = tuple(np.ascontiguousarray(W.T) for W in Ws)
+    b = tuple(np.array(v, dtype=np.float64) for v in bs)
+    h = tuple(np.zeros(n) for n in sizes)
+    z = tuple(np.zeros(n) for n in sizes[1:])
+    d = tuple(np.zeros(n) for n in sizes[1:])
+    limit_loop(WT, b, X, T, idx, LR, loss == "cce", h, z, d)
+    return [np.ascontiguousarray(W.T) for W in WT]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,25 +273,39 @@ def per_step_us(fn, n_steps: int, repeats: int) -> float:
 def bench_arch(arch: str, methods, scale: float, repeats: int, torch_threads) -> list[dict]:
     rng = np.random.default_rng(1)
     sizes, loss, X, y, desc = load_data(arch, 2000, rng)
+    X = np.ascontiguousarray(X, dtype=np.float64)
     T = np.eye(sizes[-1])[y] if loss == "cce" else np.asarray(y, dtype=float).reshape(len(y), -1)
     n_fast = max(int(20000 * scale), 200)
     n_slow = max(int(1000 * scale), 50)
     idx_fast = rng.integers(0, X.shape[0], n_fast)
     idx_slow = idx_fast[:n_slow]
-    print(f"\n== {arch}  ({loss}, {desc}; fast: {n_fast} steps, peers: {n_slow} steps, best of {repeats})")
+    print(f"\n== {arch}  ({loss}, {desc}; fast and limit: {n_fast} steps, peers: {n_slow} steps, "
+          f"best of {repeats})")
+    warm = make_network(sizes, loss, "sgd").mlp
+    run_limit(warm.weights, warm.biases, X, T, idx_fast[:2], loss)  # compile for this depth
     rows = []
     for method in methods:
         net = make_network(sizes, loss, method)
         W0 = [W.copy() for W in net.mlp.weights]
         b0 = [b.copy() for b in net.mlp.biases]
-        # equality on the measured sequence (fast vs reference)
+        # equality on the measured sequence (fast vs the NumPy reference)
         ref, fast = copy.deepcopy(net), copy.deepcopy(net)
-        ref.fit_steps(X, y, idx_slow)
+        ref.fit_steps(X, y, idx_slow, backend="numpy")
         fit_steps(fast, X, y, idx_slow)
         diff = max(float(np.max(np.abs(a - b))) for a, b in zip(ref.mlp.weights, fast.mlp.weights))
         res = {"arch": arch, "method": method, "max_abs_diff_vs_reference": diff}
-        res["fast"] = per_step_us(lambda: fit_steps(copy.deepcopy(net), X, y, idx_fast), n_fast, repeats)
-        res["reference"] = per_step_us(lambda: copy.deepcopy(net).fit_steps(X, y, idx_slow), n_slow, repeats)
+        if method == "sgd":  # the limit runs the fast path's SGD arithmetic: same weights, bit for bit
+            lim_W = run_limit(W0, b0, X, T, idx_slow, loss)
+            res["limit_equal_bits"] = all(np.array_equal(a, b) for a, b in zip(lim_W, fast.mlp.weights))
+        # fast and limit alternate, so a busy machine slows both alike
+        t_fast, t_limit = [], []
+        for _ in range(repeats):
+            t_fast.append(per_step_us(lambda: fit_steps(copy.deepcopy(net), X, y, idx_fast), n_fast, 1))
+            t_limit.append(per_step_us(lambda: run_limit(W0, b0, X, T, idx_fast, loss), n_fast, 1))
+        res["fast"], res["limit"] = min(t_fast), min(t_limit)
+        res["fast/limit"] = res["fast"] / res["limit"]
+        res["reference"] = per_step_us(lambda: copy.deepcopy(net).fit_steps(X, y, idx_slow, backend="numpy"),
+                                       n_slow, repeats)
         if method in ("sgd", "dual_weight"):
             res["naive"] = per_step_us(lambda: naive_loop(W0, b0, X, T, idx_slow, method, loss),
                                        n_slow, repeats)
@@ -217,10 +316,14 @@ def bench_arch(arch: str, methods, scale: float, repeats: int, torch_threads) ->
                                              n_slow, repeats)
         rows.append(res)
         peers = [k for k in ("reference", "naive", *[lab for lab, _ in torch_threads]) if k in res]
-        line = f"  {method:24s} fast {res['fast']:8.2f} us/step"
+        line = (f"  {method:24s} fast {res['fast']:7.2f} us/step | limit {res['limit']:6.2f} "
+                f"| fast/limit {res['fast/limit']:4.2f}")
         for k in peers:
-            line += f" | {k} {res[k]:8.1f} ({res[k] / res['fast']:5.1f}x)"
-        print(line + f" | max|fast-ref| {diff:.1e}")
+            line += f" | {k} {res[k]:7.1f} ({res[k] / res['fast']:5.1f}x)"
+        line += f" | max|fast-ref| {diff:.1e}"
+        if "limit_equal_bits" in res:
+            line += f" | limit==fast bits: {res['limit_equal_bits']}"
+        print(line)
     return rows
 
 
@@ -229,9 +332,13 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--arch", nargs="*", default=list(ARCHS), help="architectures like 784-64-32-10")
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--methods", nargs="*", default=None,
+                    help=f"methods to run (default: all of {', '.join(METHODS)} on 784-64-32-10, "
+                         "sgd and dual_weight elsewhere)")
     args = ap.parse_args(argv)
     scale = 0.1 if args.quick else 0.5
-    print("single-sample training, float64, lr 1e-3; ratios are peer time / fast time (same run)")
+    print("single-sample training, float64, lr 1e-3; fast/limit = fast time / limit time; "
+          "(Nx) = peer time / fast time (same run)")
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, cpus {os.cpu_count()}")
     t0 = time.perf_counter()
     from learning_rules.fast import _kernels as K  # noqa: F401 - import, then time the compile/load
@@ -243,6 +350,7 @@ def main(argv=None) -> list[dict]:
         fit_steps(tiny, rng.random((5, 4)), rng.integers(0, 2, 5), [0, 1], method=m, lr=0.1, loss="cce")
     print(f"first call (import + compile or load from numba cache): {time.perf_counter() - t1:.2f} s "
           f"(import {t1 - t0:.2f} s)")
+    run_limit(*tiny, rng.random((5, 4)), np.eye(2)[[0, 1, 0, 1, 0]], np.array([0, 1]), "cce")  # compile
     if torch is None:
         print("PyTorch not installed, peer skipped")
         torch_threads = []
@@ -252,7 +360,7 @@ def main(argv=None) -> list[dict]:
         print(f"torch {torch.__version__}, default threads {n_default}")
     rows = []
     for arch in args.arch:
-        methods = list(METHODS) if arch == "784-64-32-10" else ["sgd", "dual_weight"]
+        methods = args.methods or (list(METHODS) if arch == "784-64-32-10" else ["sgd", "dual_weight"])
         rows += bench_arch(arch, methods, scale, args.repeats, torch_threads)
     if torch is not None:
         torch.set_num_threads(n_default)

@@ -307,6 +307,29 @@ def test_supports_and_reasons():
     assert "valid names" in unsupported_reason({"method": "rmsprop", "loss": "mse"})
 
 
+def test_credit_recognised_by_its_declared_name():
+    """The fast path reads the credit rule's declared ``name`` (its registry name) and takes it
+    only from the class registered under that name: a subclass or look-alike may compute other
+    signals than the kernels, so it keeps the reference, with the usual reason."""
+    from learning_rules.credit import Backprop
+
+    rng = np.random.default_rng(0)
+    mlp = MLP.create([5, 4, 2], ["relu", "identity"], rng=rng)
+    for credit in ("backprop", "fa", "dfa"):
+        assert supports(Network(mlp.copy(), credit=credit, loss="mse", rng=rng))
+
+    class ScaledBackprop(Backprop):  # same declared name, other signals
+        def deltas(self, mlp, cache, e, state):
+            return [2.0 * dl for dl in super().deltas(mlp, cache, e, state)]
+
+    class Unknown(Backprop):
+        name = "kolen_pollack"
+
+    for credit in (ScaledBackprop(), Unknown()):
+        reason = unsupported_reason(Network(mlp.copy(), credit=credit, loss="mse", rng=rng))
+        assert reason is not None and "has no fast path; valid: backprop, dfa, fa" in reason
+
+
 # ------------------------------------------------------------------------------------------------
 # batched evaluation
 # ------------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def _changed(baseline, after: dict[str, str]) -> set[str]:
 
 
 @pytest.mark.parametrize("rel, name", [
-    ("plots_foundations.py", "plot_gradient_flow"),
+    ("experiments/foundations_plots.py", "plot_gradient_flow"),
     ("report.py", "format_summary"),
     ("book.py", "build"),
     ("cli.py", "main"),
@@ -142,7 +142,7 @@ def test_notebook_code_follows_plotting_code_it_calls(baseline, tmp_path):
     before = {nb: F.notebook_fingerprint(cells(nb), F.CodeIndex(baseline[0])) for nb in pages}
     copy = tmp_path / "learning_rules"
     shutil.copytree(baseline[0], copy)
-    path = copy / "plots_foundations.py"
+    path = copy / "experiments" / "foundations_plots.py"
     path.write_text(path.read_text().replace("def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:\n",
                                              "def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:\n"
                                              "    _edited_here = 1\n"))

@@ -79,7 +79,7 @@ def test_plots_and_artifact_run(tmp_path, monkeypatch, shared_data):
     import matplotlib
 
     matplotlib.use("Agg")
-    from learning_rules import plots_foundations as P
+    from learning_rules.experiments import foundations_plots as P
     from learning_rules.experiments import make_artifact
 
     monkeypatch.setenv("LEARNING_RULES_STORE", str(tmp_path / "store"))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from learning_rules import plots_foundations as P
+from learning_rules.experiments import foundations_plots as P
 from learning_rules.experiments import foundations as F
 
 

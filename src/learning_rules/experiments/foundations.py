@@ -22,7 +22,6 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,10 +31,10 @@ from .._registry import Registry
 from ..nn.activations import get_activation, softmax
 from ..nn.losses import get_loss
 from ..nn.mlp import MLP, forward
-from ..updates import OPTIMIZERS
 from ..training import epoch_batches, stream_batches
+from ..updates import OPTIMIZERS
 from ..updates.gradient import bias_gradient, weight_gradient
-from . import one_blas_thread, register_artifact, register_experiment, save_figure
+from . import one_blas_thread, register_experiment
 
 __all__ = [
     "ENTROPY_LEVELS",
@@ -1259,48 +1258,3 @@ def weight_histogram_frame(params: Mapping[str, Any],
     return pd.concat([run_seeds("foundations_weight_histogram",
                                 dataclasses.replace(base, penalty=pen, lam=float(lam)), seed_list(params),
                                 penalty=pen, lam=float(lam)) for pen, lam in penalties], ignore_index=True)
-
-
-def _save(fig, out_path: Path) -> Path:
-    return save_figure(fig, out_path, bbox_inches="tight")
-
-
-def _draw_gradient_flow(params: Mapping[str, Any]):
-    from ..plots_foundations import plot_gradient_flow
-
-    return plot_gradient_flow(gradient_flow_frame(params))
-
-
-def _draw_optimizer_paths(params: Mapping[str, Any]):
-    from ..plots_foundations import plot_optimizer_paths
-
-    return plot_optimizer_paths(optimizer_frames(params))
-
-
-def _draw_weight_decay_claim3(params: Mapping[str, Any]):
-    from ..plots_foundations import plot_weight_decay_claim
-
-    cfg = WeightDecayConfig(**_pick(params, WeightDecayConfig))
-    return plot_weight_decay_claim(weight_decay_frame(params), 3, cfg.lr, cfg.lam, cfg.batch_size, cfg.n_train)
-
-
-def _register_figure(name: str, description: str, notebook: str,
-                     draw: Callable[[Mapping[str, Any]], Any]) -> None:
-    """Register artifact ``name``: ``draw(params)`` saved as a PNG."""
-
-    def make(params: Mapping[str, Any], out_path: Path) -> Path:
-        return _save(draw(params), out_path)
-
-    register_artifact(name, description, notebook=notebook)(make)
-
-
-for _name, _description, _page, _draw in [
-    ("foundations-gradient-flow", "lecture notes (Lecture 5) Ch. 1 sec. 2, the vanishing gradient "
-     "problem (no figure there): per-layer gradient norms, sigmoid vs ReLU vs leaky ReLU (PNG)", "vanishing",
-     _draw_gradient_flow),
-    ("foundations-optimizer-paths", "the optimizers of Okoma 2025 sec. 3.1 (no figure there): "
-     "trajectories on a ravine and a saddle (PNG)", "optimizers", _draw_optimizer_paths),
-    ("foundations-weight-decay-claim3", "L2 weight-decay Q&A, claim 3: RMS hidden weight per epoch vs "
-     "1/n_w (PNG)", "regularization", _draw_weight_decay_claim3),
-]:
-    _register_figure(_name, _description, f"book/foundations/{_page}.ipynb", _draw)

@@ -2,7 +2,14 @@
 
 Pure arithmetic on flat float64 buffers; validation, packing and unpacking live in
 :mod:`learning_rules.fast.single`. One call runs a whole sequence of steps, so Python is entered
-once per sequence instead of once per step, and nothing is allocated inside the step loop.
+once per sequence instead of once per step.
+
+The step loop allocates nothing and creates no array views: the caller allocates every scratch
+buffer once per call, the loop addresses the flat buffers by **unsigned** offsets (numba then
+emits no negative-index wraparound test, so the inner loops stay vectorisable; a view per row or
+layer costs two reference-count updates and was most of a small net's step), and the input row
+is read in place from ``X``. Each layer's nonzero inputs are listed once per step (branch-free),
+and the forward pass and the SGD update both walk that list.
 
 Two memory layouts, each chosen for what its update touches (profiled on 784-64-32-10 MNIST):
 
@@ -48,6 +55,8 @@ ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH = 0, 1, 2, 3, 4
 LOSS_SQUARED_ERROR, LOSS_MSE, LOSS_CCE, LOSS_BCE = 0, 1, 2, 3
 CREDIT_BACKPROP, CREDIT_DFA, CREDIT_FA = 0, 1, 2
 M_SGD, M_L2_CODED, M_L2_DECOUPLED, M_L2_LOSS, M_DUAL, M_DUAL_STAB = 0, 1, 2, 3, 4, 5
+#: unsigned constants for offset arithmetic (numba types uint64 + int64 as float64)
+U0, U1, U8 = np.uint64(0), np.uint64(1), np.uint64(8)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,66 +105,72 @@ def _softplus(z):
 
 
 @njit(cache=True)
-def _loss_and_error(loss, out_act, out_slope, zL, yhat, t, e):
-    """Write ``e = dE/dz_L`` of one sample and return its loss ``E`` (measured before the step)."""
-    n = zL.shape[0]
+def _loss_and_error(loss, out_act, out_slope, z, h, T, s, e, o, n):
+    """Write ``e = dE/dz_L`` of sample ``s`` to ``e[o:o+n]`` and return its loss ``E`` (measured
+    before the step); ``z_L = z[o:o+n]``, ``y_hat = h[o:o+n]``, targets ``T[s]``."""
     if loss == LOSS_CCE:
-        m = zL[0]
-        for k in range(1, n):
-            if zL[k] > m:
-                m = zL[k]
-        s = 0.0
+        m = z[o]
+        for k in range(U1, n):
+            if z[o + k] > m:
+                m = z[o + k]
+        sm = 0.0
         for k in range(n):
-            e[k] = math.exp(zL[k] - m)
-            s += e[k]
-        lse = m + math.log(s)
+            e[o + k] = math.exp(z[o + k] - m)
+            sm += e[o + k]
+        lse = m + math.log(sm)
         val = 0.0
         for k in range(n):
-            e[k] = e[k] / s - t[k]
-            if t[k] != 0.0:
-                val += t[k] * (lse - zL[k])
+            t = T[s, k]
+            e[o + k] = e[o + k] / sm - t
+            if t != 0.0:
+                val += t * (lse - z[o + k])
         return val
     if loss == LOSS_BCE:
         val = 0.0
         for k in range(n):
-            e[k] = _sigmoid(zL[k]) - t[k]
-            val += _softplus(zL[k]) - t[k] * zL[k]
+            zk = z[o + k]
+            t = T[s, k]
+            e[o + k] = _sigmoid(zk) - t
+            val += _softplus(zk) - t * zk
         return val
     val = 0.0
     for k in range(n):
-        r = yhat[k] - t[k]
+        r = h[o + k] - T[s, k]
         val += r * r
         if loss == LOSS_SQUARED_ERROR:
-            e[k] = (2.0 * r) * _dact(out_act, out_slope, zL[k])
+            e[o + k] = (2.0 * r) * _dact(out_act, out_slope, z[o + k])
         else:
-            e[k] = r * _dact(out_act, out_slope, zL[k])
+            e[o + k] = r * _dact(out_act, out_slope, z[o + k])
     return val if loss == LOSS_SQUARED_ERROR else 0.5 * val
 
 
 @njit(cache=True)
-def _activate(code, slope, zl, hl):
-    for j in range(zl.shape[0]):
-        hl[j] = _act(code, slope, zl[j])
+def _activate(code, slope, z, h, o, n):
+    """``h[o:o+n] = f(z[o:o+n])``."""
+    for j in range(n):
+        h[o + j] = _act(code, slope, z[o + j])
 
 
 @njit(cache=True)
-def _dfa_signal(B, boff, nL, n_l, eL, dl):
-    """``dl = e B_l`` with ``B_l`` (n_L, n_l) row-major: rows of B added in ascending order."""
+def _dfa_signal(B, boff, nL, n_l, d, eo, o):
+    """``d[o:o+n_l] = e B_l`` with ``e = d[eo:eo+nL]`` and ``B_l`` (n_L, n_l) row-major from
+    ``B[boff:]``: rows of B added in ascending order."""
     for i in range(n_l):
-        dl[i] = 0.0
+        d[o + i] = 0.0
     for k in range(nL):
-        ek = eL[k]
+        ek = d[eo + k]
         if ek != 0.0:
-            row = B[boff + k * n_l:boff + (k + 1) * n_l]
+            r = boff + k * n_l
             for i in range(n_l):
-                dl[i] += ek * row[i]
+                d[o + i] += ek * B[r + i]
 
 
 @njit(cache=True)
-def _times_derivative(code, slope, zl, dl):
-    for i in range(dl.shape[0]):
-        fp = _dact(code, slope, zl[i])
-        dl[i] = dl[i] * fp if fp != 0.0 else 0.0
+def _times_derivative(code, slope, z, d, o, n):
+    """``d[o:o+n] *= f'(z[o:o+n])`` (0 where ``f' = 0``)."""
+    for i in range(n):
+        fp = _dact(code, slope, z[o + i])
+        d[o + i] = d[o + i] * fp if fp != 0.0 else 0.0
 
 
 @njit(cache=True)
@@ -179,6 +194,21 @@ def _sumsq(w):
     return s
 
 
+@njit(cache=True)
+def _nonzeros(v, vo, n, nzi, nzv, o):
+    """List the nonzero entries of ``v[vo:vo+n]``, ascending: indices (relative to ``vo``) to
+    ``nzi[o:]``, values to ``nzv[o:]``; return their count. Branch-free (every entry is written,
+    the count advances on a nonzero only), so an irregular zero pattern such as MNIST's costs no
+    branch mispredictions; ``nzi``/``nzv`` need ``n`` free slots from ``o``."""
+    m = U0
+    for i in range(n):
+        x = v[vo + i]
+        nzi[o + m] = i
+        nzv[o + m] = x
+        m += np.uint64(x != 0.0)
+    return m
+
+
 # ------------------------------------------------------------------------------------------------
 # gradient methods: transposed layout
 # ------------------------------------------------------------------------------------------------
@@ -186,120 +216,135 @@ def _sumsq(w):
 @njit(cache=True)
 def train_gradient_kernel(wT, b, sizes, w_off, b_off, u_off, has_bias, trainable, acts, slopes,
                           X, T, indices, loss, credit, B, B_off, method, lr, lam,
-                          h, z, d, colacc, sumsq, losses):
+                          h, z, d, nzi, nzv, nnz, colacc, sumsq, losses):
     """Run ``len(indices)`` single-sample gradient steps in place on ``wT`` (transposed) and ``b``.
 
     Step ``t``: forward on ``X[indices[t]]``, ``e = dE/dz_L`` (its loss goes to ``losses[t]``),
     every teaching signal from the pre-update weights, then per trainable layer
     ``W <- W - lr (delta h^T + R(W))`` (``R`` per ``method``; ``l2_decoupled`` multiplies by
-    ``1 - lr lam`` first) and ``b <- b - lr delta``. ``h, z, d`` are scratch indexed by the unit
-    offsets ``u_off``; ``colacc`` scratch of length ``max(sizes)``; ``sumsq`` holds ``||W_l||_F^2``.
+    ``1 - lr lam`` first) and ``b <- b - lr delta``. Scratch, allocated once by the caller:
+    ``h, z, d`` and the nonzero lists ``nzi`` (uint64), ``nzv``, all indexed by the unit offsets
+    ``u_off``; ``nnz`` (uint64, one count per layer); ``colacc`` of length ``max(sizes)``;
+    ``sumsq`` holds ``||W_l||_F^2``.
     """
     L = sizes.shape[0] - 1
-    nL = sizes[L]
+    sz = sizes.astype(np.uint64)
+    wo = w_off.astype(np.uint64)
+    bo = b_off.astype(np.uint64)
+    uo = u_off.astype(np.uint64)
+    Bo = B_off.astype(np.uint64)
+    nL = sz[L]
+    oL = uo[L]
+    n0 = sz[0]
+    Xf = X.reshape(X.shape[0] * X.shape[1])  # a view; row s starts at s * n0
+    M = B if credit == CREDIT_FA else wT  # backward matrix; FA's B_{l+1} is stored like W_{l+1}
     if method == M_L2_CODED:
         for l in range(L):
             sumsq[l] = _sumsq(wT[w_off[l]:w_off[l + 1]])
     for step in range(indices.shape[0]):
-        s_idx = indices[step]
-        x = X[s_idx]
-        for i in range(sizes[0]):
-            h[i] = x[i]
-        # ---- forward ----
+        s = np.uint64(indices[step])
+        xo = s * n0
+        # ---- forward: z_l = sum over the nonzero inputs, ascending, of h_i W^T[i, :]; then + b ----
         for l in range(L):
-            n_in = sizes[l]
-            n_out = sizes[l + 1]
-            hin = h[u_off[l]:u_off[l] + n_in]
-            zl = z[u_off[l + 1]:u_off[l + 1] + n_out]
+            n_in = sz[l]
+            n_out = sz[l + 1]
+            ho = uo[l]
+            zo = uo[l + 1]
+            base = wo[l]
+            if l == 0:
+                m = _nonzeros(Xf, xo, n_in, nzi, nzv, ho)
+            else:
+                m = _nonzeros(h, ho, n_in, nzi, nzv, ho)
+            nnz[l] = m  # the SGD update walks the same list
             for j in range(n_out):
-                zl[j] = 0.0
-            base = w_off[l]
-            for i in range(n_in):
-                xi = hin[i]
-                if xi != 0.0:
-                    w = wT[base + i * n_out:base + (i + 1) * n_out]
-                    for j in range(n_out):
-                        zl[j] += xi * w[j]
-            if has_bias[l]:
-                bl = b[b_off[l]:b_off[l] + n_out]
+                z[zo + j] = 0.0
+            for k in range(m):
+                v = nzv[ho + k]
+                r = base + nzi[ho + k] * n_out
                 for j in range(n_out):
-                    zl[j] += bl[j]
-            _activate(acts[l], slopes[l], zl, h[u_off[l + 1]:u_off[l + 1] + n_out])
+                    z[zo + j] += v * wT[r + j]
+            if has_bias[l]:
+                bb = bo[l]
+                for j in range(n_out):
+                    z[zo + j] += b[bb + j]
+            _activate(acts[l], slopes[l], z, h, zo, n_out)
         # ---- output error and teaching signals (pre-update weights) ----
-        eL = d[u_off[L]:u_off[L] + nL]
-        losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z[u_off[L]:u_off[L] + nL],
-                                       h[u_off[L]:u_off[L] + nL], T[s_idx], eL)
+        losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z, h, T, s, d, oL, nL)
         for l in range(L - 1, 0, -1):
-            n_l = sizes[l]
-            n_up = sizes[l + 1]
-            dl = d[u_off[l]:u_off[l] + n_l]
-            zl = z[u_off[l]:u_off[l] + n_l]
+            n_l = sz[l]
+            n_up = sz[l + 1]
+            o = uo[l]
+            ou = uo[l + 1]
+            code = acts[l - 1]
+            slope = slopes[l - 1]
             if credit == CREDIT_DFA:
-                _dfa_signal(B, B_off[l - 1], nL, n_l, eL, dl)
-                _times_derivative(acts[l - 1], slopes[l - 1], zl, dl)
+                _dfa_signal(B, Bo[l - 1], nL, n_l, d, oL, o)
+                _times_derivative(code, slope, z, d, o, n_l)
                 continue
-            dup = d[u_off[l + 1]:u_off[l + 1] + n_up]
-            M = B if credit == CREDIT_FA else wT  # FA's B_{l+1} is stored like W_{l+1}
-            base = w_off[l]
+            base = wo[l]
             for i in range(n_l):
-                fp = _dact(acts[l - 1], slopes[l - 1], zl[i])
+                fp = _dact(code, slope, z[o + i])
                 if fp == 0.0:
-                    dl[i] = 0.0
+                    d[o + i] = 0.0
                     continue
-                row = M[base + i * n_up:base + (i + 1) * n_up]
+                r = base + i * n_up
                 acc = 0.0
                 for j in range(n_up):
-                    acc += row[j] * dup[j]
-                dl[i] = acc * fp
+                    acc += M[r + j] * d[ou + j]
+                d[o + i] = acc * fp
         # ---- updates ----
         for l in range(L):
             if not trainable[l]:
                 continue
-            n_in = sizes[l]
-            n_out = sizes[l + 1]
-            hin = h[u_off[l]:u_off[l] + n_in]
-            g = d[u_off[l + 1]:u_off[l + 1] + n_out]
-            base = w_off[l]
-            if method == M_SGD:
-                for i in range(n_in):
-                    hi = hin[i]
-                    if hi != 0.0:
-                        w = wT[base + i * n_out:base + (i + 1) * n_out]
+            n_in = sz[l]
+            n_out = sz[l + 1]
+            ho = uo[l]
+            go = uo[l + 1]
+            base = wo[l]
+            if method == M_SGD:  # rows of zero inputs do not move
+                for k in range(nnz[l]):
+                    hi = nzv[ho + k]
+                    r = base + nzi[ho + k] * n_out
+                    for j in range(n_out):
+                        wT[r + j] = wT[r + j] - lr * (d[go + j] * hi)
+            else:
+                if l == 0:
+                    src, so = Xf, xo
+                else:
+                    src, so = h, ho
+                if method == M_L2_DECOUPLED:
+                    keep = 1.0 - lr * lam
+                    for i in range(n_in):
+                        hi = src[so + i]
+                        r = base + i * n_out
                         for j in range(n_out):
-                            w[j] = w[j] - lr * (g[j] * hi)
-            elif method == M_L2_DECOUPLED:
-                keep = 1.0 - lr * lam
-                for i in range(n_in):
-                    hi = hin[i]
-                    w = wT[base + i * n_out:base + (i + 1) * n_out]
+                            wT[r + j] = wT[r + j] * keep - lr * (d[go + j] * hi)
+                elif method == M_L2_LOSS:
+                    for i in range(n_in):
+                        hi = src[so + i]
+                        r = base + i * n_out
+                        for j in range(n_out):
+                            wT[r + j] = wT[r + j] - lr * (d[go + j] * hi + lam * wT[r + j])
+                else:  # M_L2_CODED: gradient of lam ||W||_F at the pre-update W, norm kept up to date
+                    nrm = math.sqrt(sumsq[l])
+                    coef = lam / nrm if nrm > 0.0 else 0.0
                     for j in range(n_out):
-                        w[j] = w[j] * keep - lr * (g[j] * hi)
-            elif method == M_L2_LOSS:
-                for i in range(n_in):
-                    hi = hin[i]
-                    w = wT[base + i * n_out:base + (i + 1) * n_out]
+                        colacc[j] = 0.0
+                    for i in range(n_in):
+                        hi = src[so + i]
+                        r = base + i * n_out
+                        for j in range(n_out):
+                            wn = wT[r + j] - lr * (d[go + j] * hi + coef * wT[r + j])
+                            wT[r + j] = wn
+                            colacc[j] += wn * wn
+                    acc = 0.0
                     for j in range(n_out):
-                        w[j] = w[j] - lr * (g[j] * hi + lam * w[j])
-            else:  # M_L2_CODED: gradient of lam ||W||_F at the pre-update W, norm kept up to date
-                nrm = math.sqrt(sumsq[l])
-                coef = lam / nrm if nrm > 0.0 else 0.0
-                for j in range(n_out):
-                    colacc[j] = 0.0
-                for i in range(n_in):
-                    hi = hin[i]
-                    w = wT[base + i * n_out:base + (i + 1) * n_out]
-                    for j in range(n_out):
-                        wn = w[j] - lr * (g[j] * hi + coef * w[j])
-                        w[j] = wn
-                        colacc[j] += wn * wn
-                acc = 0.0
-                for j in range(n_out):
-                    acc += colacc[j]
-                sumsq[l] = acc
+                        acc += colacc[j]
+                    sumsq[l] = acc
             if has_bias[l]:
-                bl = b[b_off[l]:b_off[l] + n_out]
+                bb = bo[l]
                 for j in range(n_out):
-                    bl[j] = bl[j] - lr * g[j]
+                    b[bb + j] = b[bb + j] - lr * d[go + j]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -307,27 +352,19 @@ def train_gradient_kernel(wT, b, sizes, w_off, b_off, u_off, has_bias, trainable
 # ------------------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _dual_layer_forward(w1, w2, base, n_in, n_out, hin, zl, nzi, nzv):
-    """``z = (W1 - W2) h`` over the nonzero entries of ``h``, eight rows at a time."""
-    m = 0
-    for i in range(n_in):
-        v = hin[i]
-        if v != 0.0:
-            nzi[m] = np.uint64(i)
-            nzv[m] = v
-            m += 1
-    # unsigned offsets: numba then emits no negative-index wraparound test in the gather loop
-    nin = np.uint64(n_in)
-    j = 0
-    while j + 8 <= n_out:
-        r0 = np.uint64(base + j * n_in)
-        r1 = r0 + nin
-        r2 = r1 + nin
-        r3 = r2 + nin
-        r4 = r3 + nin
-        r5 = r4 + nin
-        r6 = r5 + nin
-        r7 = r6 + nin
+def _dual_layer_forward(w1, w2, base, n_in, n_out, z, zo, nzi, nzv, m):
+    """``z[zo:zo+n_out] = (W1 - W2) h`` over the ``m`` listed nonzero entries of ``h``
+    (``nzi``/``nzv``), eight rows at a time (eight independent sums, each in ascending order)."""
+    j = U0
+    while j + U8 <= n_out:
+        r0 = base + j * n_in
+        r1 = r0 + n_in
+        r2 = r1 + n_in
+        r3 = r2 + n_in
+        r4 = r3 + n_in
+        r5 = r4 + n_in
+        r6 = r5 + n_in
+        r7 = r6 + n_in
         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
         for k in range(m):
             i = nzi[k]
@@ -340,120 +377,127 @@ def _dual_layer_forward(w1, w2, base, n_in, n_out, hin, zl, nzi, nzv):
             a5 += v * (w1[r5 + i] - w2[r5 + i])
             a6 += v * (w1[r6 + i] - w2[r6 + i])
             a7 += v * (w1[r7 + i] - w2[r7 + i])
-        zl[j] = a0
-        zl[j + 1] = a1
-        zl[j + 2] = a2
-        zl[j + 3] = a3
-        zl[j + 4] = a4
-        zl[j + 5] = a5
-        zl[j + 6] = a6
-        zl[j + 7] = a7
-        j += 8
+        o = zo + j
+        z[o] = a0
+        z[o + U1] = a1
+        z[o + np.uint64(2)] = a2
+        z[o + np.uint64(3)] = a3
+        z[o + np.uint64(4)] = a4
+        z[o + np.uint64(5)] = a5
+        z[o + np.uint64(6)] = a6
+        z[o + np.uint64(7)] = a7
+        j += U8
     while j < n_out:
-        r0 = np.uint64(base + j * n_in)
+        r0 = base + j * n_in
         a0 = 0.0
         for k in range(m):
             i = nzi[k]
             a0 += nzv[k] * (w1[r0 + i] - w2[r0 + i])
-        zl[j] = a0
-        j += 1
-
-
-@njit(cache=True)
-def _move_rows(w, base, n_in, n_out, a, hin):
-    """``W_j <- W_j (1 - a_j) + a_j h`` for every row with ``a_j != 0`` (eqs. 15-16)."""
-    for j in range(n_out):
-        aj = a[j]
-        if aj != 0.0:
-            keep = 1.0 - aj
-            row = w[base + j * n_in:base + (j + 1) * n_in]
-            for i in range(n_in):
-                row[i] = row[i] * keep + aj * hin[i]
+        z[zo + j] = a0
+        j += U1
 
 
 @njit(cache=True)
 def train_dual_kernel(w1, w2, b, G, sizes, w_off, b_off, u_off, has_bias, trainable, acts, slopes,
                       X, T, indices, loss, credit, B, B_off, stabilized, lr, lr_bias, gain, cap,
-                      G_lr, clip, h, z, d, ap, am, nzi, nzv, losses):
+                      G_lr, clip, h, z, d, nzi, nzv, losses):
     """Run ``len(indices)`` single-sample dual-weight steps in place on ``w1``, ``w2``, ``b``, ``G``.
 
     Forward through ``W = W1 - W2``, signals from the pre-update ``W``, then per trainable layer
-    ``a1 = lr max(-g, 0)``, ``a2 = lr max(g, 0)`` (stabilized: ``lr min(cap, gain max(-+g, 0)/G)``;
-    ``clip``: ``min(a, 1)``), rows moved towards ``h_{l-1}``, ``b <- b - lr_bias g`` and (stabilized)
-    ``G <- (1 - G_lr) G + G_lr |g|`` where ``g != 0``. Scratch: ``h, z, d`` (by ``u_off``),
-    ``ap, am, nzi, nzv`` of length ``max(sizes)``.
+    and neuron ``j``: ``a1 = lr max(-g, 0)``, ``a2 = lr max(g, 0)`` (stabilized:
+    ``lr min(cap, gain max(-+g, 0)/G)``; ``clip``: ``min(a, 1)``), row ``j`` of ``W1`` (``W2``)
+    moved towards ``h_{l-1}`` (eqs. 15-16) when ``a1`` (``a2``) is nonzero, ``b <- b - lr_bias g``
+    and (stabilized) ``G <- (1 - G_lr) G + G_lr |g|`` where ``g != 0``: each neuron's values depend
+    on its own ``g_j`` and ``G_j`` only, so one pass over the neurons does all four. Scratch,
+    allocated once by the caller: ``h, z, d`` (by ``u_off``), ``nzi`` (uint64), ``nzv`` of length
+    ``max(sizes)``.
     """
     L = sizes.shape[0] - 1
-    nL = sizes[L]
+    sz = sizes.astype(np.uint64)
+    wo = w_off.astype(np.uint64)
+    bo = b_off.astype(np.uint64)
+    uo = u_off.astype(np.uint64)
+    Bo = B_off.astype(np.uint64)
+    nL = sz[L]
+    oL = uo[L]
+    n0 = sz[0]
+    Xf = X.reshape(X.shape[0] * X.shape[1])  # a view; row s starts at s * n0
     for step in range(indices.shape[0]):
-        s_idx = indices[step]
-        x = X[s_idx]
-        for i in range(sizes[0]):
-            h[i] = x[i]
+        s = np.uint64(indices[step])
+        xo = s * n0
         for l in range(L):
-            n_in = sizes[l]
-            n_out = sizes[l + 1]
-            zl = z[u_off[l + 1]:u_off[l + 1] + n_out]
-            _dual_layer_forward(w1, w2, w_off[l], n_in, n_out, h[u_off[l]:u_off[l] + n_in], zl, nzi, nzv)
-            if has_bias[l]:
-                bl = b[b_off[l]:b_off[l] + n_out]
-                for j in range(n_out):
-                    zl[j] += bl[j]
-            _activate(acts[l], slopes[l], zl, h[u_off[l + 1]:u_off[l + 1] + n_out])
-        eL = d[u_off[L]:u_off[L] + nL]
-        losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z[u_off[L]:u_off[L] + nL],
-                                       h[u_off[L]:u_off[L] + nL], T[s_idx], eL)
-        for l in range(L - 1, 0, -1):
-            n_l = sizes[l]
-            n_up = sizes[l + 1]
-            dl = d[u_off[l]:u_off[l] + n_l]
-            if credit == CREDIT_DFA:
-                _dfa_signal(B, B_off[l - 1], nL, n_l, eL, dl)
+            n_in = sz[l]
+            n_out = sz[l + 1]
+            ho = uo[l]
+            zo = uo[l + 1]
+            if l == 0:
+                m = _nonzeros(Xf, xo, n_in, nzi, nzv, U0)
             else:
-                dup = d[u_off[l + 1]:u_off[l + 1] + n_up]
+                m = _nonzeros(h, ho, n_in, nzi, nzv, U0)
+            _dual_layer_forward(w1, w2, wo[l], n_in, n_out, z, zo, nzi, nzv, m)
+            if has_bias[l]:
+                bb = bo[l]
+                for j in range(n_out):
+                    z[zo + j] += b[bb + j]
+            _activate(acts[l], slopes[l], z, h, zo, n_out)
+        losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z, h, T, s, d, oL, nL)
+        for l in range(L - 1, 0, -1):
+            n_l = sz[l]
+            n_up = sz[l + 1]
+            o = uo[l]
+            ou = uo[l + 1]
+            if credit == CREDIT_DFA:
+                _dfa_signal(B, Bo[l - 1], nL, n_l, d, oL, o)
+            else:  # d_l = sum_j g_j W[j, :] (FA: B[j, :]), rows in ascending order
                 for i in range(n_l):
-                    dl[i] = 0.0
-                base = w_off[l]
-                for j in range(n_up):  # dl = sum_j g_j W[j, :], rows in ascending order
-                    gj = dup[j]
+                    d[o + i] = 0.0
+                base = wo[l]
+                for j in range(n_up):
+                    gj = d[ou + j]
                     if gj != 0.0:
                         r = base + j * n_l
                         if credit == CREDIT_FA:
-                            row = B[r:r + n_l]
                             for i in range(n_l):
-                                dl[i] += gj * row[i]
+                                d[o + i] += gj * B[r + i]
                         else:
-                            row1 = w1[r:r + n_l]
-                            row2 = w2[r:r + n_l]
                             for i in range(n_l):
-                                dl[i] += gj * (row1[i] - row2[i])
-            _times_derivative(acts[l - 1], slopes[l - 1], z[u_off[l]:u_off[l] + n_l], dl)
+                                d[o + i] += gj * (w1[r + i] - w2[r + i])
+            _times_derivative(acts[l - 1], slopes[l - 1], z, d, o, n_l)
         for l in range(L):
             if not trainable[l]:
                 continue
-            n_in = sizes[l]
-            n_out = sizes[l + 1]
-            g = d[u_off[l + 1]:u_off[l + 1] + n_out]
-            hin = h[u_off[l]:u_off[l] + n_in]
-            Gl = G[b_off[l]:b_off[l] + n_out]
+            n_in = sz[l]
+            n_out = sz[l + 1]
+            go = uo[l + 1]
+            bb = bo[l]
+            base = wo[l]
+            bias = has_bias[l]
+            if l == 0:
+                src, so = Xf, xo
+            else:
+                src, so = h, uo[l]
             for j in range(n_out):
+                gj = d[go + j]
                 if stabilized:
-                    scale = gain / Gl[j]
-                    ap[j] = lr * min(cap, max(-g[j], 0.0) * scale)
-                    am[j] = lr * min(cap, max(g[j], 0.0) * scale)
+                    scale = gain / G[bb + j]
+                    a1 = lr * min(cap, max(-gj, 0.0) * scale)
+                    a2 = lr * min(cap, max(gj, 0.0) * scale)
                 else:
-                    ap[j] = lr * max(-g[j], 0.0)
-                    am[j] = lr * max(g[j], 0.0)
+                    a1 = lr * max(-gj, 0.0)
+                    a2 = lr * max(gj, 0.0)
                 if clip:
-                    ap[j] = min(ap[j], 1.0)
-                    am[j] = min(am[j], 1.0)
-            _move_rows(w1, w_off[l], n_in, n_out, ap, hin)
-            _move_rows(w2, w_off[l], n_in, n_out, am, hin)
-            if stabilized:
-                for j in range(n_out):
-                    if g[j] != 0.0:
-                        Gl[j] = (1.0 - G_lr) * Gl[j] + G_lr * abs(g[j])
-            if has_bias[l]:
-                bl = b[b_off[l]:b_off[l] + n_out]
-                for j in range(n_out):
-                    bl[j] = bl[j] - lr_bias * g[j]
+                    a1 = min(a1, 1.0)
+                    a2 = min(a2, 1.0)
+                r = base + j * n_in
+                if a1 != 0.0:  # W1_j <- W1_j (1 - a1) + a1 h
+                    keep = 1.0 - a1
+                    for i in range(n_in):
+                        w1[r + i] = w1[r + i] * keep + a1 * src[so + i]
+                if a2 != 0.0:  # W2_j <- W2_j (1 - a2) + a2 h
+                    keep = 1.0 - a2
+                    for i in range(n_in):
+                        w2[r + i] = w2[r + i] * keep + a2 * src[so + i]
+                if stabilized and gj != 0.0:
+                    G[bb + j] = (1.0 - G_lr) * G[bb + j] + G_lr * abs(gj)
+                if bias:
+                    b[bb + j] = b[bb + j] - lr_bias * gj

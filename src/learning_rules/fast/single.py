@@ -413,6 +413,7 @@ def _run_gradient(lay, wT, b, has_bias, trainable, acts, slopes, X, T, indices, 
     K.train_gradient_kernel(wT, b, lay.sizes, lay.w_off, lay.b_off, lay.u_off, has_bias, trainable,
                             acts, slopes, X, T, indices, FAST_LOSSES[loss], credit, B, B_off,
                             method_code, lr, lam, np.zeros(tot), np.zeros(tot), np.zeros(tot),
+                            np.zeros(tot, dtype=np.uint64), np.zeros(tot), np.zeros(lay.L, dtype=np.uint64),
                             np.zeros(int(lay.sizes.max())), np.zeros(lay.L), losses)
     return losses
 
@@ -426,8 +427,7 @@ def _run_dual(lay, w1, w2, b, G, has_bias, trainable, acts, slopes, X, T, indice
     K.train_dual_kernel(w1, w2, b, G, lay.sizes, lay.w_off, lay.b_off, lay.u_off, has_bias, trainable,
                         acts, slopes, X, T, indices, FAST_LOSSES[loss], credit, B, B_off, stabilized,
                         lr, lr_bias, gain, cap, G_lr, clip, np.zeros(tot), np.zeros(tot),
-                        np.zeros(tot), np.zeros(mx), np.zeros(mx), np.zeros(mx, dtype=np.uint64),
-                        np.zeros(mx), losses)
+                        np.zeros(tot), np.zeros(mx, dtype=np.uint64), np.zeros(mx), losses)
     return losses
 
 
@@ -440,15 +440,18 @@ def _network_config(net) -> dict:
 
     Raises ``ValueError`` (with the reason) when the network uses something the fast path lacks.
     """
+    from ..credit import CREDIT_ASSIGNMENT
     from ..updates.dual_weight import DualWeightStabilizedUpdate, DualWeightUpdate
     from ..updates.gradient import GradientUpdate
 
     mlp = net.mlp
     if mlp.dtype != np.float64:
         raise ValueError(f"the fast path computes in float64; the network is {mlp.dtype}")
-    credit_name = {"Backprop": "backprop", "FeedbackAlignment": "fa",
-                   "DirectFeedbackAlignment": "dfa"}.get(type(net.credit).__name__)
-    if credit_name is None:
+    # the credit classes declare their registry name; the instance must be of the class registered
+    # under it (a subclass or a look-alike object may compute other signals than the kernels)
+    credit_name = getattr(net.credit, "name", None)
+    known = isinstance(credit_name, str) and credit_name in FAST_CREDIT and credit_name in CREDIT_ASSIGNMENT
+    if not known or type(net.credit) is not CREDIT_ASSIGNMENT[credit_name]:
         raise ValueError(f"credit assignment {net.credit!r} has no fast path; valid: {', '.join(FAST_CREDIT)}")
     loss = net.loss.name
     if loss not in FAST_LOSSES:

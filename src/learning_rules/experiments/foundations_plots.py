@@ -1,18 +1,25 @@
 """Figures of the foundations part (book/foundations/*.ipynb). Each function takes tidy frames from
 :mod:`learning_rules.experiments.foundations` and returns a matplotlib Figure; nothing is computed
-here that a caption relies on without the frame holding it.
+here that a caption relies on without the frame holding it. The figures that ``learning-rules
+make`` writes are registered here (the runs' module never imports its plots).
 
 Explained in: book/foundations/vanishing.ipynb, optimizers.ipynb, regularization.ipynb.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from . import register_artifact, save_figure
+from .foundations import (TEST_FUNCTIONS, WeightDecayConfig, _pick, decay_factor_exact, decay_factor_limit,
+                          gradient_flow_frame, optimizer_frames, weight_decay_frame)
 
 __all__ = [
     "format_table",
@@ -38,7 +45,7 @@ def _palette(n: int):
 
 def plot_activations(z: np.ndarray | None = None) -> plt.Figure:
     """The lecture notes' Figure 1.3: sigmoid, tanh and their derivatives (a-d)."""
-    from .nn.activations import get_activation
+    from ..nn.activations import get_activation
 
     z = np.linspace(-6, 6, 601) if z is None else z
     fig, axes = plt.subplots(2, 2, figsize=(8, 5.5), sharex=True)
@@ -64,7 +71,7 @@ def mean_band(frame: pd.DataFrame, x: str, y: str, by: Sequence[str] = (), log: 
     mean, for quantities drawn on a log axis). One seed, or NaN values only, gives
     ``low = high = NaN`` (no spread can be estimated). Columns: ``*by, x, mean, low, high, n``.
     """
-    from .analysis.stats import t_half_width
+    from ..analysis.stats import t_half_width
 
     rows = []
     keys = [*by, x]
@@ -215,7 +222,6 @@ def plot_ema(t: np.ndarray, x: np.ndarray, curves: Mapping[str, np.ndarray]) -> 
 
 def plot_optimizer_paths(frames: Mapping[str, pd.DataFrame]) -> plt.Figure:
     """One row per test function, one column per optimizer: contours and the path."""
-    from .experiments.foundations import TEST_FUNCTIONS
 
     names = list(frames)
     opts = list(dict.fromkeys(frames[names[0]]["optimizer"]))
@@ -269,7 +275,6 @@ def plot_weight_decay_claim(frame: pd.DataFrame, claim: int, eta: float, lam: fl
     ``frame`` is :func:`~learning_rules.experiments.foundations.weight_decay_dynamics` output of several
     runs with a ``run`` column (label).
     """
-    from .experiments.foundations import decay_factor_exact, decay_factor_limit
 
     if claim not in (1, 2, 3, 4):
         raise ValueError(f"claim must be 1, 2, 3 or 4, got {claim!r}")
@@ -342,7 +347,7 @@ def plot_l1_l2_histograms(weights: Mapping[str, np.ndarray | Sequence[np.ndarray
     ``weights[label]`` is one array, or one array per seed: then the line is the mean count per bin
     over seeds and the band its 95 % t-interval.
     """
-    from .analysis.stats import t_half_width
+    from ..analysis.stats import t_half_width
 
     runs = {k: [np.asarray(w)] if np.ndim(w) == 1 and np.asarray(w).dtype != object else
             [np.asarray(a) for a in w] for k, w in weights.items()}
@@ -395,3 +400,45 @@ def format_table(frame: pd.DataFrame, floatfmt: str = ".3g") -> str:
             cells.append(format(v, floatfmt) if isinstance(v, (float, np.floating)) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- artifacts (learning-rules make)
+
+
+def _save(fig, out_path: Path) -> Path:
+    return save_figure(fig, out_path, bbox_inches="tight")
+
+
+def _draw_gradient_flow(params: Mapping[str, Any]):
+    return plot_gradient_flow(gradient_flow_frame(params))
+
+
+def _draw_optimizer_paths(params: Mapping[str, Any]):
+    return plot_optimizer_paths(optimizer_frames(params))
+
+
+def _draw_weight_decay_claim3(params: Mapping[str, Any]):
+    cfg = WeightDecayConfig(**_pick(params, WeightDecayConfig))
+    return plot_weight_decay_claim(weight_decay_frame(params), 3, cfg.lr, cfg.lam, cfg.batch_size, cfg.n_train)
+
+
+def _register_figure(name: str, description: str, notebook: str,
+                     draw: Callable[[Mapping[str, Any]], Any]) -> None:
+    """Register artifact ``name``: ``draw(params)`` saved as a PNG."""
+
+    def make(params: Mapping[str, Any], out_path: Path) -> Path:
+        return _save(draw(params), out_path)
+
+    register_artifact(name, description, notebook=notebook)(make)
+
+
+for _name, _description, _page, _draw in [
+    ("foundations-gradient-flow", "lecture notes (Lecture 5) Ch. 1 sec. 2, the vanishing gradient "
+     "problem (no figure there): per-layer gradient norms, sigmoid vs ReLU vs leaky ReLU (PNG)", "vanishing",
+     _draw_gradient_flow),
+    ("foundations-optimizer-paths", "the optimizers of Okoma 2025 sec. 3.1 (no figure there): "
+     "trajectories on a ravine and a saddle (PNG)", "optimizers", _draw_optimizer_paths),
+    ("foundations-weight-decay-claim3", "L2 weight-decay Q&A, claim 3: RMS hidden weight per epoch vs "
+     "1/n_w (PNG)", "regularization", _draw_weight_decay_claim3),
+]:
+    _register_figure(_name, _description, f"book/foundations/{_page}.ipynb", _draw)
