@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from learning_rules.experiments import ablation as ab
+from learning_rules.profiles import page_parameters
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_reproduced_cells_with_no_dataset_at_all(no_data):
 
 
 def test_compute_all_runs_what_is_there(only_fashion):
-    params = {**ab.DEFAULT_PARAMS, "datasets": ["cifar10", "mnist", "fashion-mnist"], "n_train": 100,
+    params = {**page_parameters("paper", ab.NOTEBOOK), "datasets": ["cifar10", "mnist", "fashion-mnist"], "n_train": 100,
               "n_val": 100, "num_epochs": 1, "cifar_epochs": 1, "n_seeds": 1, "lams": [0.0],
               "uniform_lams": [0.0], "lr_search_epochs": 1, "n_jobs": 1,
               "lr_grid": {"sgd": [0.1], "momentum": [0.1], "rmsprop": [1e-3], "adam": [1e-3]}}

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from learning_rules.experiments import ablation as ab
+from learning_rules.profiles import page_parameters
 
 TINY = dict(dataset="mnist", n_train=200, n_val=100, batch_size=50, num_epochs=1, hidden=(8, 8), lr=0.05)
 
@@ -94,7 +95,7 @@ def test_candidates_are_declared_and_checked():
 
 
 def _params(**extra):
-    return {**ab.DEFAULT_PARAMS, "datasets": ["mnist"], "n_train": 100, "n_val": 100, "batch_size": 50,
+    return {**page_parameters("paper", ab.NOTEBOOK), "datasets": ["mnist"], "n_train": 100, "n_val": 100, "batch_size": 50,
             "num_epochs": 1, "n_seeds": 1, "lams": [0.0], "uniform_lams": [0.0], "inits": ["he_uniform"],
             "lr_grid": {"sgd": [0.1], "momentum": [0.1], "rmsprop": [1e-3], "adam": [1e-3]},
             "lr_search_epochs": 1, "n_jobs": 1, "profile": "smoke", **extra}

@@ -722,15 +722,6 @@ for _k, _what in [(1, "U[-1,1] curves, lambda 0 and 3 (stand-in for CIFAR-10)"),
 REPRODUCES = {"sources": ["ablation"], "chapter": NOTEBOOK,
               "description": "Okoma (2025) Tables 1-3: final training/CV cost and accuracy"}
 
-#: The notebook's parameter defaults (the paper protocol), used when a profile does not set them.
-DEFAULT_PARAMS: dict[str, Any] = {
-    "datasets": list(PAPER_DATASETS), "n_train": 10_000, "n_val": 10_000, "batch_size": 100,
-    "num_epochs": 20, "cifar_epochs": 40, "n_seeds": 3, "lams": [0.0, 1.0, 2.0, 3.0],
-    "uniform_lams": [0.0, 1.0, 2.0, 3.0],
-    "lr_grid": {"sgd": [0.01, 0.03, 0.1, 0.3], "momentum": [0.01, 0.03, 0.1, 0.3],
-                "rmsprop": [0.0001, 0.0003, 0.001, 0.003], "adam": [0.0001, 0.0003, 0.001, 0.003]},
-    "lr_search_epochs": 20, "n_jobs": 2,
-}
 
 
 def _profile_params(profile: str) -> dict[str, Any]:

@@ -928,12 +928,9 @@ def _register_page_artifacts() -> None:
     from ..store import atomic_write_text
     from . import register_artifact, save_figure
 
-    def page_params(params):
-        return {**DEFAULT_PARAMS, "corrected_seeds": [0], **dict(params)}
-
     for number in (1, 2, 3, 4):
         def make_table(params, out_path, table=f"Table {number}"):
-            coded, corrected = page_grids(page_params(params))
+            coded, corrected = page_grids(params)
             atomic_write_text(out_path, table_frame(coded, corrected, table).to_csv(index=False))
             return out_path
 
@@ -942,7 +939,7 @@ def _register_page_artifacts() -> None:
                           suffix=".csv")(make_table)
 
     def make_figure2(params, out_path):
-        coded, corrected = page_grids(page_params(params))
+        coded, corrected = page_grids(params)
         return save_figure(plot_figure2(figure2_frame(coded, corrected)), out_path)
 
     register_artifact("dual-weight-figure-2", "Wang 2025 Figure 2: relative improvement over GD per "
@@ -950,7 +947,6 @@ def _register_page_artifacts() -> None:
 
     for number, dataset in CURVE_FIGURES.items():
         def make_curves(params, out_path, dataset=dataset):
-            params = page_params(params)
             missing = missing_reasons([dataset])
             if missing:
                 raise FileNotFoundError(missing[dataset])
@@ -968,11 +964,6 @@ NOTEBOOK = "book/dual-weight/experiments.ipynb"
 REPRODUCES = {"sources": ["dual_weight"], "chapter": NOTEBOOK,
               "description": "Wang (2025) Tables 1-4 and the notebook values (Appendix A/B), as coded"}
 
-#: The experiments notebook's defaults (the paper's grid), used where a profile does not set them.
-DEFAULT_PARAMS: dict[str, Any] = {
-    "datasets": ["wine", "house", "mnist", "fashion", "cifar10"], "layers": [2, 3],
-    "sizes": [100, 500, 1000], "steps": 60_000, "eval_every": BLOCK, "coded_seeds": [0], "n_jobs": 2,
-}
 
 
 def cell_cost(cell: CellConfig) -> float:
