@@ -228,3 +228,22 @@ def test_errors_name_the_path_and_the_fix(stores, tmp_path, capsys):
     data.unlink()
     with pytest.raises(bundle.BundleError, match=f"incomplete store entry {data.with_suffix('.json')}"):
         bundle.compare(after, before.root)
+
+
+def test_verify_all_recomputes_a_store_of_another_code_version(stores, monkeypatch, capsys):
+    """The restructuring oracle without a second build: the store made before, recomputed by the
+    code after (``store verify --all``); without --all its entries are not current and are skipped."""
+    _, before = stores
+    in_use = Store(before.root)  # current code "after": every entry of "before" is stale
+    assert bundle.verify(in_use).empty
+    report = bundle.verify(in_use, current_only=False)
+    assert statuses(report) == ["identical"] * 4  # the timing column is left out
+    assert main(["store", "verify", "--all", "--store", str(before.root)]) == 0
+    assert "4 of 4 entries recomputed bit for bit" in capsys.readouterr().out
+    monkeypatch.setitem(E.EXPERIMENTS._entries, "toy", E.Experiment(
+        "toy", ToyConfig, lambda cfg: toy(cfg).assign(value=lambda f: f["value"] + 1e-12), "test",
+        timing_columns=("cpu_s",)))
+    report = bundle.verify(in_use, current_only=False)
+    assert sorted(report["status"]) == ["differs"] * 3 + ["identical"]
+    assert main(["store", "verify", "--all", "--store", str(before.root)]) == 1
+    assert main(["store", "list", "--allow-missing", "--store", str(before.root)]) == 2

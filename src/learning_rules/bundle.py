@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .store import Store, atomic_write_bytes, canonical_json
+from .store import Store, atomic_write_bytes, canonical_json, config_to_dict
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -138,7 +138,8 @@ def frames_identical(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
 
 
 def verify(store: Store, *, sample: int | None = None, experiment: str | None = None,
-           seed: int = 0, log: Callable[[str], None] | None = None) -> pd.DataFrame:
+           seed: int = 0, log: Callable[[str], None] | None = None,
+           current_only: bool = True) -> pd.DataFrame:
     """Recompute stored entries and compare each with its stored result, bit for bit.
 
     Parameters
@@ -157,7 +158,9 @@ def verify(store: Store, *, sample: int | None = None, experiment: str | None = 
         ``status`` one of ``identical``, ``differs`` (stale: the result the key promises is not
         what the code computes now), ``failed`` (the run raised) or ``unrunnable`` (the config no
         longer fits the experiment). Entries of an older code version (not current) are skipped:
-        no page reads them.
+        no page reads them; with ``current_only=False`` they are recomputed too, which is the
+        oracle of a restructuring that changes every key but should change no result (the store
+        of a build made before it, recomputed by the code after it).
     """
     from .experiments import EXPERIMENTS
 
@@ -166,7 +169,7 @@ def verify(store: Store, *, sample: int | None = None, experiment: str | None = 
         name = meta.get("experiment", meta_path.parent.name)
         if experiment is not None and name != experiment:
             continue
-        if name not in EXPERIMENTS or meta.get("code_hash") != store.code_of(name):
+        if name not in EXPERIMENTS or (current_only and meta.get("code_hash") != store.code_of(name)):
             continue
         entries.append((meta_path, meta))
     if sample is not None and sample < len(entries):
@@ -179,8 +182,10 @@ def verify(store: Store, *, sample: int | None = None, experiment: str | None = 
                "detail": "", "config": json.dumps(meta.get("config", {}), sort_keys=True)}
         try:
             config = config_from_json(exp.config_cls, meta.get("config", {}))
-            if store.key(name, config) != meta_path.stem:
+            if meta.get("code_hash") == store.code_of(name) and store.key(name, config) != meta_path.stem:
                 raise ValueError("the config read back does not give the entry's key")
+            if canonical_json(config_to_dict(config)) != canonical_json(meta.get("config", {})):
+                raise ValueError("the config read back differs from the stored one")
         except ValueError as exc:
             row.update(status="unrunnable", detail=str(exc))
             rows.append(row)

@@ -10,7 +10,7 @@
     learning-rules make ARTIFACT [--out PATH] [--profile P]                    # one table / figure
     learning-rules list                                                        # experiments, artifacts
     learning-rules store list [--summary] | clear [--stale] [--experiment NAME] # the result store
-    learning-rules store verify [--sample N] [--experiment NAME]                # recompute, compare
+    learning-rules store verify [--sample N] [--experiment NAME] [--all]        # recompute, compare
     learning-rules store compare OTHER [--experiment NAME] [--all] [--allow-missing]  # two stores
     learning-rules store export FILE [--profile P] | import FILE_OR_URL         # results bundle
     learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
@@ -174,8 +174,10 @@ def _cmd_store(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.store_command in ("export", "import"):
         return _store_bundle(args, store)
-    if args.store_command != "compare" and (args.all_entries or args.allow_missing):
-        raise UserError("--all and --allow-missing go with `store compare`")
+    if args.store_command not in ("compare", "verify") and args.all_entries:
+        raise UserError("--all goes with `store compare` and `store verify`")
+    if args.store_command != "compare" and args.allow_missing:
+        raise UserError("--allow-missing goes with `store compare`")
     if args.target is not None and args.store_command != "compare":
         raise UserError(f"store {args.store_command} takes no FILE argument (got {args.target!r})")
     if args.stale and args.store_command != "clear":
@@ -220,9 +222,10 @@ def _store_verify(args: argparse.Namespace, store) -> int:
 
     if args.sample is not None and args.sample < 1:
         raise UserError(f"--sample must be a positive number of entries, got {args.sample}")
-    report = verify(store, sample=args.sample, experiment=args.experiment, log=print)
+    report = verify(store, sample=args.sample, experiment=args.experiment, log=print,
+                    current_only=not args.all_entries)
     if report.empty:
-        print(f"no current entries to verify in {store.root}")
+        print(f"no {'' if args.all_entries else 'current '}entries to verify in {store.root}")
         return 0
     with pd.option_context("display.max_colwidth", 80, "display.width", 160):
         print(report.drop(columns=["config"]).to_string(index=False))
@@ -488,8 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="verify: check N entries drawn at random (default: all current entries)")
     p.add_argument("--all", dest="all_entries", action="store_true",
-                   help="compare: every entry of the store in use, whatever its code version "
-                   "(default: the current entries)")
+                   help="compare, verify: every entry of the store in use, whatever its code version "
+                   "(default: the current entries); `store verify --all` recomputes a store built "
+                   "before a restructuring with the code after it")
     p.add_argument("--allow-missing", action="store_true",
                    help="compare: exit 0 even when entries of one store have no counterpart in "
                    "the other (default: exit 1)")
