@@ -28,6 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from learning_rules.experiments import dfa as X
+from learning_rules.experiments.dfa_pages import base_config
 
 
 def timed(fn, n, repeats):
@@ -42,7 +43,7 @@ def timed(fn, n, repeats):
 
 
 def step_times(k: int, optimizer: str, n: int, repeats: int):
-    cfg = X.base_config(k, 1, 0, 0, credit="dfa", optimizer=optimizer, lr=X.published_lr("dfa", optimizer))
+    cfg = base_config(k, 1, 0, 0, credit="dfa", optimizer=optimizer, lr=X.published_lr("dfa", optimizer))
     data = X.load_parity_data(cfg)
     rng = np.random.default_rng(0)
     batches = []
@@ -70,7 +71,7 @@ def batch_forms(k: int, n: int, repeats: int):
     from learning_rules.data import parity_label
     from learning_rules.fast.sparse_input import ImagePool, compress_rows
 
-    cfg = X.base_config(k, 1, 0, 0)
+    cfg = base_config(k, 1, 0, 0)
     data = X.load_parity_data(cfg)
     x0 = np.float32(X.parity_background(np.float32))
     rng = np.random.default_rng(0)
@@ -152,7 +153,7 @@ def update_passes(optimizer: str, n: int, repeats: int):
     from learning_rules.fast.sparse_input import column_sums, compress_rows, rows_to_columns, sparse_gradient
     from learning_rules.updates import OPTIMIZERS
 
-    cfg = X.base_config(3, 1, 0, 0)
+    cfg = base_config(3, 1, 0, 0)
     data = X.load_parity_data(cfg)
     x0 = np.float32(X.parity_background(np.float32))
     rng = np.random.default_rng(0)
@@ -181,8 +182,8 @@ def update_passes(optimizer: str, n: int, repeats: int):
 
 
 def epoch_seconds(k: int, optimizer: str, n_train: int | None):
-    cfg = X.base_config(k, 1, n_train or 0, 0, credit="dfa", optimizer=optimizer,
-                        lr=X.published_lr("dfa", optimizer))
+    cfg = base_config(k, 1, n_train or 0, 0, credit="dfa", optimizer=optimizer,
+                      lr=X.published_lr("dfa", optimizer))
     data = X.load_parity_data(cfg)
     res = {}
     for backend in ("dense", "auto"):

@@ -12,7 +12,8 @@ import pytest
 
 from learning_rules import experiments as E
 from learning_rules.experiments import dfa as X
-from learning_rules.experiments.dfa_parity import parity_page_plan
+from learning_rules.experiments import dfa_pages
+from learning_rules.experiments import lr_selection as sel
 from learning_rules.store import NotStoredError, Store, read_only
 from learning_rules.sweep import run_tasks
 
@@ -117,9 +118,9 @@ def test_dfa_pages_have_planners_and_share_runs():
     for nb in ("book/dfa/parity.ipynb", "book/dfa/alignment.ipynb", "book/dfa/feedback.ipynb",
                "book/dfa/optimizers.ipynb"):
         assert nb in E.PLANNERS
-    fb = X.page_plan("feedback", {"num_epochs": 20, "seeds": 3})
-    opt = X.page_plan("optimizers", {"num_epochs": 20, "seeds": 3})
-    par = parity_page_plan({})
+    fb = dfa_pages.page_plan("feedback", {"num_epochs": 20, "seeds": 3})
+    opt = dfa_pages.page_plan("optimizers", {"num_epochs": 20, "seeds": 3})
+    par = dfa_pages.parity_page_plan({})
     # DFA + SGD with uniform B at 0.018 is a feedback run, an optimizers run and a parity curve
     shared = set(fb.runs) & set(opt.runs) & set(par.runs)
     assert {(c.credit, c.optimizer, c.lr, c.feedback_init) for c in shared} == {("dfa", "sgd", 0.018, "uniform")}
@@ -131,17 +132,17 @@ def test_dfa_pages_have_planners_and_share_runs():
 
 
 def test_plan_tasks_adds_reruns_once_the_trials_are_stored(tmp_path):
-    plan = X.page_plan("alignment", {"num_epochs": 2, "seeds": 1, "n_train": 300, "n_test": 200,
-                                     "alignment_batch": 50, "lr_factors": [1.0, 2.0], "select_epochs": 1})
+    plan = dfa_pages.page_plan("alignment", {"num_epochs": 2, "seeds": 1, "n_train": 300, "n_test": 200,
+                                             "alignment_batch": 50, "lr_factors": [1.0, 2.0], "select_epochs": 1})
     store = Store(tmp_path, code_hash="t")
-    first = X.plan_tasks(plan, store)
+    first = sel.plan_tasks(plan, store)
     assert sorted(t.stage for t in first) == [0, 0, 0, 0, 1, 1]  # 2 x 2 trials; 2 published runs
     for t in first:
         if t.stage == 0:  # fake trial results: the larger rate wins by far for SGD only
             high = t.config.lr > X.ALIGNMENT_LR[t.config.optimizer] and t.config.optimizer == "sgd"
             store.put(t.name, t.config, pd.DataFrame({"epoch": [0, 1], "test_acc": [0.5, 0.9 if high else 0.6],
                                                       "diverged": [False, False]}))
-    second = X.plan_tasks(plan, store)
+    second = sel.plan_tasks(plan, store)
     reruns = [t.config for t in second if t.stage == 1][2:]
     # SGD switches to twice its rate; RMSProp keeps its rate: its "rerun" is the published run
     assert [(c.optimizer, c.lr) for c in reruns] == [("sgd", 0.032), ("rmsprop", 0.00022)]
@@ -184,89 +185,89 @@ def test_plan_tasks_walks_the_full_run_check(tmp_path):
     """A validation pick whose full runs' training loss rises is set aside: the planner then lists
     the runs at the next pick (here the published rate, already a page run), and the page's
     settle_lrs reports the final choice with the set-aside rate marked."""
-    plan = X.page_plan("alignment", {"num_epochs": 2, "seeds": 2, "n_train": 300, "n_test": 200,
-                                     "alignment_batch": 50, "lr_factors": [0.5, 1.0, 2.0], "select_epochs": 1})
+    plan = dfa_pages.page_plan("alignment", {"num_epochs": 2, "seeds": 2, "n_train": 300, "n_test": 200,
+                                             "alignment_batch": 50, "lr_factors": [0.5, 1.0, 2.0], "select_epochs": 1})
     store = Store(tmp_path, code_hash="t")
-    for t in X.plan_tasks(plan, store):
+    for t in sel.plan_tasks(plan, store):
         if t.stage == 0:  # SGD: twice the rate wins by far, half the rate is second; RMSProp: no switch
             c = t.config
             acc = {2.0: 0.9, 0.5: 0.8, 1.0: 0.6}[round(c.lr / X.ALIGNMENT_LR[c.optimizer], 3)]
             store.put(t.name, c, pd.DataFrame({"epoch": [0, 1], "test_acc": [0.5, acc if c.optimizer == "sgd" else 0.6],
                                                "test_loss": [0.69, 0.6], "diverged": [False, False]}))
-    wanted = [t.config for t in X.plan_tasks(plan, store) if t.stage == 1]
+    wanted = [t.config for t in sel.plan_tasks(plan, store) if t.stage == 1]
     assert {(c.optimizer, c.lr) for c in wanted if c not in plan.runs} == {("sgd", 0.032)}
     for c in wanted:  # the runs at 0.032 blow up in one seed of two; every other run is healthy
         bad = c.lr == 0.032 and c.seed == 1
         store.put("dfa_parity", c, _full_run([0.68, 5.0] if bad else [0.68, 0.6]))
-    again = [t.config for t in X.plan_tasks(plan, store) if t.stage == 1]
+    again = [t.config for t in sel.plan_tasks(plan, store) if t.stage == 1]
     # next pick among the remaining rates: 0.008 beats the published 0.016 by far
     assert {(c.optimizer, c.lr) for c in again if c not in plan.runs} == {("sgd", 0.032), ("sgd", 0.008)}
     with pytest.raises(NotStoredError):  # the page cannot settle before those runs exist
         with read_only():
-            X.settle_lrs(plan, store=store)
+            sel.settle_lrs(plan, store=store)
     for c in again:
         if c.lr == 0.008:
             store.put("dfa_parity", c, _full_run([0.68, 0.7], diverged=True))  # overflowed
-    assert {(c.optimizer, c.lr) for c in (t.config for t in X.plan_tasks(plan, store))
+    assert {(c.optimizer, c.lr) for c in (t.config for t in sel.plan_tasks(plan, store))
             if c not in plan.runs and not c.validation} == {("sgd", 0.032), ("sgd", 0.008)}
     with read_only():
-        picked = X.settle_lrs(plan, store=store)
+        picked = sel.settle_lrs(plan, store=store)
     lr, scores = picked["sgd"]
     assert lr == X.ALIGNMENT_LR["sgd"]  # both better-scoring rates set aside: the published rate
     assert list(scores["full runs"]) == ["set aside: training loss rose in 2/2 full runs",
                                          "full runs passed", "set aside: training loss rose in 1/2 full runs"]
-    assert "0.032: 0.900 (set aside, training loss rose in 1/2 full runs)" in X.score_text(scores)
+    assert "0.032: 0.900 (set aside, training loss rose in 1/2 full runs)" in sel.score_text(scores)
     assert picked["rmsprop"][0] == X.ALIGNMENT_LR["rmsprop"]
     assert list(picked["rmsprop"][1]["full runs"]) == ["", "full runs passed", ""]
 
 
 def test_settle_keeps_the_pick_when_every_rate_is_set_aside(tmp_path):
-    plan = X.page_plan("feedback", {"num_epochs": 2, "seeds": 1, "n_train": 300, "n_test": 200,
-                                    "sweep": False, "lr_factors": [1.0, 2.0], "select_epochs": 1})
+    plan = dfa_pages.page_plan("feedback", {"num_epochs": 2, "seeds": 1, "n_train": 300, "n_test": 200,
+                                            "sweep": False, "lr_factors": [1.0, 2.0], "select_epochs": 1})
     plan = dataclasses.replace(plan, groups={"uniform": plan.groups["uniform"]})
     store = Store(tmp_path, code_hash="t")
-    for t in X.plan_tasks(plan, store):
+    for t in sel.plan_tasks(plan, store):
         if t.stage == 0:
             store.put(t.name, t.config, pd.DataFrame({"epoch": [0, 1], "test_acc": [0.5, 0.9 if t.config.lr > 0.02 else 0.6],
                                                       "test_loss": [0.69, 0.6], "diverged": [False, False]}))
     for _ in range(3):
-        for t in X.plan_tasks(plan, store):
+        for t in sel.plan_tasks(plan, store):
             if t.stage == 1 and (t.name, t.config) not in store:
                 store.put(t.name, t.config, _full_run([0.68, float("nan")]))
     with read_only():
-        lr, scores = X.settle_lrs(plan, store=store)["uniform"]
+        lr, scores = sel.settle_lrs(plan, store=store)["uniform"]
     assert lr == 0.036 and scores["full runs"].str.startswith("set aside").all()
 
 
 def test_full_run_diverged_reads_training_data_only():
-    assert not X.full_run_diverged(_full_run([0.68, 0.60, 0.55]))
-    assert not X.full_run_diverged(_full_run([0.6932, 0.6931, 0.6933]))  # at chance: not divergence
-    assert X.full_run_diverged(_full_run([0.68, 0.50, 4.2]))
-    assert X.full_run_diverged(_full_run([0.68, np.nan]))
-    assert X.full_run_diverged(_full_run([0.68, 0.60], diverged=True))
+    assert not sel.full_run_diverged(_full_run([0.68, 0.60, 0.55]))
+    assert not sel.full_run_diverged(_full_run([0.6932, 0.6931, 0.6933]))  # at chance: not divergence
+    assert sel.full_run_diverged(_full_run([0.68, 0.50, 4.2]))
+    assert sel.full_run_diverged(_full_run([0.68, np.nan]))
+    assert sel.full_run_diverged(_full_run([0.68, 0.60], diverged=True))
     healthy = _full_run([0.68, 0.60]).assign(test_loss=[0.69, 50.0, 90.0])
-    assert not X.full_run_diverged(healthy)  # the test columns are never looked at
+    assert not sel.full_run_diverged(healthy)  # the test columns are never looked at
 
 
 def test_settle_never_falls_back_to_a_rate_whose_trial_diverged(tmp_path):
-    plan = X.page_plan("feedback", {"num_epochs": 2, "seeds": 1, "n_train": 300, "n_test": 200,
-                                    "sweep": False, "lr_factors": [0.5, 1.0, 2.0], "select_epochs": 1})
+    plan = dfa_pages.page_plan("feedback", {"num_epochs": 2, "seeds": 1, "n_train": 300, "n_test": 200,
+                                            "sweep": False, "lr_factors": [0.5, 1.0, 2.0], "select_epochs": 1})
     plan = dataclasses.replace(plan, groups={"uniform": plan.groups["uniform"]})
     store = Store(tmp_path, code_hash="t")
-    for t in X.plan_tasks(plan, store):  # 0.036 wins; 0.009 diverged in its trial
+    for t in sel.plan_tasks(plan, store):  # 0.036 wins; 0.009 diverged in its trial
         if t.stage == 0:
             lr = t.config.lr
             store.put(t.name, t.config, pd.DataFrame({"epoch": [0, 1], "test_acc": [0.5, {0.009: 0.7, 0.018: 0.6, 0.036: 0.9}[lr]],
                                                       "test_loss": [0.69, 0.6], "diverged": [False, lr == 0.009]}))
     for _ in range(3):
-        for t in X.plan_tasks(plan, store):
+        for t in sel.plan_tasks(plan, store):
             if t.stage == 1 and (t.name, t.config) not in store:
                 store.put(t.name, t.config, _full_run([0.68, float("nan")]))
-    ran = {c.lr for c in (t.config for t in X.plan_tasks(plan, store))
+    ran = {c.lr for c in (t.config for t in sel.plan_tasks(plan, store))
            if not c.validation and c.feedback_init == "uniform"}
     assert ran == {0.036, 0.018}  # 0.009 was never run in full
     with read_only():
-        lr, scores = X.settle_lrs(plan, store=store)["uniform"]
+        lr, scores = sel.settle_lrs(plan, store=store)["uniform"]
     assert lr == 0.036 and list(scores["full runs"]) == ["", "set aside: training loss rose in 1/1 full runs",
                                                          "set aside: training loss rose in 1/1 full runs"]
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from learning_rules.analysis.dfa import load_published
-from learning_rules.experiments import dfa, dfa_parity, dfa_synthetic
+from learning_rules.experiments import dfa_pages, dfa_parity, dfa_synthetic
 
 PUBLISHED = load_published()
 
@@ -18,35 +18,35 @@ def _fake_runs(page, params=None):
     """What page_runs returns, with made-up numbers (no training): one frame per config."""
     frames = []
     rng = np.random.default_rng(0)
-    for row, cfg in dfa.page_configs(page, params):
+    for row, cfg in dfa_pages.page_configs(page, params):
         e = np.arange(cfg.num_epochs + 1)
         frames.append(pd.DataFrame({
             "epoch": e, "test_acc": 0.5 + 0.3 * rng.random(len(e)), "feedback_cos_1": rng.random(len(e)),
             "grad_cos_rows_last_1": rng.random(len(e)), "seed": cfg.seed, "row": row,
             "optimizer": cfg.optimizer, "credit": cfg.credit, "adam_step_count": cfg.adam_step_count,
             "feedback_init": cfg.feedback_init}))
-    return dfa.label_runs(pd.concat(frames, ignore_index=True))
+    return dfa_pages.label_runs(pd.concat(frames, ignore_index=True))
 
 
 def test_each_published_table_belongs_to_one_module():
     parity_tables = {t for t, _ in dfa_parity.PUBLISHED_KEYS.values()}
     synthetic_tables = {"Fig. 2.2", "Fig. 3.8"}
-    mine = set(dfa.LEDGER_TABLES)
+    mine = set(dfa_pages.LEDGER_TABLES)
     assert not (mine & parity_tables) and not (mine & synthetic_tables)
     assert not (parity_tables & synthetic_tables)
     assert set(PUBLISHED["table"]) <= mine | parity_tables | synthetic_tables
 
 
-@pytest.mark.parametrize("page", list(dfa.PAGES))
+@pytest.mark.parametrize("page", list(dfa_pages.PAGES))
 def test_page_cells_are_unique_and_cover_the_thesis_cells(page):
-    params = dfa.page_params(page)
-    cells = dfa.page_cells(page, _fake_runs(page), int(params["num_epochs"]))
+    params = dfa_pages.page_params(page)
+    cells = dfa_pages.page_cells(page, _fake_runs(page), int(params["num_epochs"]))
     keys = [(c["table"], c["row"], c["column"]) for c in cells]
     assert len(keys) == len(set(keys))
     published = set(zip(PUBLISHED["table"], PUBLISHED["row"], PUBLISHED["column"]))
     assert set(keys) <= published
     # every published cell of the page's tables that is not an older/line-plot run is regenerated
-    pub = PUBLISHED[PUBLISHED["table"].isin(dfa.PAGES[page]["tables"])]
+    pub = PUBLISHED[PUBLISHED["table"].isin(dfa_pages.PAGES[page]["tables"])]
     main = {(t, r, c) for t, r, c in zip(pub["table"], pub["row"], pub["column"]) if "run)" not in c}
     assert main == set(keys)
     assert all(len(c["values"]) == params["seeds"] for c in cells)
@@ -54,7 +54,7 @@ def test_page_cells_are_unique_and_cover_the_thesis_cells(page):
 
 def test_adam_cell_is_the_thesis_epoch_count_run():
     runs = _fake_runs("optimizers")
-    cells = dfa.page_cells("optimizers", runs, 20)
+    cells = dfa_pages.page_cells("optimizers", runs, 20)
     adam = [c for c in cells if c["row"] == "k=3|Adam|DFA"]
     assert len(adam) == 1
     expect = runs[(runs.epoch == 20) & (runs.row == "k=3|Adam|DFA|epoch-count")]["test_acc"].to_numpy()
@@ -64,21 +64,21 @@ def test_adam_cell_is_the_thesis_epoch_count_run():
 def test_reproduced_cells_validate_and_note_a_short_profile(monkeypatch):
     from learning_rules.report import validate_reproduced
 
-    monkeypatch.setattr(dfa, "page_runs", lambda page, p, store=None, n_jobs=1: _fake_runs(page, p))
+    monkeypatch.setattr(dfa_pages, "page_runs", lambda page, p, store=None, n_jobs=1: _fake_runs(page, p))
     # quick runs these pages at k = 1: no thesis cell to offer, and that is valid
-    assert validate_reproduced(dfa.reproduced_cells("quick")).empty
+    assert validate_reproduced(dfa_pages.reproduced_cells("quick")).empty
     # the same short profile at the thesis' k = 3: every table, each cell once, short runs noted
-    original = dfa.page_params
-    monkeypatch.setattr(dfa, "page_params", lambda page, params=None: {
+    original = dfa_pages.page_params
+    monkeypatch.setattr(dfa_pages, "page_params", lambda page, params=None: {
         **original(page, params), "k": 3, "num_epochs": min(4, original(page, params)["num_epochs"])})
-    frame = validate_reproduced(dfa.reproduced_cells("quick"))
+    frame = validate_reproduced(dfa_pages.reproduced_cells("quick"))
     assert not frame.duplicated(["source", "table", "row", "column"]).any()
-    assert set(frame["table"]) == set(dfa.LEDGER_TABLES)
+    assert set(frame["table"]) == set(dfa_pages.LEDGER_TABLES)
     short = frame[frame["column"] == "test accuracy epoch 50"]
     assert len(short) and short["note"].str.contains("stops at epoch").all()
     # the thesis' second runs of a setting get the main column's value, with a note naming the run
     pub = dfa_parity_published()
-    for (table, alt), (main, what) in dfa.SECOND_RUNS.items():
+    for (table, alt), (main, what) in dfa_pages.SECOND_RUNS.items():
         rows = set(pub[(pub.table == table) & (pub.column == alt)]["row"])
         second = frame[(frame.table == table) & (frame.column == alt)]
         assert set(second["row"]) == rows and len(rows) in (4, 10)
@@ -96,7 +96,7 @@ def dfa_parity_published():
 
 def test_parity_and_synthetic_keys_do_not_overlap_the_pages():
     parity_keys = {(t, r.format(k=k)) for t, r in dfa_parity.PUBLISHED_KEYS.values() for k in (1, 3)}
-    page_keys = {(c["table"], c["row"]) for page in dfa.PAGES
-                 for c in dfa.page_cells(page, _fake_runs(page), int(dfa.page_params(page)["num_epochs"]))}
+    page_keys = {(c["table"], c["row"]) for page in dfa_pages.PAGES
+                 for c in dfa_pages.page_cells(page, _fake_runs(page), int(dfa_pages.page_params(page)["num_epochs"]))}
     assert not parity_keys & page_keys
-    assert dfa_synthetic.REPRODUCES["sources"] == dfa.REPRODUCES["sources"] == ["dfa_thesis"]
+    assert dfa_synthetic.REPRODUCES["sources"] == dfa_pages.REPRODUCES["sources"] == ["dfa_thesis"]

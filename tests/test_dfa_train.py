@@ -1,4 +1,5 @@
-"""Tests of the feedback-alignment chapter's trainer (learning_rules.experiments.dfa)."""
+"""Tests of the feedback-alignment chapter's trainer (learning_rules.experiments.dfa) and of the
+learning-rate selection on its validation split (learning_rules.experiments.lr_selection)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from learning_rules.data.generators import parity_indices
 from learning_rules.engine import Network
 from learning_rules.experiments import EXPERIMENTS
 from learning_rules.experiments import dfa as X
+from learning_rules.experiments import dfa_pages
+from learning_rules.experiments import lr_selection as sel
 from learning_rules.nn import MLP
 
 
@@ -238,9 +241,9 @@ def test_experiment_is_registered():
 
 
 def test_lr_grid():
-    assert X.lr_grid(0.018, [0.5, 1, 2]) == [0.009, 0.018, 0.036]
+    assert dfa_pages.lr_grid(0.018, [0.5, 1, 2]) == [0.009, 0.018, 0.036]
     with pytest.raises(ValueError):
-        X.lr_grid(0.1, [0.0])
+        dfa_pages.lr_grid(0.1, [0.0])
 
 
 # --------------------------------------------------------------------------- the W2 <- B pull
@@ -287,7 +290,7 @@ def test_select_lr_scores_on_validation_only(shared_data, tmp_path):
     from learning_rules.store import Store
 
     base = X.ParityConfig(k=1, num_epochs=2, n_train=300, n_test=200, n_hidden=16)
-    best, scores = X.select_lr(base, [0.01, 0.1], store=Store(tmp_path), last=1)
+    best, scores = sel.select_lr(base, [0.01, 0.1], store=Store(tmp_path), last=1)
     assert list(scores["lr"]) == [0.01, 0.1]
     frames = [X.parity_run(base.replace(lr=g, validation=True)) for g in (0.01, 0.1)]
     assert all((f["eval_set"] == "validation").all() for f in frames)
@@ -306,10 +309,10 @@ def test_select_lrs_one_sweep_matches_per_group_selection(shared_data, tmp_path)
               "dfa": (engine.replace(credit="dfa"), [0.005, 0.05, 0.5]),
               "lazy": (LazyParityConfig(method="relu_features", k=1, num_epochs=2, n_train=300,
                                         n_test=200, n_hidden=16), [0.01, 0.1])}
-    together = X.select_lrs(groups, store=Store(tmp_path / "a"), last=1)
+    together = sel.select_lrs(groups, store=Store(tmp_path / "a"), last=1)
     assert list(together) == list(groups)
     for label, (base, grid) in groups.items():
-        alone = X.select_lr(base, grid, store=Store(tmp_path / f"b{len(grid)}{label!s:.3}"), last=1)
+        alone = sel.select_lr(base, grid, store=Store(tmp_path / f"b{len(grid)}{label!s:.3}"), last=1)
         assert together[label][0] == alone[0]
         pd.testing.assert_frame_equal(together[label][1], alone[1])
         assert list(together[label][1]["lr"]) == sorted(grid)
@@ -317,15 +320,15 @@ def test_select_lrs_one_sweep_matches_per_group_selection(shared_data, tmp_path)
 
 def test_select_lrs_rejects_an_empty_grid():
     with pytest.raises(ValueError, match="empty grid"):
-        X.select_lrs({"dfa": (X.ParityConfig(k=1), [])})
+        sel.select_lrs({"dfa": (X.ParityConfig(k=1), [])})
 
 
 def test_switch_margin_is_two_standard_errors_of_a_difference():
-    assert X.switch_margin(0.6, 10_000) == pytest.approx(2 * np.sqrt(2 * 0.6 * 0.4 / 10_000))
-    assert X.switch_margin(0.6, 10_000) == pytest.approx(0.013856, abs=1e-6)
-    assert X.switch_margin(1.0, 100) == 0.0 and X.switch_margin(0.5, 100, z=1.0) == pytest.approx(0.070711, abs=1e-6)
+    assert sel.switch_margin(0.6, 10_000) == pytest.approx(2 * np.sqrt(2 * 0.6 * 0.4 / 10_000))
+    assert sel.switch_margin(0.6, 10_000) == pytest.approx(0.013856, abs=1e-6)
+    assert sel.switch_margin(1.0, 100) == 0.0 and sel.switch_margin(0.5, 100, z=1.0) == pytest.approx(0.070711, abs=1e-6)
     with pytest.raises(ValueError, match="validation samples"):
-        X.switch_margin(0.5, 0)
+        sel.switch_margin(0.5, 0)
 
 
 def _trials(scores_by_lr: dict[float, list[float]]) -> pd.DataFrame:
@@ -334,30 +337,30 @@ def _trials(scores_by_lr: dict[float, list[float]]) -> pd.DataFrame:
 
 
 def test_incumbent_rate_stays_unless_beaten_by_more_than_the_margin():
-    margin = X.switch_margin(0.60, 10_000)  # 0.0139
+    margin = sel.switch_margin(0.60, 10_000)  # 0.0139
     close = _trials({0.01: [0.55, 0.60], 0.02: [0.58, 0.60 + 0.9 * margin], 0.04: [0.4, 0.45]})
-    best, scores = X._scores(close, num_epochs=2, last=1, incumbent=0.01, n_eval=10_000)
+    best, scores = sel._scores(close, num_epochs=2, last=1, incumbent=0.01, n_eval=10_000)
     assert best == 0.01 and scores["margin"].iloc[0] == pytest.approx(margin)
-    assert X._scores(close, num_epochs=2, last=1)[0] == 0.02  # without an incumbent: the top score
+    assert sel._scores(close, num_epochs=2, last=1)[0] == 0.02  # without an incumbent: the top score
     far = _trials({0.01: [0.55, 0.60], 0.02: [0.58, 0.60 + 1.1 * margin]})
-    assert X._scores(far, num_epochs=2, last=1, incumbent=0.01, n_eval=10_000)[0] == 0.02
+    assert sel._scores(far, num_epochs=2, last=1, incumbent=0.01, n_eval=10_000)[0] == 0.02
     # fewer validation samples: a wider margin keeps the incumbent
-    assert X._scores(far, num_epochs=2, last=1, incumbent=0.01, n_eval=2_000)[0] == 0.01
+    assert sel._scores(far, num_epochs=2, last=1, incumbent=0.01, n_eval=2_000)[0] == 0.01
     with pytest.raises(ValueError, match="not in the grid"):
-        X._scores(far, num_epochs=2, last=1, incumbent=0.03)
+        sel._scores(far, num_epochs=2, last=1, incumbent=0.03)
 
 
 def test_loss_rose_compares_the_last_epoch_with_the_untrained_net():
-    assert X.loss_rose([0.697, 0.695, 0.685, 2.798])  # the parity DFA + SGD trial at 0.054
-    assert not X.loss_rose([0.697, 0.696, 0.693])
-    assert not X.loss_rose([0.693, 0.693])  # flat is not divergence
-    assert not X.loss_rose([0.69315, 0.69318])  # nor a net at chance moving in the fifth digit
-    assert X.loss_rose([0.69315, 0.69318], rtol=0.0) and X.loss_rose([0.69, 0.70])
-    assert X.loss_rose([0.69, np.nan]) and X.loss_rose([0.69, np.inf])
+    assert sel.loss_rose([0.697, 0.695, 0.685, 2.798])  # the parity DFA + SGD trial at 0.054
+    assert not sel.loss_rose([0.697, 0.696, 0.693])
+    assert not sel.loss_rose([0.693, 0.693])  # flat is not divergence
+    assert not sel.loss_rose([0.69315, 0.69318])  # nor a net at chance moving in the fifth digit
+    assert sel.loss_rose([0.69315, 0.69318], rtol=0.0) and sel.loss_rose([0.69, 0.70])
+    assert sel.loss_rose([0.69, np.nan]) and sel.loss_rose([0.69, np.inf])
     with pytest.raises(ValueError, match="per-epoch losses"):
-        X.loss_rose([])
+        sel.loss_rose([])
     with pytest.raises(ValueError, match="rtol"):
-        X.loss_rose([0.7, 0.6], rtol=-1)
+        sel.loss_rose([0.7, 0.6], rtol=-1)
 
 
 def test_a_trial_whose_loss_rose_is_never_chosen():
@@ -367,23 +370,23 @@ def test_a_trial_whose_loss_rose_is_never_chosen():
     losses = {0.006: [0.696, 0.695, 0.694], 0.018: [0.696, 0.695, 0.693], 0.054: [0.685, 0.685, 2.798]}
     frame = pd.DataFrame([{"lr": lr, "epoch": e, "test_acc": a, "test_loss": l}
                           for lr in accs for e, (a, l) in enumerate(zip([0.5] + accs[lr], [0.697] + losses[lr]))])
-    assert X._scores(frame.drop(columns="test_loss"), num_epochs=3, last=2, incumbent=0.018)[0] == 0.054
-    best, scores = X._scores(frame, num_epochs=3, last=2, incumbent=0.018)
+    assert sel._scores(frame.drop(columns="test_loss"), num_epochs=3, last=2, incumbent=0.018)[0] == 0.054
+    best, scores = sel._scores(frame, num_epochs=3, last=2, incumbent=0.018)
     assert best == 0.018 and scores["diverged"].tolist() == [False, False, True]
-    assert X._scores(frame, num_epochs=3, last=2)[0] == 0.018  # without an incumbent too
+    assert sel._scores(frame, num_epochs=3, last=2)[0] == 0.018  # without an incumbent too
     # every trial diverged: the choice falls back to the scores, and all are marked
     worse = frame.assign(test_loss=np.where(frame["epoch"] == 3, 5.0, frame["test_loss"]))
-    best, scores = X._scores(worse, num_epochs=3, last=2, incumbent=0.018, n_eval=100_000)
+    best, scores = sel._scores(worse, num_epochs=3, last=2, incumbent=0.018, n_eval=100_000)
     assert scores["diverged"].all() and best == 0.054
-    assert X.score_text(scores) == ("0.006: 0.505 (diverged), 0.018: 0.508 (diverged), "
+    assert sel.score_text(scores) == ("0.006: 0.505 (diverged), 0.018: 0.508 (diverged), "
                                     "0.054: 0.522 (diverged)")
-    assert X.score_text(scores.drop(columns="diverged")) == "0.006: 0.505, 0.018: 0.508, 0.054: 0.522"
+    assert sel.score_text(scores.drop(columns="diverged")) == "0.006: 0.505, 0.018: 0.508, 0.054: 0.522"
 
 
 def test_validation_size_follows_n_test():
-    assert X.validation_size(X.ParityConfig(k=3)) == X.N_VALIDATION == 10_000
-    assert X.validation_size(X.ParityConfig(k=3, n_test=500)) == 500
-    assert X.validation_size(X.ParityConfig(k=3, n_test=50_000)) == 10_000
+    assert sel.validation_size(X.ParityConfig(k=3)) == X.N_VALIDATION == 10_000
+    assert sel.validation_size(X.ParityConfig(k=3, n_test=500)) == 500
+    assert sel.validation_size(X.ParityConfig(k=3, n_test=50_000)) == 10_000
 
 
 def test_select_lrs_with_incumbent_runs_the_trials_once(shared_data, tmp_path):
@@ -392,15 +395,15 @@ def test_select_lrs_with_incumbent_runs_the_trials_once(shared_data, tmp_path):
 
     base = X.ParityConfig(k=1, num_epochs=2, n_train=300, n_test=200, n_hidden=16)
     store = Store(tmp_path)
-    plain = X.select_lrs({"a": (base, [0.01, 0.1])}, store=store, last=1)["a"]
-    kept = X.select_lrs({"a": (base, [0.01, 0.1], 0.01)}, store=store, last=1)["a"]
+    plain = sel.select_lrs({"a": (base, [0.01, 0.1])}, store=store, last=1)["a"]
+    kept = sel.select_lrs({"a": (base, [0.01, 0.1], 0.01)}, store=store, last=1)["a"]
     assert len(store.list()) == 2  # the second selection computed nothing new
     pd.testing.assert_frame_equal(kept[1].drop(columns="margin"), plain[1])
     s = kept[1].set_index("lr")["score"]
-    margin = X.switch_margin(s[0.01], 200)
+    margin = sel.switch_margin(s[0.01], 200)
     assert kept[0] == (plain[0] if s.max() - s[0.01] > margin else 0.01)
     with pytest.raises(ValueError, match="config, grid"):
-        X.select_lrs({"a": (base, [0.01], 0.01, "extra")})
+        sel.select_lrs({"a": (base, [0.01], 0.01, "extra")})
 
 
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 1e36), ("adadelta", 1e36)])
@@ -431,9 +434,9 @@ def test_a_healthy_run_never_diverges(shared_data):
 def test_a_diverged_trial_is_marked_and_never_chosen():
     trials = _trials({0.1: [0.60, 0.61], 0.2: [0.70, 0.72], 0.4: [0.95, 0.95]})
     trials["diverged"] = trials["lr"] == 0.4  # e.g. NaN weights scored at one class's share
-    best, scores = X._scores(trials, 2, 2, incumbent=0.1, n_eval=10_000)
+    best, scores = sel._scores(trials, 2, 2, incumbent=0.1, n_eval=10_000)
     assert best == 0.2 and list(scores["diverged"]) == [False, False, True]
-    best, _ = X._scores(trials, 2, 2)
+    best, _ = sel._scores(trials, 2, 2)
     assert best == 0.2
 
 

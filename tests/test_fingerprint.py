@@ -71,7 +71,7 @@ def _changed(baseline, after: dict[str, str]) -> set[str]:
     ("report.py", "format_summary"),
     ("book.py", "build"),
     ("cli.py", "main"),
-    ("experiments/dfa.py", "plot_page"),
+    ("experiments/dfa_pages.py", "plot_page"),
     ("experiments/ablation.py", "plot_curves"),
     ("experiments/dual_weight.py", "plot_lr_sweep"),
     ("experiments/__init__.py", "plan_runs"),

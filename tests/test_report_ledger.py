@@ -342,7 +342,7 @@ def test_protocol_cuts_read_the_profiles():
     cuts = report.protocol_cuts("quick", ["book/foundations/ablation.ipynb"])
     assert "num_epochs = 3 (paper: 20)" in cuts
     assert report.protocol_cuts("quick", ["book/no-such-page.ipynb"]) is None
-    dfa = report.discover_reproductions()["dfa"]
+    dfa = report.discover_reproductions()["dfa_pages"]
     assert len(dfa.pages) > 1 and dfa.chapter in dfa.pages
 
 

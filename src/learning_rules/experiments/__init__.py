@@ -159,9 +159,9 @@ def plan_runs(pages: Mapping[str, Mapping[str, Any]], store: Any, n_jobs: int = 
     finishes; repeat until nothing is missing. With the
     learning-rate trials in stage 0, round 1 runs every page's trials and round 2 everything
     else, reruns at the chosen rates included; a chosen rate whose full runs diverge in training
-    is set aside (:func:`learning_rules.experiments.dfa.settle_lrs`), and a further round runs the
-    next pick. Pages without a planner are skipped (they compute their own runs when they
-    execute).
+    is set aside (:func:`learning_rules.experiments.lr_selection.settle_lrs`), and a further
+    round runs the next pick. Pages without a planner are skipped (they compute their own runs
+    when they execute).
 
     Returns ``{"rounds": [(stage, runs computed, seconds), ...], "tasks": total computed,
     "seconds": wall time}``.

@@ -58,7 +58,6 @@ __all__ = [
     "plot_parity_examples",
     "plot_representations",
     "representations_result",
-    "parity_page_plan",
     "published_table",
     "PUBLISHED_LAZY_LR",
     "GatedNet",
@@ -66,6 +65,7 @@ __all__ = [
     "LazyParityConfig",
     "RepresentationsConfig",
     "bce_value",
+    "experiment_of",
     "gather_projection",
     "slot_projections",
     "slot_weights",
@@ -812,6 +812,17 @@ def parity_curve_specs(k: int, seeds: Sequence[int], num_epochs: int, n_train: i
     return specs
 
 
+def experiment_of(config: Any) -> str:
+    """Store name of a parity config: ``"dfa_parity"`` (engine) or ``"dfa_parity_lazy"``."""
+    from .dfa import ParityConfig
+
+    if isinstance(config, ParityConfig):
+        return "dfa_parity"
+    if isinstance(config, LazyParityConfig):
+        return "dfa_parity_lazy"
+    raise ValueError(f"not a parity config: {type(config).__name__}")
+
+
 def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None, n_jobs: int = 1) -> pd.DataFrame:
     """Run (or fetch from ``store``) every ``(label, config)``; one frame with ``method``, ``seed``,
     ``k``, ``lr`` columns added.
@@ -823,7 +834,7 @@ def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None, n_jobs: int = 
     (the names every page uses, so an identical run is computed once for the whole chapter).
     """
     from ..sweep import run_sweep
-    from .dfa import experiment_of, parity_run
+    from .dfa import parity_run
 
     groups: dict[str, list[int]] = {"dfa_parity": [], "dfa_parity_lazy": []}
     for i, (_, cfg) in enumerate(specs):
@@ -1118,29 +1129,11 @@ def plot_figure_3_7(frame: pd.DataFrame, as_published: bool = False):
 NOTEBOOK = "book/dfa/parity.ipynb"
 REPRODUCES = {"sources": ["dfa_thesis"], "chapter": NOTEBOOK,
               "description": "Demirbilek (2021) Figs. 2.1 and 3.1: MNIST-parity test accuracy"}
-#: The parity page's parameter defaults under the paper protocol.
+#: The parity page's parameter defaults under the paper protocol (its plan, the validation trials
+#: included: :func:`learning_rules.experiments.dfa_pages.parity_page_plan`).
 DEFAULT_PARAMS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 20, "n_train": None,
                                   "n_test": None, "ks": [1, 3], "tune_factors": [0.33, 3.0],
                                   "tune_epochs": 5, "tune_seed": 0}
-
-
-def parity_page_plan(params: Mapping[str, Any]):
-    """The runs of the parity page (a :class:`~learning_rules.experiments.dfa.PagePlan`): every
-    curve of Figs. 2.1/3.1 for each ``k`` at the published rates (:func:`parity_curve_specs`),
-    the k = 3 validation trials of each method (the published rate and ``tune_factors`` times it,
-    seed ``tune_seed``, ``tune_epochs`` epochs) and the k = 3 curves at the chosen rates.
-    ``params`` update :data:`DEFAULT_PARAMS`."""
-    from .dfa import PagePlan
-
-    p = {**DEFAULT_PARAMS, **dict(params)}
-    seeds, num_epochs, n_train, n_test = p["seeds"], int(p["num_epochs"]), p["n_train"], p["n_test"]
-    runs = [c for k in p["ks"] for _, c in parity_curve_specs(int(k), seeds, num_epochs, n_train, n_test)]
-    base = dict(parity_curve_specs(3, [p["tune_seed"]], int(p["tune_epochs"]), n_train, n_test))
-    groups = {label: (cfg, sorted({cfg.lr} | {round(cfg.lr * f, 6) for f in p["tune_factors"]}), cfg.lr)
-              for label, cfg in base.items()}
-    return PagePlan(runs, groups, 10, lambda label, lr: [
-        c for m, c in parity_curve_specs(3, seeds, num_epochs, n_train, n_test, lrs={label: lr})
-        if m == label])
 
 
 def representations_config(params: Mapping[str, Any]) -> RepresentationsConfig:
@@ -1173,13 +1166,6 @@ def _plan_representations_page(params: Mapping[str, Any], store) -> list:
     # took 1,694 s, about 390 units at the parity runs' 4.35 s per unit beside it)
     cost = 2 * config.num_epochs * share + config.n_tsne / 22_500 * 350 + 0.1
     return [Task("dfa_representations", config, cost=float(cost))]
-
-
-@register_planner(NOTEBOOK)
-def _plan_parity_page(params: Mapping[str, Any], store) -> list:
-    from .dfa import plan_tasks
-
-    return plan_tasks(parity_page_plan(params), store)
 
 
 def reproduced_cells(profile: str) -> pd.DataFrame:
