@@ -224,3 +224,78 @@ def test_onset_claim_is_decided_by_the_run(onset, epochs, verdict):
     row = claims[claims["claim"].str.contains("epoch 33")].iloc[0]
     assert row["verdict"].startswith(verdict)
     assert f"cifar10/lam=3: {onset:g}" in row["measured"] and "cifar10/lam=0: never" in row["measured"]
+
+
+def _final_grid(cv_at, train_at, seeds=(0, 1, 2)):
+    """Last-epoch rows (He init) with CV and training accuracy set per (optimizer, lambda, seed)."""
+    rows = []
+    for opt in ("sgd", "adam"):
+        for lam in (0.0, 1.0, 3.0):
+            for seed in seeds:
+                base = {"run_id": f"{opt}|{lam}|{seed}", "dataset": "mnist", "optimizer": opt,
+                        "init": "he_uniform", "lam": lam, "seed": seed, "kind": "epoch", "epoch": 5}
+                rows.append({**base, "split": "cv", "accuracy": cv_at(opt, lam, seed)})
+                rows.append({**base, "split": "train", "accuracy": train_at(opt, lam, seed)})
+    return pd.DataFrame(rows)
+
+
+def test_l2_benefit_pairs_seeds_and_judges_premise_and_conclusion():
+    # no overfitting (gap 0.01), L2 changes nothing beyond noise: the claim holds
+    noise = {0: -0.001, 1: 0.0, 2: 0.001}
+    grid = _final_grid(lambda o, lam, s: 0.90 + noise[s] * (1 + lam) + 1e-4 * lam, lambda o, lam, s: 0.91)
+    table = an.l2_benefit(grid).set_index("optimizer")
+    assert table.loc["sgd", "gap at lambda 0"] == pytest.approx(0.01)
+    assert table.loc["sgd", "best lambda > 0"] == 3.0  # the largest mean CV accuracy
+    assert table.loc["sgd", "CV gain"] == pytest.approx(3e-4)
+    assert table.loc["sgd", "low"] < 0 < table.loc["sgd", "high"]
+    assert an.l2_benefit_claim(table.reset_index())["verdict"] == "holds"
+    # a seed-by-seed gain of 0.01 +- 0.001 is significant although the seeds spread by 0.05:
+    # pairing by seed removes the spread the runs share
+    spread = {0: -0.05, 1: 0.0, 2: 0.05}
+    grid = _final_grid(lambda o, lam, s: 0.85 + spread[s] + (0.01 + 0.001 * s) * (lam > 0),
+                       lambda o, lam, s: 0.86 + spread[s])
+    table = an.l2_benefit(grid)
+    assert (table["low"] > 0).all()
+    assert an.l2_benefit_claim(table)["verdict"] == "does not hold"
+    # the nets overfit (gap 0.05): the premise fails, whatever L2 does
+    grid = _final_grid(lambda o, lam, s: 0.90, lambda o, lam, s: 0.95)
+    claim = an.l2_benefit_claim(an.l2_benefit(grid))
+    assert claim["verdict"] == "premise does not hold (the nets overfit)"
+    assert "2 of 2 cells overfit" in claim["measured"]
+    # one seed: no interval, no verdict
+    grid = _final_grid(lambda o, lam, s: 0.9, lambda o, lam, s: 0.91, seeds=(0,))
+    assert an.l2_benefit_claim(an.l2_benefit(grid))["verdict"].startswith("not testable")
+    assert an.l2_benefit_claim(pd.DataFrame())["verdict"] == "not testable here"
+
+
+def _long_grid(cce_end_over_e):
+    rows = []
+    for opt, ratio in cce_end_over_e.items():
+        for seed in (0, 1):
+            for epoch, cce in ((4, 0.1), (8, 0.1 * ratio)):
+                for split in ("train", "cv"):
+                    rows.append({"run_id": f"{opt}|{seed}", "optimizer": opt, "seed": seed, "kind": "epoch",
+                                 "epoch": epoch, "split": split, "cce": cce,
+                                 "accuracy": 0.9 + 0.01 * (epoch == 8)})
+    return pd.DataFrame(rows)
+
+
+def test_convergence_claim_reads_the_continued_runs():
+    table = an.convergence(_long_grid({"sgd": 0.5, "momentum": 0.95, "rmsprop": 0.3, "adam": 0.2}), 4)
+    assert list(table["CCE ratio"].round(6)) == [0.5, 0.95, 0.3, 0.2]
+    assert table["end"].iloc[0] == 8 and table["CV acc at end"].iloc[0] == pytest.approx(0.91)
+    assert an.convergence_claim(table)["verdict"] == "holds"  # 3 of 4 still fall by > 10 %
+    flat = an.convergence(_long_grid({"sgd": 0.95, "momentum": 0.95, "rmsprop": 0.3, "adam": 1.0}), 4)
+    assert an.convergence_claim(flat)["verdict"] == "does not hold"
+    assert an.convergence_claim(pd.DataFrame(), dataset_missing=True)["verdict"] == "not testable here"
+
+
+def test_gradient_claim():
+    norms = pd.DataFrame([{"init": init, "seed": s, "layer": l, "grad_norm": g * (1 + 0.1 * s)}
+                          for l in (1, 2) for s in (0, 1)
+                          for init, g in (("uniform", 100.0 * l), ("he_uniform", 1.0))])
+    table = an.gradient_sizes(norms)
+    assert list(table["ratio"]) == pytest.approx([100.0, 200.0])
+    assert an.gradient_claim(table)["verdict"] == "holds"
+    norms.loc[(norms["init"] == "uniform") & (norms["layer"] == 1), "grad_norm"] = 5.0
+    assert an.gradient_claim(an.gradient_sizes(norms))["verdict"] == "does not hold"

@@ -630,9 +630,60 @@ def compute_all(params: Mapping[str, Any], store: Store | None = None) -> dict[s
     return {"status": status, "available": available, "search": search, "lrs": lrs, "grid": grid}
 
 
+# --------------------------------------------------------------- claims that need more than the grid
+
+#: The setting of the paper's Figure 3 (MNIST, He uniform, lambda = 1), trained this many times the
+#: page's epochs, tests "the slopes stayed positive (accuracy) and negative (cost) up to epoch 20,
+#: suggesting training had not converged" (sec. 4.2, and the limitation of sec. 6.1).
+CONTINUATION_FACTOR = 2
+CONTINUATION = {"dataset": "mnist", "init": "he_uniform", "lam": 1.0}
+
+
+def continuation_configs(params: Mapping[str, Any], lrs: Mapping[str, float]) -> list[AblationRunConfig]:
+    """Figure 3's runs (every optimizer at its chosen rate, every seed) for
+    :data:`CONTINUATION_FACTOR` times the page's epochs; their first epochs are the grid's runs
+    (same seed, same draws). Empty when MNIST is not on this machine."""
+    _, available, fixed, epochs = _page_setup(params)
+    dataset = CONTINUATION["dataset"]
+    if dataset not in available or not lrs:
+        return []
+    return run_configs([dataset], OPTIMIZER_ORDER, [CONTINUATION["init"]], [CONTINUATION["lam"]],
+                       list(range(int(params["n_seeds"]))), lrs,
+                       num_epochs=CONTINUATION_FACTOR * epochs[dataset], **fixed)
+
+
+def init_gradient_norms(dataset: str = "mnist", n: int = 1000, seeds: Sequence[int] = (0, 1, 2),
+                        inits: Sequence[str] = ("uniform", "he_uniform")) -> pd.DataFrame:
+    r"""The size of the gradient of every layer at initialization, :math:`U[-1, 1]` against He
+    uniform: the measurement sec. 6.1 names as missing ("this study did not investigate the sizes of
+    the gradients back-propagated through the network").
+
+    On the first ``n`` training images (float64), for each init and seed, the gradient of the
+    batch-mean cross-entropy, :math:`\nabla_{W_l} J = \frac1B \delta_l^\top h_{l-1}`, from one
+    backward pass of the paper's net (784-128x4-10, leaky ReLU 0.1, softmax). Columns ``init, seed,
+    layer, grad_norm`` (Frobenius), ``grad_rms`` (per weight), ``weight_rms``.
+    """
+    from ..updates.gradient import weight_gradient
+
+    Xtr, ytr, _, _ = load_ablation_data(dataset, n_train=n, n_val=0, dtype="float64")
+    rows = []
+    for init in inits:
+        for seed in seeds:
+            net = build_network(AblationRunConfig(dataset=dataset, init=init, seed=int(seed), dtype="float64"),
+                                Xtr.shape[1])
+            with np.errstate(over="ignore", invalid="ignore"):
+                cache, _, deltas = net.signals(Xtr, ytr)
+            for l, (delta, h, W) in enumerate(zip(deltas, cache.h, net.mlp.weights), start=1):
+                g = weight_gradient(delta, h)
+                rows.append({"init": init, "seed": int(seed), "layer": l,
+                             "grad_norm": float(np.linalg.norm(g)), "grad_rms": float(np.sqrt(np.mean(g**2))),
+                             "weight_rms": float(np.sqrt(np.mean(W**2)))})
+    return pd.DataFrame(rows)
+
+
 def run_cost(config: AblationRunConfig) -> float:
     """A run's rough cost for longest-first scheduling, in the unit of
-    :func:`learning_rules.experiments.dfa.run_cost` (one k = 3 parity epoch): an epoch over 10,000
+    :func:`learning_rules.experiments.lr_selection.run_cost` (one k = 3 parity epoch): an epoch over 10,000
     training and 10,000 CV images costs about 0.18 of one (the paper build's first 32 trials:
     7.7 s per unit of the earlier guess 0.1 against 4.35 s per unit for the parity runs, side by
     side); it only orders the runs."""
@@ -644,7 +695,8 @@ def run_cost(config: AblationRunConfig) -> float:
 def plan_page(params: Mapping[str, Any], store) -> list[Task]:
     """Every run the ablation page asks for: its learning-rate trials (stage 0); the grids of the
     protocol candidates with fixed rates; and, once the trials are all stored, the grid at the
-    rates they choose (with the candidates that use those rates)."""
+    rates they choose (with the candidates that use those rates, and Figure 3's runs continued,
+    :func:`continuation_configs`)."""
     from ..store import NotStoredError, read_only
 
     trials = search_configs(params)
@@ -662,6 +714,7 @@ def plan_page(params: Mapping[str, Any], store) -> list[Task]:
         runs += grid_configs(params, lrs)
         runs += [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is None
                  for c in protocol_configs(params, name, lrs)]
+        runs += continuation_configs(params, lrs)
     return ([Task("ablation_run", c, cost=run_cost(c), stage=0) for c in trials]
             + [Task("ablation_run", c, cost=run_cost(c)) for c in dict.fromkeys(runs)])
 

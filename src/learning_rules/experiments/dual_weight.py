@@ -968,7 +968,7 @@ REPRODUCES = {"sources": ["dual_weight"], "chapter": NOTEBOOK,
 
 def cell_cost(cell: CellConfig) -> float:
     """A cell's rough cost for longest-first scheduling, in the unit of
-    :func:`learning_rules.experiments.dfa.run_cost` (one k = 3 parity epoch): five methods'
+    :func:`learning_rules.experiments.lr_selection.run_cost` (one k = 3 parity epoch): five methods'
     single-sample steps, the image sets' nets being larger (a guess; it only orders the runs)."""
     per_step = 2.0 if cell.dataset in ("mnist", "fashion", "cifar10") else 0.3
     return float(cell.steps / 60_000 * len(cell.methods) / 5 * per_step + 0.05)
