@@ -1,6 +1,7 @@
-"""Run every benchmark (``make bench``): single-sample training, the mini-batch step, then the
-parity net's sparse first layer and the precompute pool on a Dask cluster of 1 and 2 workers
-(both need MNIST; skipped with the reason when it is missing).
+"""Run every benchmark (``make bench``): single-sample training, the mini-batch step, the
+scikit-learn estimators against ``MLPClassifier``, then the parity net's sparse first layer and the
+precompute pool on a Dask cluster of 1 and 2 workers (both need MNIST; skipped with the reason when
+it is missing).
 
 Pass ``--quick`` for a short smoke run. Numbers are printed, never asserted (CONTRIBUTING:
 speed is measured in benchmarks/, not in tests).
@@ -14,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cluster  # noqa: E402
+import bench_estimators  # noqa: E402
 import bench_minibatch  # noqa: E402
 import bench_single_sample  # noqa: E402
 import bench_sparse_input  # noqa: E402
@@ -25,6 +27,8 @@ def main(argv=None) -> None:
     bench_single_sample.main(quick)
     print()
     bench_minibatch.main(quick)
+    print()
+    bench_estimators.main(quick)
     print()
     from learning_rules.data.errors import DatasetNotFoundError
 
