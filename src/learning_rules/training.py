@@ -17,7 +17,12 @@ row, a gradient norm), and *how the step is computed*. This module holds the loo
   the tests prove each equal to the reference to rounding;
 * :func:`run_epoch` takes the steps of one epoch and sums what every chapter sums (the
   sample-weighted loss, the number of correct outputs), with hooks per batch and a stop once the
-  weights diverged; :class:`Trainer` adds the epochs of :meth:`Network.fit`.
+  weights diverged; :func:`fit_epochs` adds the epochs of :meth:`Network.fit`, and
+  :class:`Trainer` a network with the backend chosen for it (the estimators and the parity runs).
+
+``Network.fit`` itself runs only the reference or the compiled single-sample loop: the engine
+reaches no buffer trainer, so a stored run that trains through it never depends on their code
+(``fingerprint.py``; ``tests/test_training.py`` checks the engine's closure).
 
 Results are bit-for-bit those of the loops this replaced: the same steps, on the same batches, in
 the same order, with the same sums.
