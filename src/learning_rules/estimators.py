@@ -49,10 +49,11 @@ def _train_epochs(network: Network, X: np.ndarray, Y: np.ndarray, num_epochs: in
     """The estimators' epochs: :meth:`Network.fit`'s loop on a :class:`learning_rules.training.Trainer`.
 
     Returns the per-epoch training losses. The backend is chosen by
-    :func:`~learning_rules.training.choose_backend` (``"auto"``): the buffer trainers of :mod:`learning_rules.fast.minibatch` when they
-    support the network (BP/FA/DFA, no penalty, SGD/Adagrad/Adadelta/RMSProp/Adam or the
-    dual-weight rules), the compiled single-sample loop at batch 1, the NumPy reference otherwise;
-    all proven equal to the reference to rounding.
+    :func:`~learning_rules.training.choose_backend` (``"auto"``): the buffer trainers of
+    :mod:`learning_rules.fast.minibatch` when they support the network (BP/FA/DFA, no penalty,
+    SGD/Adagrad/Adadelta/RMSProp/Adam or the dual-weight rules), the compiled single-sample loop
+    at batch 1, the NumPy reference otherwise; all proven equal to the reference to rounding. The
+    optimizer state is the network's own, so ``partial_fit`` continues it.
     """
     from .training import Trainer
 

@@ -585,7 +585,8 @@ def l2_benefit(grid: pd.DataFrame) -> pd.DataFrame:
         best = float(others.groupby("lam")["cv"].mean().idxmax())
         diff = (others[others["lam"] == best].set_index("seed")["cv"] - base["cv"]).dropna()
         mean, low, high = mean_interval(diff.to_numpy())
-        rows.append({"dataset": d, "optimizer": o, "gap at lambda 0": float((base["train"] - base["cv"]).mean()),
+        gap = float((base["train"] - base["cv"]).mean())
+        rows.append({"dataset": d, "optimizer": o, "gap at lambda 0": gap,
                      "best lambda > 0": best, "CV gain": mean, "low": low, "high": high,
                      "seeds": int(diff.size)})
     return pd.DataFrame(rows)
@@ -599,10 +600,12 @@ def l2_benefit_claim(table: pd.DataFrame) -> dict[str, str]:
     test = (f"gap at lambda = 0 < {NO_OVERFIT_GAP} (no overfitting) and CV gain of the best lambda > 0 "
             "not significantly above 0 (paired 95 % t-interval over seeds), He init")
     if table.empty:
-        return {"claim": claim, "test": test, "measured": "no lambda > 0 was run", "verdict": "not testable here"}
+        return {"claim": claim, "test": test, "measured": "no lambda > 0 was run",
+                "verdict": "not testable here"}
     overfit = table[table["gap at lambda 0"] >= NO_OVERFIT_GAP]
     helped = table[table["low"] > 0]
-    measured = (f"gap at lambda 0: {table['gap at lambda 0'].min():.3f} to {table['gap at lambda 0'].max():.3f} "
+    gaps = table["gap at lambda 0"]
+    measured = (f"gap at lambda 0: {gaps.min():.3f} to {gaps.max():.3f} "
                 f"({len(overfit)} of {len(table)} cells overfit); significant CV gain in {len(helped)} of "
                 f"{len(table)} cells" + (f" ({', '.join(helped['dataset'] + '/' + helped['optimizer'])})"
                                          if len(helped) else ""))
@@ -629,7 +632,8 @@ def convergence(long_grid: pd.DataFrame, epochs: int) -> pd.DataFrame:
             return float(g[(g["epoch"] == epoch) & (g["split"] == split)][col].mean())
         rows.append({"optimizer": o, "train CCE at E": at(epochs, "train", "cce"),
                      "train CCE at end": at(end, "train", "cce"),
-                     "train acc at E": at(epochs, "train", "accuracy"), "train acc at end": at(end, "train", "accuracy"),
+                     "train acc at E": at(epochs, "train", "accuracy"),
+                     "train acc at end": at(end, "train", "accuracy"),
                      "CV acc at E": at(epochs, "cv", "accuracy"), "CV acc at end": at(end, "cv", "accuracy"),
                      "E": epochs, "end": end})
     out = pd.DataFrame(rows)
