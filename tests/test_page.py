@@ -8,7 +8,10 @@ used the helper (``**Figure 1.** ... Profile `quick`: <protocol>.``), so a chang
 from __future__ import annotations
 
 import ast
+import base64
+import io
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,45 @@ def _cells(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     rows = [" | ".join(floatfmt.format(v) if isinstance(v, float) else str(v) for v in row)
             for row in frame.itertuples(index=False)]
     return "\n".join([" | ".join(frame.columns), *rows])
+
+
+@pytest.fixture
+def outputs(monkeypatch):
+    """Every output the helper would display, Markdown and HTML, in order, tagged by kind."""
+    out: list[tuple[str, str]] = []
+    monkeypatch.setattr(page_module, "_show", lambda text: out.append(("markdown", text)))
+    monkeypatch.setattr(page_module, "_show_html", lambda text: out.append(("html", text)))
+    return out
+
+
+class _Links(HTMLParser):
+    """The ``<a>`` elements of an HTML snippet: (attributes, text), read by the standard library."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.links: list[tuple[dict, str]] = []
+        self._open: dict | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._open = dict(attrs)
+            self.links.append((self._open, ""))
+
+    def handle_data(self, data):
+        if self._open is not None:
+            attrs, text = self.links[-1]
+            self.links[-1] = (attrs, text + data)
+
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self._open = None
+
+
+def _csv_of(href: str) -> str:
+    prefix = "data:text/csv;base64,"
+    assert href.startswith(prefix), href[:40]
+    return base64.b64decode(href[len(prefix):], validate=True).decode("utf-8")
 
 
 # ------------------------------------------------------------------------------- caption text
@@ -107,6 +149,108 @@ def test_a_bad_caption_displays_no_table(shown):
     assert shown == []
 
 
+# -------------------------------------------------------------------------- figure data links
+
+
+def test_figure_data_is_a_csv_link_after_the_unchanged_caption(outputs):
+    frame = pd.DataFrame({"epoch": [0, 1, 2], "test_acc": [0.5, 0.1 + 0.2, 2 / 3],
+                          "method": ["BP", "DFA, lazy", 'say "hi"']})
+    page = Page("quick", "k = 3", name="dfa-parity")
+    assert page.figure(2, "Test accuracy per epoch.", data=frame) is None
+    assert [kind for kind, _ in outputs] == ["markdown", "html"]
+    assert outputs[0][1] == "**Figure 2.** Test accuracy per epoch. Profile `quick`: k = 3."
+    (attrs, text), = _Links(outputs[1][1]).links
+    assert attrs["download"] == "dfa-parity-figure-2.csv"
+    assert text == "data (CSV)"
+    csv = _csv_of(attrs["href"])
+    assert csv == frame.to_csv(index=False)
+    assert "0.30000000000000004" in csv and "0.6666666666666666" in csv  # full precision
+    assert pd.read_csv(io.StringIO(csv)).equals(frame)
+
+
+def test_a_figure_without_data_shows_only_its_caption(outputs):
+    Page("quick", name="ablation").figure(1, "Curves.")
+    assert outputs == [("markdown", "**Figure 1.** Curves. Profile `quick`.")]
+
+
+def test_the_file_name_follows_the_page_name_and_the_label():
+    frame = pd.DataFrame({"x": [1]})
+    assert Page("paper").data_filename(3) == "figure-3.csv"  # a page without a name
+    assert Page("paper", name="ablation").data_filename("1 (fashion-mnist)") == "ablation-figure-1-fashion-mnist.csv"
+    assert Page("paper", name="dfa-beyond").data_filename(1, "Alignment per layer") == \
+        "dfa-beyond-figure-1-alignment-per-layer.csv"
+    (attrs, _), = _Links(Page("smoke", name="a_b.c").data_html(np.int64(4), frame)).links
+    assert attrs["download"] == "a_b.c-figure-4.csv"
+
+
+def test_a_dict_of_frames_gives_one_link_per_panel_in_order(outputs):
+    left = pd.DataFrame({"hidden layers": [1, 2], "test_acc": [0.9, 0.85]})
+    right = pd.DataFrame({"net": ["FA, 2 hidden"], "cos": [0.25]})
+    Page("quick", name="dfa-beyond").figure(1, "Two panels.", data={"accuracy": left, "alignment": right})
+    assert outputs[0] == ("markdown", "**Figure 1.** Two panels. Profile `quick`.")
+    links = _Links(outputs[1][1]).links
+    assert [a["download"] for a, _ in links] == ["dfa-beyond-figure-1-accuracy.csv",
+                                                 "dfa-beyond-figure-1-alignment.csv"]
+    assert [t for _, t in links] == ["accuracy", "alignment"]
+    assert [_csv_of(a["href"]) for a, _ in links] == [left.to_csv(index=False), right.to_csv(index=False)]
+
+
+def test_link_text_and_names_are_escaped():
+    frame = pd.DataFrame({"x": [1]})
+    snippet = Page("quick").data_html(1, {"<b>&": frame})
+    assert "<b>" not in snippet and "&lt;b&gt;&amp;" in snippet
+    (attrs, text), = _Links(snippet).links
+    assert text == "<b>&" and attrs["download"] == "figure-1-b.csv"
+
+
+@pytest.mark.parametrize("frame", [pd.DataFrame(), pd.DataFrame({"x": []}), pd.DataFrame(index=[0, 1])])
+def test_an_empty_frame_is_refused_and_nothing_is_shown(outputs, frame):
+    with pytest.raises(ValueError, match="empty"):
+        Page("quick").figure(1, "Nothing.", data=frame)
+    with pytest.raises(ValueError, match="empty"):
+        Page("quick").figure(1, "Nothing.", data={"left": pd.DataFrame({"x": [1]}), "right": frame})
+    assert outputs == []
+
+
+def test_a_frame_over_the_size_limit_is_refused_with_the_limit_and_the_fix(outputs):
+    big = pd.DataFrame({"x": np.arange(120_000) / 7.0})  # about 2.3 MB of full-precision floats
+    assert len(big.to_csv(index=False).encode()) > page_module.DATA_LIMIT_BYTES
+    with pytest.raises(ValueError, match=r"over the 2,000,000-byte limit.*summary"):
+        Page("paper", name="big").figure(1, "Too many points.", data=big)
+    assert outputs == []
+    small = pd.DataFrame({"x": [1.5, 2.5]})
+    size = len(small.to_csv(index=False).encode())
+    assert _csv_of(_Links(page_module.data_link(small, "s.csv", limit=size)).links[0][0]["href"]) == "x\n1.5\n2.5\n"
+    with pytest.raises(ValueError, match=f"{size:,} bytes, over the {size - 1:,}-byte limit"):
+        page_module.data_link(small, "s.csv", limit=size - 1)
+
+
+@pytest.mark.parametrize("data, match", [
+    ({}, "empty dict"),
+    ({"": pd.DataFrame({"x": [1]})}, "data part name"),
+    ({"a b": pd.DataFrame({"x": [1]}), "a-b": pd.DataFrame({"x": [2]})}, "same file name"),
+    ([1, 2, 3], "pandas DataFrame"),
+    (pd.Series([1.0, 2.0]), "pandas DataFrame"),
+    ({"left": "x,y"}, "pandas DataFrame"),
+])
+def test_bad_figure_data_is_refused(outputs, data, match):
+    with pytest.raises(ValueError, match=match):
+        Page("quick").figure(1, "x.", data=data)
+    assert outputs == []
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "-x", "a b", 3, "ablation.ipynb/"])
+def test_a_page_name_must_be_a_file_name_stem(name):
+    with pytest.raises(ValueError, match="name must be None or a file-name stem"):
+        Page("quick", name=name)
+
+
+@pytest.mark.parametrize("filename", ["x.txt", "a/b.csv", "", '"x.csv'])
+def test_a_data_file_name_must_be_a_plain_csv_name(filename):
+    with pytest.raises(ValueError, match="data file name"):
+        page_module.data_link(pd.DataFrame({"x": [1]}), filename)
+
+
 # --------------------------------------------------------------------------------- bad input
 
 
@@ -148,7 +292,8 @@ def test_the_helper_imports_nothing_above_it():
     tree = ast.parse((ROOT / "src" / "learning_rules" / "page.py").read_text())
     names = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert names <= {"__future__", "numbers", "collections.abc", "typing", "IPython.display"}, names
+    assert names <= {"__future__", "base64", "html", "numbers", "re", "collections.abc", "typing",
+                     "IPython.display"}, names
 
 
 def test_no_notebook_defines_its_own_caption_or_table_helper():

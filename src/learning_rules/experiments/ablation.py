@@ -45,6 +45,8 @@ __all__ = [
     "build_network",
     "compute_all",
     "curve_summary",
+    "curves_frame",
+    "gap_bars",
     "reference_table",
     "reproduced_cells",
     "dataset_status",
@@ -491,10 +493,24 @@ def curve_summary(frame: pd.DataFrame, metric: str, split: str = "train") -> pd.
     return pd.DataFrame(rows)
 
 
+def curves_frame(frame: pd.DataFrame, dataset: str, init: str, lams: Sequence[float],
+                 cost_metric: str) -> pd.DataFrame:
+    """What :func:`plot_curves` draws: :func:`curve_summary` of the training cost (``metric`` =
+    ``cost_metric``) and of the training accuracy (``metric`` = ``"accuracy"``) of ``dataset``,
+    ``init`` and each lambda of ``lams``, per optimizer and epoch (mean and 95 % interval)."""
+    keys = ["metric", "dataset", "optimizer", "init", "lam", "epoch", "mean", "low", "high"]
+    parts = []
+    for metric in dict.fromkeys((cost_metric, "accuracy")):  # each metric once
+        summ = curve_summary(frame[frame["dataset"] == dataset], metric)
+        if not summ.empty:
+            parts.append(summ[(summ["init"] == init) & summ["lam"].isin(list(lams))].assign(metric=metric))
+    return pd.concat(parts, ignore_index=True)[keys] if parts else pd.DataFrame(columns=keys)
+
+
 def plot_curves(frame: pd.DataFrame, dataset: str, init: str, lams: Sequence[float], cost_metric: str,
                 cost_label: str, log_cost: bool = False):
     """Training cost (top row) and training accuracy (bottom row) per epoch, one column per lambda,
-    one line per optimizer (mean over seeds, band = 95 % t-interval)."""
+    one line per optimizer (mean over seeds, band = 95 % t-interval; :func:`curves_frame`)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -502,8 +518,9 @@ def plot_curves(frame: pd.DataFrame, dataset: str, init: str, lams: Sequence[flo
     lams = list(lams)
     fig, axes = plt.subplots(2, len(lams), figsize=(3.4 * len(lams) + 0.6, 5.4), squeeze=False,
                              sharex=True)
-    cost = curve_summary(frame[frame["dataset"] == dataset], cost_metric)
-    acc = curve_summary(frame[frame["dataset"] == dataset], "accuracy")
+    drawn = curves_frame(frame, dataset, init, lams, cost_metric)
+    cost = drawn[drawn["metric"] == cost_metric]
+    acc = drawn[drawn["metric"] == "accuracy"]
     for col, lam in enumerate(lams):
         for row, (summ, label) in enumerate([(cost, cost_label), (acc, "training accuracy (fraction)")]):
             ax = axes[row, col]
@@ -541,23 +558,43 @@ def gap_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
+def gap_bars(frame: pd.DataFrame, datasets: Sequence[str], lams: Sequence[float] = (0.0, 3.0),
+             init: str = "he_uniform") -> pd.DataFrame:
+    """What :func:`plot_gap` draws: per dataset, lambda and optimizer, the mean and 95 % interval
+    over seeds of the last epoch's accuracy gap (training - CV) of ``init`` (:func:`gap_frame`);
+    NaN where no run exists. Columns ``dataset, init, lam, optimizer, mean, low, high, runs``."""
+    gaps = gap_frame(frame)
+    gaps = gaps[(gaps["init"] == init) & gaps["lam"].isin(list(lams))]
+    rows = []
+    for dataset in datasets:
+        g = gaps[gaps["dataset"] == dataset]
+        for lam in lams:
+            for opt in OPTIMIZER_ORDER:
+                sel = g[(g["optimizer"] == opt) & (g["lam"] == lam)]["gap"]
+                m, lo, hi = an.mean_interval(sel)
+                rows.append({"dataset": dataset, "init": init, "lam": lam, "optimizer": opt, "mean": m,
+                             "low": lo, "high": hi, "runs": len(sel)})
+    return pd.DataFrame(rows, columns=["dataset", "init", "lam", "optimizer", "mean", "low", "high", "runs"])
+
+
 def plot_gap(frame: pd.DataFrame, datasets: Sequence[str], lams: Sequence[float] = (0.0, 3.0),
              init: str = "he_uniform"):
-    """Bars: accuracy gap (train - CV) per optimizer, one bar per lambda, error bar = 95 % interval."""
+    """Bars: accuracy gap (train - CV) per optimizer, one bar per lambda, error bar = 95 % interval
+    (:func:`gap_bars`)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    gaps = gap_frame(frame)
-    gaps = gaps[(gaps["init"] == init) & gaps["lam"].isin(list(lams))]
+    bars = gap_bars(frame, datasets, lams, init)
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.0 * len(datasets), 3.5), squeeze=False)
     colors = sns.color_palette("colorblind", 8)[4:4 + len(lams)]
     width = 0.8 / len(lams)
     for ax, dataset in zip(axes[0], datasets):
-        g = gaps[gaps["dataset"] == dataset]
+        g = bars[bars["dataset"] == dataset]
         for k, lam in enumerate(lams):
             means, errs = [], []
             for opt in OPTIMIZER_ORDER:
-                m, lo, hi = an.mean_interval(g[(g["optimizer"] == opt) & (g["lam"] == lam)]["gap"])
+                b = g[(g["optimizer"] == opt) & (g["lam"] == lam)].iloc[0]
+                m, lo, hi = b["mean"], b["low"], b["high"]
                 means.append(m)
                 errs.append([m - lo, hi - m])
             x = np.arange(len(OPTIMIZER_ORDER)) + (k - (len(lams) - 1) / 2) * width
@@ -669,8 +706,8 @@ def init_gradient_norms(dataset: str = "mnist", n: int = 1000, seeds: Sequence[i
     rows = []
     for init in inits:
         for seed in seeds:
-            net = build_network(AblationRunConfig(dataset=dataset, init=init, seed=int(seed), dtype="float64"),
-                                Xtr.shape[1])
+            config = AblationRunConfig(dataset=dataset, init=init, seed=int(seed), dtype="float64")
+            net = build_network(config, Xtr.shape[1])
             with np.errstate(over="ignore", invalid="ignore"):
                 cache, _, deltas = net.signals(Xtr, ytr)
             for l, (delta, h, W) in enumerate(zip(deltas, cache.h, net.mlp.weights), start=1):

@@ -45,6 +45,8 @@ __all__ = [
     "plot_profiles",
     "planned_tasks",
     "plot_ratios",
+    "profile_frame",
+    "ratio_frame",
     "signal_depth",
     "signal_rms",
     "signal_verdict",
@@ -277,16 +279,24 @@ def divergence_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def plot_profiles(frame: pd.DataFrame, depth: int):
-    """Signal RMS per hidden layer (log scale) for the ``depth``-layer nets, BP against DFA, at
-    the first and last recorded step; one panel per setting, a band over seeds."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+def profile_frame(frame: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """The rows :func:`plot_profiles` draws: the ``depth``-layer nets at the first and the last
+    recorded step, with a ``when`` label (``"initialization"``, ``"after <n> steps"``)."""
     part = frame[frame["depth"] == depth].copy()
     first, last = part["step"].min(), part["step"].max()
     part = part[part["step"].isin([first, last])]
     part["when"] = np.where(part["step"] == first, "initialization", f"after {last} steps")
+    return part
+
+
+def plot_profiles(frame: pd.DataFrame, depth: int):
+    """Signal RMS per hidden layer (log scale) for the ``depth``-layer nets, BP against DFA, at
+    the first and last recorded step (:func:`profile_frame`); one panel per setting, a band over
+    seeds."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    part = profile_frame(frame, depth)
     settings = list(dict.fromkeys(part["setting"]))
     fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 3.9), squeeze=False)
     for i, (ax, setting) in enumerate(zip(axes[0], settings)):
@@ -301,15 +311,22 @@ def plot_profiles(frame: pd.DataFrame, depth: int):
     return fig
 
 
-def plot_ratios(ratios: pd.DataFrame):
-    """The layer ratio of :func:`layer_ratios` against depth at initialization and at the end,
-    per setting (log scale; 1 = no decay)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+def ratio_frame(ratios: pd.DataFrame) -> pd.DataFrame:
+    """The rows :func:`plot_ratios` draws: the ratios of :func:`layer_ratios` at the first and the
+    last recorded step, with a ``when`` label."""
     first, last = ratios["step"].min(), ratios["step"].max()
     part = ratios[ratios["step"].isin([first, last])].copy()
     part["when"] = np.where(part["step"] == first, "initialization", f"after {last} steps")
+    return part
+
+
+def plot_ratios(ratios: pd.DataFrame):
+    """The layer ratio of :func:`layer_ratios` against depth at initialization and at the end
+    (:func:`ratio_frame`), per setting (log scale; 1 = no decay)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    part = ratio_frame(ratios)
     settings = list(dict.fromkeys(part["setting"]))
     fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 3.9), squeeze=False)
     for i, (ax, setting) in enumerate(zip(axes[0], settings)):

@@ -51,6 +51,8 @@ __all__ = [
     "figure_3_8_runs",
     "labelled_runs",
     "method_label",
+    "cluster_frame",
+    "figure_2_2_frame",
     "plot_clusters",
     "plot_error_curves",
     "plot_figure_2_2",
@@ -292,18 +294,27 @@ def compare_published(frame: pd.DataFrame, table: str, x: str, column: str = "fi
     return out
 
 
-def plot_clusters(n: int = 1000, seed: int = 0):
-    """The first two informative coordinates of the clusters, coloured by label (Fig. 2.2 left)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+def cluster_frame(n: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The points :func:`plot_clusters` draws: the two informative coordinates (``x1``, ``x2``) and
+    the label ``y`` of ``n`` cluster samples drawn with ``seed``."""
     from ..data import make_chizat_bach_clusters
 
     X, y = make_chizat_bach_clusters(n, 3, np.random.default_rng(seed))
+    return pd.DataFrame({"x1": X[:, 1], "x2": X[:, 2], "y": np.asarray(y).astype(int)})
+
+
+def plot_clusters(n: int = 1000, seed: int = 0):
+    """The first two informative coordinates of the clusters, coloured by label (Fig. 2.2 left;
+    the points of :func:`cluster_frame`)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    points = cluster_frame(n, seed)
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
     pal = sns.color_palette("colorblind", 2)
     for label in (0, 1):
-        ax.scatter(X[y == label, 1], X[y == label, 2], s=5, color=pal[label], label=f"y = {label}")
+        sel = points[points["y"] == label]
+        ax.scatter(sel["x1"], sel["x2"], s=5, color=pal[label], label=f"y = {label}")
     ax.set(xlabel="x1 (informative coordinate)", ylabel="x2 (informative coordinate)",
            aspect="equal")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
@@ -366,6 +377,12 @@ def figure_2_2_runs(params: Mapping[str, Any], store=None) -> tuple[pd.DataFrame
     return res_n, res_d
 
 
+def figure_2_2_frame(res_n: pd.DataFrame, res_d: pd.DataFrame) -> pd.DataFrame:
+    """The runs :func:`plot_figure_2_2` draws: those of the n curve and of the d curve stacked,
+    with a ``curve`` column (``"n"`` or ``"d"``)."""
+    return pd.concat([res_n.assign(curve="n"), res_d.assign(curve="d")])
+
+
 def plot_figure_2_2(res_n: pd.DataFrame, res_d: pd.DataFrame):
     """Thesis Fig. 2.2, middle and right (:func:`figure_2_2_runs`): test error against n (d = 15)
     and against d (n = 256), both layers against the output layer only, 95 % bootstrap band over
@@ -373,7 +390,7 @@ def plot_figure_2_2(res_n: pd.DataFrame, res_d: pd.DataFrame):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    both = pd.concat([res_n.assign(curve="n"), res_d.assign(curve="d")])
+    both = figure_2_2_frame(res_n, res_d)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, (curve, x, label) in zip(axes, [("n", "n", "training points n (d = 15)"),
                                              ("d", "d", "input dimension d, constant included (n = 256)")]):

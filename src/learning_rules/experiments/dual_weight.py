@@ -76,6 +76,8 @@ __all__ = [
     "method_colors",
     "metric_of",
     "missing_reasons",
+    "curves_data",
+    "lr_sweep_frame",
     "plot_curves",
     "plot_fields",
     "silent_neurons",
@@ -671,41 +673,71 @@ def method_colors() -> dict[str, Any]:
             "init": pal[7]}
 
 
+def curves_data(frame: pd.DataFrame, dataset: str, published_curves: pd.DataFrame | None = None,
+                level: float = 0.95) -> dict[str, pd.DataFrame]:
+    """What :func:`plot_curves` draws for ``dataset``: ``"regenerated"``, the mean and ``level``
+    t-interval over seeds per (layers, n, method, step) of the normal test inputs (columns
+    ``layers, n, method, step, mean, low, high, seeds``; low/high NaN with one seed), and, when
+    ``published_curves`` has rows of the dataset, ``"published"``: the authors' single runs
+    (columns ``layers, n, method, step, published``)."""
+    from ..analysis.dual_weight import t_interval
+
+    d = frame[(frame["dataset"] == dataset) & (frame["condition"] == "normal")]
+    if d.empty:
+        raise ValueError(f"no results for dataset {dataset!r}")
+    rows = []
+    for L in sorted(d["layers"].unique()):
+        for n in sorted(d["n"].unique()):
+            for method, g in d[(d["layers"] == L) & (d["n"] == n)].groupby("method", sort=False):
+                for step, v in g.groupby("step"):
+                    m, lo, hi = t_interval(v["value"].to_numpy(), level)
+                    rows.append({"layers": L, "n": n, "method": method, "step": step, "mean": m,
+                                 "low": lo, "high": hi, "seeds": int(v["seed"].nunique())})
+    out = {"regenerated": pd.DataFrame(rows)}
+    if published_curves is not None:
+        pub = published_curves[published_curves["row"].str.startswith(f"{dataset}|")]
+        if not pub.empty:
+            parts = pub["row"].str.split("|", expand=True)
+            out["published"] = pd.DataFrame({
+                "layers": parts[1].str.rstrip("L").astype(int).to_numpy(),
+                "n": parts[2].str.replace("n=", "").astype(int).to_numpy(),
+                "method": parts[3].to_numpy(),
+                "step": pub["column"].str.replace("step=", "").astype(int).to_numpy(),
+                "published": pub["published"].to_numpy()})
+    return out
+
+
 def plot_curves(frame: pd.DataFrame, dataset: str, published_curves: pd.DataFrame | None = None,
                 level: float = 0.95):
     """Figures 4-8: test metric against single-sample steps, one panel per (layers, n).
 
     Lines: mean over seeds, band: ``level`` t-interval (when there are >= 2 seeds). ``published_curves``
     (Appendix B rows of :func:`learning_rules.analysis.dual_weight.published`) adds the authors'
-    single runs as dotted lines with markers.
+    single runs as dotted lines with markers. The drawn numbers are :func:`curves_data`'s.
     """
     import matplotlib.pyplot as plt
 
-    from ..analysis.dual_weight import t_interval
-
+    data = curves_data(frame, dataset, published_curves, level)
+    ours, pub = data["regenerated"], data.get("published")
     d = frame[(frame["dataset"] == dataset) & (frame["condition"] == "normal")]
-    if d.empty:
-        raise ValueError(f"no results for dataset {dataset!r}")
-    layers = sorted(d["layers"].unique())
-    sizes = sorted(d["n"].unique())
+    layers = sorted(ours["layers"].unique())
+    sizes = sorted(ours["n"].unique())
     colors = method_colors()
     fig, axes = plt.subplots(len(layers), len(sizes), figsize=(3.6 * len(sizes), 2.8 * len(layers)),
                              squeeze=False, sharex=True)
     for i, L in enumerate(layers):
         for j, n in enumerate(sizes):
             ax = axes[i, j]
-            for method, g in d[(d["layers"] == L) & (d["n"] == n)].groupby("method", sort=False):
-                stats = [(s, *t_interval(v["value"].to_numpy(), level)) for s, v in g.groupby("step")]
-                s, m, lo, hi = (np.array(c) for c in zip(*stats))
+            for method, g in ours[(ours["layers"] == L) & (ours["n"] == n)].groupby("method", sort=False):
+                s, m, lo, hi = (g[c].to_numpy() for c in ("step", "mean", "low", "high"))
                 ax.plot(s / 1000, m, color=colors[method], label=METHOD_LABELS[method], lw=1.5)
                 if np.isfinite(lo).any():
                     ax.fill_between(s / 1000, lo, hi, color=colors[method], alpha=0.2, lw=0)
-                if published_curves is not None:
-                    key = f"{dataset}|{L}L|n={n}|{method}"
-                    p = published_curves[published_curves["row"] == key]
+                if pub is not None:
+                    p = pub[(pub["layers"] == L) & (pub["n"] == n) & (pub["method"] == method)]
                     if not p.empty:
-                        steps = p["column"].str.replace("step=", "").astype(int) / 1000
-                        ax.plot(steps, p["published"], ls=":", marker="o", ms=2.5, color=colors[method])
+                        ax.plot(p["step"] / 1000, p["published"], ls=":", marker="o", ms=2.5,
+                                color=colors[method])
             ax.set_title(f"{L} layers, n = {n}", fontsize=9)
             if i == len(layers) - 1:
                 ax.set_xlabel("single-sample steps (thousands)")
@@ -836,22 +868,38 @@ def silent_neurons(rf: pd.DataFrame, method: str, seed: int | None = None, rtol:
     return [int(j) for j, m, w0 in zip(neurons, moved, np.linalg.norm(W0, axis=1)) if m <= rtol * w0]
 
 
-def plot_lr_sweep(frame: pd.DataFrame, level: float = 0.95):
-    """Final test metric against the learning rate, one panel per (dataset, layers)."""
-    import matplotlib.pyplot as plt
-
+def lr_sweep_frame(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """What :func:`plot_lr_sweep` draws: the final test metric of the normal test inputs, mean and
+    ``level`` t-interval over seeds (NaN mean: every seed diverged) per (dataset, layers, method,
+    lr); columns ``dataset, layers, method, lr, mean, low, high, seeds``."""
     from ..analysis.dual_weight import t_interval
 
     fin = frame[(frame["condition"] == "normal")]
     fin = fin[fin["step"] == fin.groupby(["dataset", "layers", "n", "lr", "seed"])["step"].transform("max")]
-    panels = list(dict.fromkeys(zip(fin["dataset"], fin["layers"])))
+    rows = []
+    for ds, L in dict.fromkeys(zip(fin["dataset"], fin["layers"])):
+        d = fin[(fin["dataset"] == ds) & (fin["layers"] == L)]
+        for method, g in d.groupby("method", sort=False):
+            for lr, v in g.groupby("lr"):
+                m, lo, hi = t_interval(v["value"].to_numpy(), level)
+                rows.append({"dataset": ds, "layers": L, "method": method, "lr": lr, "mean": m,
+                             "low": lo, "high": hi, "seeds": int(v["seed"].nunique())})
+    return pd.DataFrame(rows, columns=["dataset", "layers", "method", "lr", "mean", "low", "high", "seeds"])
+
+
+def plot_lr_sweep(frame: pd.DataFrame, level: float = 0.95):
+    """Final test metric against the learning rate, one panel per (dataset, layers)
+    (:func:`lr_sweep_frame`)."""
+    import matplotlib.pyplot as plt
+
+    summary = lr_sweep_frame(frame, level)
+    panels = list(dict.fromkeys(zip(summary["dataset"], summary["layers"])))
     colors = method_colors()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.0), squeeze=False)
     for ax, (ds, L) in zip(axes[0], panels):
-        d = fin[(fin["dataset"] == ds) & (fin["layers"] == L)]
+        d = summary[(summary["dataset"] == ds) & (summary["layers"] == L)]
         for method, g in d.groupby("method", sort=False):
-            stats = [(lr, *t_interval(v["value"].to_numpy(), level)) for lr, v in g.groupby("lr")]
-            lr, m, lo, hi = (np.array(c) for c in zip(*stats))
+            lr, m, lo, hi = (g[c].to_numpy(dtype=float) for c in ("lr", "mean", "low", "high"))
             ax.plot(lr, m, marker="o", ms=3, color=colors[method], label=METHOD_LABELS[method])
             if np.isfinite(lo).any():
                 ax.fill_between(lr, lo, hi, color=colors[method], alpha=0.2, lw=0)

@@ -22,7 +22,10 @@ from .foundations import (TEST_FUNCTIONS, WeightDecayConfig, _pick, decay_factor
                           gradient_flow_frame, optimizer_frames, weight_decay_frame)
 
 __all__ = [
+    "activations_frame",
+    "ema_frame",
     "format_table",
+    "histogram_frame",
     "mean_band",
     "seeds_text",
     "plot_activations",
@@ -43,18 +46,31 @@ def _palette(n: int):
     return sns.color_palette("colorblind", n)
 
 
-def plot_activations(z: np.ndarray | None = None) -> plt.Figure:
-    """The lecture notes' Figure 1.3: sigmoid, tanh and their derivatives (a-d)."""
+def activations_frame(z: np.ndarray | None = None) -> pd.DataFrame:
+    """What :func:`plot_activations` draws: at each pre-activation ``z`` (default 601 points on
+    [-6, 6]) the sigmoid, tanh and their derivatives (columns ``sigmoid``, ``sigmoid derivative``,
+    ``tanh``, ``tanh derivative``), from the package's activation functions."""
     from ..nn.activations import get_activation
 
-    z = np.linspace(-6, 6, 601) if z is None else z
+    z = np.linspace(-6, 6, 601) if z is None else np.asarray(z, dtype=np.float64)
+    out = {"z": z}
+    for name in ("sigmoid", "tanh"):
+        act = get_activation(name)
+        out[name] = act.forward(z[None, :])[0]
+        out[f"{name} derivative"] = act.derivative(z[None, :])[0]
+    return pd.DataFrame(out)
+
+
+def plot_activations(z: np.ndarray | None = None) -> plt.Figure:
+    """The lecture notes' Figure 1.3: sigmoid, tanh and their derivatives (a-d;
+    :func:`activations_frame`)."""
+    curves = activations_frame(z)
     fig, axes = plt.subplots(2, 2, figsize=(8, 5.5), sharex=True)
     c = _palette(2)
     for col, name, title in ((0, "sigmoid", "sigmoid"), (1, "tanh", "tanh")):
-        act = get_activation(name)
-        axes[0, col].plot(z, act.forward(z[None, :])[0], color=c[0])
+        axes[0, col].plot(curves["z"], curves[name], color=c[0])
         axes[0, col].set(title=f"({'ab'[col]}) {title}", ylabel=r"$f(z)$")
-        axes[1, col].plot(z, act.derivative(z[None, :])[0], color=c[1])
+        axes[1, col].plot(curves["z"], curves[f"{name} derivative"], color=c[1])
         axes[1, col].set(title=f"({'cd'[col]}) derivative of {title}", ylabel=r"$f'(z)$",
                          xlabel=r"pre-activation $z$")
     fig.tight_layout()
@@ -208,12 +224,24 @@ def plot_variance(frame: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def ema_frame(t: np.ndarray, x: np.ndarray, curves: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """What :func:`plot_ema` draws: columns ``t``, ``x`` (the sequence) and one per curve, named by
+    its label."""
+    frame = pd.DataFrame({"t": np.asarray(t), "x": np.asarray(x)})
+    for label, y in curves.items():
+        if label in frame.columns:
+            raise ValueError(f"curve label {label!r} clashes with the columns t and x")
+        frame[label] = np.asarray(y)
+    return frame
+
+
 def plot_ema(t: np.ndarray, x: np.ndarray, curves: Mapping[str, np.ndarray]) -> plt.Figure:
-    """A noisy sequence and its exponentially weighted averages."""
+    """A noisy sequence and its exponentially weighted averages (:func:`ema_frame`)."""
+    frame = ema_frame(t, x, curves)
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.plot(t, x, ".", color="0.6", ms=3, label="sequence $x_t$")
-    for (label, y), c in zip(curves.items(), _palette(len(curves))):
-        ax.plot(t, y, color=c, label=label)
+    ax.plot(frame["t"], frame["x"], ".", color="0.6", ms=3, label="sequence $x_t$")
+    for label, c in zip(curves, _palette(len(curves))):
+        ax.plot(frame["t"], frame[label], color=c, label=label)
     ax.set(xlabel="t (step)", ylabel="value (units of $x$)")
     ax.legend()
     fig.tight_layout()
@@ -340,12 +368,13 @@ def plot_weight_decay_claim(frame: pd.DataFrame, claim: int, eta: float, lam: fl
     return fig
 
 
-def plot_l1_l2_histograms(weights: Mapping[str, np.ndarray | Sequence[np.ndarray]],
-                          threshold: float, bins: int = 120) -> plt.Figure:
-    """Histograms of first-layer weights per penalty, linear and log-count panels.
+def histogram_frame(weights: Mapping[str, np.ndarray | Sequence[np.ndarray]], bins: int = 120) -> pd.DataFrame:
+    """What :func:`plot_l1_l2_histograms` draws: ``bins`` equal bins over the range of every
+    weight, and per label and bin the mean count over the seeds with its 95 % t-interval (``low``
+    clipped at 0; NaN with one seed). Columns ``penalty, bin_left, bin_right, centre, mean, low,
+    high, seeds``.
 
-    ``weights[label]`` is one array, or one array per seed: then the line is the mean count per bin
-    over seeds and the band its 95 % t-interval.
+    ``weights[label]`` is one array, or one array per seed.
     """
     from ..analysis.stats import t_half_width
 
@@ -355,16 +384,33 @@ def plot_l1_l2_histograms(weights: Mapping[str, np.ndarray | Sequence[np.ndarray
     hi = max(float(np.max(a)) for ws in runs.values() for a in ws)
     edges = np.linspace(lo, hi, bins + 1)
     centres = 0.5 * (edges[1:] + edges[:-1])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for (name, ws), c in zip(runs.items(), _palette(len(runs))):
+    parts = []
+    for name, ws in runs.items():
         counts = np.array([np.histogram(a, bins=edges)[0] for a in ws], dtype=np.float64)
         mean = counts.mean(axis=0)
         half = (np.array([t_half_width(counts[:, b]) for b in range(bins)]) if len(ws) > 1
                 else np.full(bins, np.nan))
+        parts.append(pd.DataFrame({"penalty": name, "bin_left": edges[:-1], "bin_right": edges[1:],
+                                   "centre": centres, "mean": mean, "low": np.maximum(mean - half, 0.0),
+                                   "high": mean + half, "seeds": len(ws)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_l1_l2_histograms(weights: Mapping[str, np.ndarray | Sequence[np.ndarray]],
+                          threshold: float, bins: int = 120) -> plt.Figure:
+    """Histograms of first-layer weights per penalty, linear and log-count panels.
+
+    ``weights[label]`` is one array, or one array per seed: then the line is the mean count per bin
+    over seeds and the band its 95 % t-interval (:func:`histogram_frame`).
+    """
+    hist = histogram_frame(weights, bins)
+    names = list(dict.fromkeys(hist["penalty"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, c in zip(names, _palette(len(names))):
+        h = hist[hist["penalty"] == name]
         for ax in axes:
-            ax.step(centres, mean, where="mid", color=c, lw=1.4, label=name)
-            ax.fill_between(centres, np.maximum(mean - half, 0.0), mean + half, step="mid", color=c,
-                            alpha=0.25, lw=0)
+            ax.step(h["centre"], h["mean"], where="mid", color=c, lw=1.4, label=name)
+            ax.fill_between(h["centre"], h["low"], h["high"], step="mid", color=c, alpha=0.25, lw=0)
     axes[1].set_yscale("log")
     for ax in axes:
         ax.axvspan(-threshold, threshold, color="0.85", zorder=0)
