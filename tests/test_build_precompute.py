@@ -16,6 +16,7 @@ from learning_rules.experiments import dfa_pages
 from learning_rules.experiments import lr_selection as sel
 from learning_rules.store import NotStoredError, Store, read_only
 from learning_rules.sweep import run_tasks
+from learning_rules.profiles import page_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS: list[int] = []
@@ -120,7 +121,7 @@ def test_dfa_pages_have_planners_and_share_runs():
         assert nb in E.PLANNERS
     fb = dfa_pages.page_plan("feedback", {"num_epochs": 20, "seeds": 3})
     opt = dfa_pages.page_plan("optimizers", {"num_epochs": 20, "seeds": 3})
-    par = dfa_pages.parity_page_plan({})
+    par = dfa_pages.parity_page_plan(page_parameters("paper", "book/dfa/parity.ipynb"))
     # DFA + SGD with uniform B at 0.018 is a feedback run, an optimizers run and a parity curve
     shared = set(fb.runs) & set(opt.runs) & set(par.runs)
     assert {(c.credit, c.optimizer, c.lr, c.feedback_init) for c in shared} == {("dfa", "sgd", 0.018, "uniform")}

@@ -24,7 +24,7 @@ import pandas as pd
 from . import register_planner
 from .dfa import (ALIGNMENT_LR, B_INITS, OPTIMIZER_NAMES, SWEEP_LR_B, SWEEP_LR_OPT, THESIS_LR_B,
                   ParityConfig, published_lr, run_repeats)
-from .dfa_parity import DEFAULT_PARAMS, NOTEBOOK as PARITY_NOTEBOOK, parity_curve_specs
+from .dfa_parity import NOTEBOOK as PARITY_NOTEBOOK, parity_curve_specs
 from .lr_selection import PagePlan, plan_tasks
 
 __all__ = [
@@ -467,9 +467,10 @@ def parity_page_plan(params: Mapping[str, Any]):
     curve of Figs. 2.1/3.1 for each ``k`` at the published rates (:func:`~learning_rules.experiments.dfa_parity.parity_curve_specs`),
     the k = 3 validation trials of each method (the published rate and ``tune_factors`` times it,
     seed ``tune_seed``, ``tune_epochs`` epochs) and the k = 3 curves at the chosen rates.
-    ``params`` update
-    :data:`~learning_rules.experiments.dfa_parity.DEFAULT_PARAMS`."""
-    p = {**DEFAULT_PARAMS, **dict(params)}
+    ``params``: the page's own (``seeds``, ``num_epochs``, ``n_train``, ``n_test``, ``ks``,
+    ``tune_factors``, ``tune_epochs``, ``tune_seed``), as the page and ``profiles.page_parameters``
+    give them."""
+    p = dict(params)
     seeds, num_epochs, n_train, n_test = p["seeds"], int(p["num_epochs"]), p["n_train"], p["n_test"]
     runs = [c for k in p["ks"] for _, c in parity_curve_specs(int(k), seeds, num_epochs, n_train, n_test)]
     base = dict(parity_curve_specs(3, [p["tune_seed"]], int(p["tune_epochs"]), n_train, n_test))

@@ -867,11 +867,11 @@ def run_curve_specs(specs: Sequence[tuple[str, Any]], store=None, n_jobs: int = 
 
 def parity_curves(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.DataFrame:
     """Every curve of thesis Figs. 2.1 and 3.1 at the published rates, for each ``k`` of the parity
-    page's ``params`` (``seeds``, ``num_epochs``, ``n_train``, ``n_test``, ``ks``; missing ones
-    from :data:`DEFAULT_PARAMS`): :func:`parity_curve_specs` run through :func:`run_curve_specs`.
+    page's ``params`` (``seeds``, ``num_epochs``, ``n_train``, ``n_test``, ``ks``: the page's own,
+    or ``profiles.page_parameters``): :func:`parity_curve_specs` run through :func:`run_curve_specs`.
     The frame that the page's Figure 2 and Table 1, their artifacts (``dfa-parity-figure``,
     ``dfa-parity-table``) and the ledger cells (:func:`reproduced_cells`) all read."""
-    p = {**DEFAULT_PARAMS, **dict(params)}
+    p = dict(params)
     specs = [s for k in p["ks"] for s in parity_curve_specs(
         int(k), p["seeds"], int(p["num_epochs"]), p["n_train"], p["n_test"])]
     return run_curve_specs(specs, store, n_jobs=n_jobs)
@@ -1129,11 +1129,6 @@ def plot_figure_3_7(frame: pd.DataFrame, as_published: bool = False):
 NOTEBOOK = "book/dfa/parity.ipynb"
 REPRODUCES = {"sources": ["dfa_thesis"], "chapter": NOTEBOOK,
               "description": "Demirbilek (2021) Figs. 2.1 and 3.1: MNIST-parity test accuracy"}
-#: The parity page's parameter defaults under the paper protocol (its plan, the validation trials
-#: included: :func:`learning_rules.experiments.dfa_pages.parity_page_plan`).
-DEFAULT_PARAMS: dict[str, Any] = {"seeds": [0, 1, 2], "num_epochs": 20, "n_train": None,
-                                  "n_test": None, "ks": [1, 3], "tune_factors": [0.33, 3.0],
-                                  "tune_epochs": 5, "tune_seed": 0}
 
 
 def representations_config(params: Mapping[str, Any]) -> RepresentationsConfig:
@@ -1207,9 +1202,6 @@ def _register_artifacts() -> None:
     from ..store import Store, atomic_write_text
     from . import register_artifact, save_book_figure
 
-    def page(params: Mapping[str, Any]) -> dict[str, Any]:
-        return {**DEFAULT_PARAMS, **dict(params)}
-
     def jobs(params: Mapping[str, Any]) -> int:
         return int(params.get("n_jobs", 1) or 1)
 
@@ -1217,20 +1209,20 @@ def _register_artifacts() -> None:
                        "training samples per k, titled with their digits and label (PNG)",
                        notebook=NOTEBOOK)
     def make_samples(params, out_path):
-        return save_book_figure(lambda: plot_parity_examples(page(params)["ks"], n=4, seed=0), out_path)
+        return save_book_figure(lambda: plot_parity_examples(params["ks"], n=4, seed=0), out_path)
 
     @register_artifact("dfa-parity-figure", "thesis Figs. 2.1 (top) and 3.1: MNIST-parity test "
                        "accuracy per epoch, k = 1 and 3, BP and DFA with SGD and the lazy baselines (PNG)",
                        notebook=NOTEBOOK)
     def make_curves(params, out_path):
-        curves = parity_curves(page(params), Store(), n_jobs=jobs(params))
+        curves = parity_curves(params, Store(), n_jobs=jobs(params))
         return save_book_figure(lambda: plot_parity_curves(curves), out_path)
 
     @register_artifact("dfa-parity-table", "thesis Figs. 2.1 and 3.1: final MNIST-parity test "
                        "accuracy per k and method next to the thesis' epoch-20 values (CSV)",
                        notebook=NOTEBOOK, suffix=".csv")
     def make_table(params, out_path):
-        curves = parity_curves(page(params), Store(), n_jobs=jobs(params))
+        curves = parity_curves(params, Store(), n_jobs=jobs(params))
         atomic_write_text(out_path, final_parity_table(curves).to_csv(index=False))
         return out_path
 
