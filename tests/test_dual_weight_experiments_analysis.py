@@ -147,7 +147,7 @@ def test_page_tables_and_figures_are_artifacts_with_the_pages_code_path(tmp_path
 
     matplotlib.use("Agg")
     from learning_rules.experiments import ARTIFACTS, make_artifact
-    from learning_rules.experiments import dual_weight as E
+    from learning_rules.experiments import dual_weight_tables as E
 
     monkeypatch.setenv("LEARNING_RULES_STORE", str(tmp_path / "store"))
     params = dict(datasets=["wine"], layers=[2], sizes=[100], steps=2000, eval_every=1000,

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from learning_rules.experiments import dual_weight as E
+from learning_rules.experiments import dual_weight_fields, dual_weight_tables
 
 # spec sec. 5: unique training samples of the seed-5 draw (n = 100 / 500 / 1000)
 UNIQUE = {"house": (20433, (100, 492, 979)), "wine": (4898, (99, 483, 909)),
@@ -170,7 +171,7 @@ def test_reproduced_cells_for_the_ledger(shared_data, tmp_path, monkeypatch):
     from learning_rules.report import validate_reproduced
 
     monkeypatch.setenv("LEARNING_RULES_STORE", str(tmp_path))
-    cells = E.reproduced_cells("smoke")
+    cells = dual_weight_tables.reproduced_cells("smoke")
     validate_reproduced(cells)
     from learning_rules.analysis.dual_weight import published
 
@@ -200,12 +201,12 @@ def _toy_fields(moved: set[int], n_neurons: int = 4) -> pd.DataFrame:
 
 def test_silent_neurons_are_the_unmoved_fields():
     rf = _toy_fields(moved={0, 2})
-    assert E.silent_neurons(rf, "GD") == [1, 3]
-    assert E.silent_neurons(rf, "init") == [0, 1, 2, 3]
-    assert E.silent_neurons(rf, "GD", rtol=0.0) == [1, 3]  # exactly unchanged
-    assert E.silent_neurons(rf, "GD", rtol=0.9) == [0, 1, 2, 3]
+    assert dual_weight_fields.silent_neurons(rf, "GD") == [1, 3]
+    assert dual_weight_fields.silent_neurons(rf, "init") == [0, 1, 2, 3]
+    assert dual_weight_fields.silent_neurons(rf, "GD", rtol=0.0) == [1, 3]  # exactly unchanged
+    assert dual_weight_fields.silent_neurons(rf, "GD", rtol=0.9) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="rtol"):
-        E.silent_neurons(rf, "GD", rtol=1.5)
+        dual_weight_fields.silent_neurons(rf, "GD", rtol=1.5)
 
 
 def test_plot_fields_scales():
@@ -215,8 +216,8 @@ def test_plot_fields_scales():
     import matplotlib.pyplot as plt
 
     rf = _toy_fields(moved={0})
-    for scale in E.FIELD_SCALES:
-        fig = E.plot_fields(rf, ["init", "GD"], range(4), scale=scale)
+    for scale in dual_weight_fields.FIELD_SCALES:
+        fig = dual_weight_fields.plot_fields(rf, ["init", "GD"], range(4), scale=scale)
         images = [ax.images[0] for ax in fig.axes if ax.images]
         assert len(images) == 8
         if scale != "image":  # centred at zero
@@ -225,4 +226,4 @@ def test_plot_fields_scales():
             assert len({im.get_clim() for im in images}) == 1
         plt.close(fig)
     with pytest.raises(ValueError, match="scale"):
-        E.plot_fields(rf, ["GD"], scale="per-pixel")
+        dual_weight_fields.plot_fields(rf, ["GD"], scale="per-pixel")

@@ -73,7 +73,7 @@ def _changed(baseline, after: dict[str, str]) -> set[str]:
     ("cli.py", "main"),
     ("experiments/dfa_pages.py", "plot_page"),
     ("experiments/ablation.py", "plot_curves"),
-    ("experiments/dual_weight.py", "plot_lr_sweep"),
+    ("experiments/dual_weight_beyond.py", "plot_lr_sweep"),
     ("experiments/__init__.py", "plan_runs"),
     ("experiments/__init__.py", "register_experiment"),
 ])

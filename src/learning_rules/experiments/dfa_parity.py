@@ -65,6 +65,7 @@ __all__ = [
     "LazyParityConfig",
     "RepresentationsConfig",
     "bce_value",
+    "engine_network",
     "experiment_of",
     "gather_projection",
     "slot_projections",
@@ -779,6 +780,54 @@ def train_lazy_parity(config: LazyParityConfig, data=None, sparse: bool = True):
 def lazy_parity_run(config: LazyParityConfig) -> pd.DataFrame:
     """:func:`train_lazy_parity` without the network (for the store and sweeps)."""
     return train_lazy_parity(config)[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# the readable definition: the engine configurations
+# --------------------------------------------------------------------------------------------------
+
+
+#: The engine's hidden activation for a gate that is a function of the unit's own pre-activation.
+ENGINE_GATES = {"relu": "relu", "identity": "identity"}
+
+
+def engine_network(method: str, n_in: int, n_hidden: int, optimizer: str, lr: float,
+                   rng: np.random.Generator, optimizer_params: dict | None = None, dtype=np.float32):
+    r"""The lazy baseline ``method`` as an engine configuration: the readable definition that
+    :class:`GatedNet` computes faster.
+
+    Four of the six methods are a plain two-layer :class:`~learning_rules.engine.Network`: no
+    biases, hidden activation ReLU or identity (its gate :math:`g = f'(a)`), a sigmoid output with
+    mean BCE, backprop with the gradient update and ``optimizer``, the first layer frozen
+    (``trainable=[False, True]``) for the feature methods, and the weights drawn from ``rng`` as
+    :class:`GatedNet` draws them (``W1``, then ``W2``). ``tests/test_dfa_lazy_engine.py`` proves
+    :class:`GatedNet`'s steps (dense, fused, sparse, and the feature methods' output-only steps)
+    equal to this network's reference step.
+
+    The two NTK nets multiply each hidden unit by a gate computed from the *input* by a frozen
+    layer (:func:`soft_gate`, :func:`hard_gate`); an engine layer computes :math:`h = f(z)` from
+    its own pre-activation only, so they have no engine configuration and raise ``ValueError``.
+    """
+    from ..engine import Network
+    from ..nn.init import pytorch_uniform
+    from ..nn.mlp import MLP
+
+    spec = LAZY_METHODS.lookup(method)
+    if spec.gate not in ENGINE_GATES:
+        raise ValueError(f"method {method!r} gates its hidden units with a frozen layer of the input "
+                         f"(h = a * g(X)), which an engine layer (h = f(z)) cannot express; it runs "
+                         f"as GatedNet only. Engine configurations exist for "
+                         f"{', '.join(n for n in LAZY_METHODS if LAZY_METHODS.lookup(n).gate in ENGINE_GATES)}")
+    dtype = np.dtype(dtype)
+    if spec.w1_init == "glorot_std_normal":
+        W1 = (math.sqrt(6.0 / (n_in + n_hidden)) * rng.standard_normal((n_hidden, n_in))).astype(dtype)
+    else:
+        W1 = pytorch_uniform(rng, n_in, n_hidden, dtype)
+    W2 = pytorch_uniform(rng, n_hidden, 1, dtype)
+    mlp = MLP(weights=[W1, W2], biases=[None, None], activations=[ENGINE_GATES[spec.gate], "sigmoid"])
+    return Network(mlp, credit="backprop", update="gradient", loss="bce", lr=lr, optimizer=optimizer,
+                   optimizer_params=dict(optimizer_params or {}), trainable=[spec.train_first, True],
+                   rng=rng)
 
 
 # --------------------------------------------------------------------------------------------------

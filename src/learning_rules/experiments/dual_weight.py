@@ -30,6 +30,11 @@ Metrics: regression, mean squared error of the x0.1-scaled z-scored target times
 "loss x 10000"; 100 = predicting the mean); classification, accuracy in percent. Noise test:
 ``x + noise_std * N(0, 1)``, clamped to [0, 1] for images.
 
+This module holds the runs (everything a registered run reaches), the chapter's method labels and
+colours, and a cell's cost for the planners. The pages' tables, figures, planners and artifacts
+are one module per page: :mod:`.dual_weight_tables` (experiments page, with the ledger cells),
+:mod:`.dual_weight_curves`, :mod:`.dual_weight_fields` and :mod:`.dual_weight_beyond`.
+
 Explained in: book/dual-weight/experiments.ipynb, curves.ipynb, receptive-fields.ipynb, beyond.ipynb.
 """
 
@@ -41,7 +46,7 @@ import functools
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,11 +55,12 @@ import pandas as pd
 
 from .._registry import Registry
 from ..training import Batch, parameters_finite, reference_step, run_epoch
-from . import Task, one_blas_thread, register_experiment, register_planner
+from . import one_blas_thread, register_experiment
 
 __all__ = [
     "DATASETS",
     "METHODS",
+    "METHOD_LABELS",
     "PROTOCOLS",
     "BatchConfig",
     "CellConfig",
@@ -66,29 +72,21 @@ __all__ = [
     "as_coded_orders",
     "as_coded_pool",
     "build_network",
+    "cell_cost",
     "corrected_order",
     "dataset_status",
     "default_n_jobs",
-    "field_images",
     "he_normal_init",
     "grid_cells",
     "load_raw",
     "method_colors",
     "metric_of",
     "missing_reasons",
-    "curves_data",
-    "lr_sweep_frame",
-    "plot_curves",
-    "plot_fields",
-    "silent_neurons",
-    "plot_figure2",
-    "plot_lr_sweep",
     "prepare",
     "receptive_fields",
     "run_batch_cell",
     "run_batch_grid",
     "run_cell",
-    "reproduced_cells",
     "run_grid",
     "zscore",
 ]
@@ -658,7 +656,7 @@ def default_n_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-# ------------------------------------------------------------------------------------------ plots
+# ------------------------------------------------------------- the chapter's method vocabulary
 
 METHOD_LABELS = {"our": "dual weight (our)", "our+stab": "dual weight + stabilizer",
                  "GD": "gradient descent (GD)", "L2 0.01": "L2, lambda = 0.01", "L2 0.1": "L2, lambda = 0.1"}
@@ -673,345 +671,7 @@ def method_colors() -> dict[str, Any]:
             "init": pal[7]}
 
 
-def curves_data(frame: pd.DataFrame, dataset: str, published_curves: pd.DataFrame | None = None,
-                level: float = 0.95) -> dict[str, pd.DataFrame]:
-    """What :func:`plot_curves` draws for ``dataset``: ``"regenerated"``, the mean and ``level``
-    t-interval over seeds per (layers, n, method, step) of the normal test inputs (columns
-    ``layers, n, method, step, mean, low, high, seeds``; low/high NaN with one seed), and, when
-    ``published_curves`` has rows of the dataset, ``"published"``: the authors' single runs
-    (columns ``layers, n, method, step, published``)."""
-    from ..analysis.dual_weight import t_interval
-
-    d = frame[(frame["dataset"] == dataset) & (frame["condition"] == "normal")]
-    if d.empty:
-        raise ValueError(f"no results for dataset {dataset!r}")
-    rows = []
-    for L in sorted(d["layers"].unique()):
-        for n in sorted(d["n"].unique()):
-            for method, g in d[(d["layers"] == L) & (d["n"] == n)].groupby("method", sort=False):
-                for step, v in g.groupby("step"):
-                    m, lo, hi = t_interval(v["value"].to_numpy(), level)
-                    rows.append({"layers": L, "n": n, "method": method, "step": step, "mean": m,
-                                 "low": lo, "high": hi, "seeds": int(v["seed"].nunique())})
-    out = {"regenerated": pd.DataFrame(rows)}
-    if published_curves is not None:
-        pub = published_curves[published_curves["row"].str.startswith(f"{dataset}|")]
-        if not pub.empty:
-            parts = pub["row"].str.split("|", expand=True)
-            out["published"] = pd.DataFrame({
-                "layers": parts[1].str.rstrip("L").astype(int).to_numpy(),
-                "n": parts[2].str.replace("n=", "").astype(int).to_numpy(),
-                "method": parts[3].to_numpy(),
-                "step": pub["column"].str.replace("step=", "").astype(int).to_numpy(),
-                "published": pub["published"].to_numpy()})
-    return out
-
-
-def plot_curves(frame: pd.DataFrame, dataset: str, published_curves: pd.DataFrame | None = None,
-                level: float = 0.95):
-    """Figures 4-8: test metric against single-sample steps, one panel per (layers, n).
-
-    Lines: mean over seeds, band: ``level`` t-interval (when there are >= 2 seeds). ``published_curves``
-    (Appendix B rows of :func:`learning_rules.analysis.dual_weight.published`) adds the authors'
-    single runs as dotted lines with markers. The drawn numbers are :func:`curves_data`'s.
-    """
-    import matplotlib.pyplot as plt
-
-    data = curves_data(frame, dataset, published_curves, level)
-    ours, pub = data["regenerated"], data.get("published")
-    d = frame[(frame["dataset"] == dataset) & (frame["condition"] == "normal")]
-    layers = sorted(ours["layers"].unique())
-    sizes = sorted(ours["n"].unique())
-    colors = method_colors()
-    fig, axes = plt.subplots(len(layers), len(sizes), figsize=(3.6 * len(sizes), 2.8 * len(layers)),
-                             squeeze=False, sharex=True)
-    for i, L in enumerate(layers):
-        for j, n in enumerate(sizes):
-            ax = axes[i, j]
-            for method, g in ours[(ours["layers"] == L) & (ours["n"] == n)].groupby("method", sort=False):
-                s, m, lo, hi = (g[c].to_numpy() for c in ("step", "mean", "low", "high"))
-                ax.plot(s / 1000, m, color=colors[method], label=METHOD_LABELS[method], lw=1.5)
-                if np.isfinite(lo).any():
-                    ax.fill_between(s / 1000, lo, hi, color=colors[method], alpha=0.2, lw=0)
-                if pub is not None:
-                    p = pub[(pub["layers"] == L) & (pub["n"] == n) & (pub["method"] == method)]
-                    if not p.empty:
-                        ax.plot(p["step"] / 1000, p["published"], ls=":", marker="o", ms=2.5,
-                                color=colors[method])
-            ax.set_title(f"{L} layers, n = {n}", fontsize=9)
-            if i == len(layers) - 1:
-                ax.set_xlabel("single-sample steps (thousands)")
-            if j == 0:
-                ax.set_ylabel("test loss x 1e4" if metric_of(dataset) == "loss x 1e4" else "test accuracy (%)")
-            if metric_of(dataset) == "loss x 1e4":  # the untrained step-0 loss is huge: cap the axis
-                later = d[(d["layers"] == L) & (d["n"] == n) & (d["step"] > 0)]["value"]
-                top = np.nanmedian(later) if later.notna().any() else 100.0
-                ax.set_ylim(0, max(120.0, 1.8 * top))
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncols=5, fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
-    fig.tight_layout()
-    return fig
-
-
-def plot_figure2(table: pd.DataFrame):
-    """Figure 2: relative improvement over GD per method, one panel per task and condition.
-
-    ``table`` has columns ``source, task, method, condition, mean`` and optionally ``low, high``.
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    tasks = [t for t in ("regression", "classification") if t in set(table["task"])]
-    conds = ["normal", "noise"]
-    sources = list(dict.fromkeys(table["source"]))
-    pal = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
-    methods = [m for m in METHODS if m != "GD" and m in set(table["method"])]
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(10, 3.0 * len(tasks)), squeeze=False)
-    width = 0.8 / max(1, len(sources))
-    for i, task in enumerate(tasks):
-        for j, cond in enumerate(conds):
-            ax = axes[i, j]
-            for k, src in enumerate(sources):
-                sub = table[(table["task"] == task) & (table["condition"] == cond) & (table["source"] == src)]
-                sub = sub.set_index("method").reindex(methods)
-                x = np.arange(len(methods)) + (k - (len(sources) - 1) / 2) * width
-                err = None
-                if {"low", "high"} <= set(sub.columns) and sub["low"].notna().any():
-                    err = np.vstack([sub["mean"] - sub["low"], sub["high"] - sub["mean"]])
-                    err = np.where(np.isfinite(err), err, 0.0)
-                ax.bar(x, sub["mean"], width, yerr=err, color=pal[src], label=src, capsize=2)
-            ax.axhline(0, color="0.3", lw=0.8)
-            ax.set_xticks(np.arange(len(methods)), methods, fontsize=8)
-            ax.set_ylabel("improvement over GD (%)")
-            ax.set_title(f"{task}, {cond} test inputs", fontsize=9)
-    axes[0, 0].legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def field_images(rf: pd.DataFrame, method: str, neurons: Sequence[int], seed: int | None = None) -> np.ndarray:
-    """Layer-1 weights of ``neurons`` of ``method`` as (k, 28, 28) images (first seed by default)."""
-    d = rf[rf["method"] == method]
-    if seed is None:
-        seed = int(d["seed"].min()) if "seed" in d.columns else None
-    if seed is not None and "seed" in d.columns:
-        d = d[d["seed"] == seed]
-    imgs = []
-    for j in neurons:
-        w = d[d["neuron"] == j].sort_values("pixel")["weight"].to_numpy()
-        imgs.append(w.reshape(28, 28))
-    return np.stack(imgs)
-
-
-FIELD_SCALES = ("shared", "row", "image")
-
-
-def plot_fields(rf: pd.DataFrame, methods: Sequence[str], neurons: Sequence[int] = range(10),
-                scale: str = "shared", seed: int | None = None):
-    """Figure 3: one row per method, one column per neuron, weights as 28x28 images (cmap ``bwr``).
-
-    ``scale="shared"``: one colour scale for the whole figure, centred at 0 (white = 0), ``vmax`` =
-    the 99th percentile of ``|w|`` over every shown field, so magnitudes compare across methods.
-    ``scale="row"``: the same, one scale per method. ``scale="image"``: the original's per-image
-    autoscale (white is not zero), with the dual methods' images clipped below at -1 as its code does.
-    """
-    import matplotlib.pyplot as plt
-
-    _check_choice("scale", scale, FIELD_SCALES)
-    neurons = list(neurons)
-    images = {method: field_images(rf, method, neurons, seed) for method in methods}
-    shared = float(np.percentile(np.abs(np.concatenate(list(images.values()))), 99)) or 1.0
-    fig, axes = plt.subplots(len(methods), len(neurons), figsize=(1.05 * len(neurons), 1.2 * len(methods)),
-                             squeeze=False)
-    for i, method in enumerate(methods):
-        imgs = images[method]
-        vmax = shared if scale == "shared" else float(np.percentile(np.abs(imgs), 99)) or 1.0
-        for j, img in enumerate(imgs):
-            ax = axes[i, j]
-            if scale == "image":
-                shown = np.maximum(img, -1.0) if method in ("our", "our+stab") else img
-                ax.imshow(shown, cmap="bwr")
-            else:
-                im = ax.imshow(img, cmap="bwr", vmin=-vmax, vmax=vmax)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(f"neuron {neurons[j]}", fontsize=7)
-            if j == 0:
-                ax.set_ylabel(method, fontsize=8, rotation=0, ha="right", va="center")
-        if scale == "row":
-            cb = fig.colorbar(im, ax=axes[i, :].tolist(), fraction=0.02, pad=0.01)
-            cb.ax.tick_params(labelsize=6)
-            cb.set_label("weight", fontsize=6)
-    if scale == "shared":
-        cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
-        cb.ax.tick_params(labelsize=7)
-        cb.set_label("weight (white = 0)", fontsize=7)
-    return fig
-
-
-def silent_neurons(rf: pd.DataFrame, method: str, seed: int | None = None, rtol: float = 0.1) -> list[int]:
-    """Hidden units of ``method`` whose layer-1 field barely moved from the shared initial field.
-
-    A unit counts when :math:`\\lVert W_j - W_j^{(0)} \\rVert \\le \\text{rtol}\\,
-    \\lVert W_j^{(0)} \\rVert` (rows ``method == "init"`` hold :math:`W^{(0)}`): it was updated on
-    few or no training steps (for instance a ReLU unit that soon stopped firing, whose teaching
-    signal is then always zero), so its picture is mostly its initial noise whatever the rule.
-    """
-    if not 0 <= rtol < 1:
-        raise ValueError(f"rtol must be in [0, 1), got {rtol}")
-    neurons = sorted(rf.loc[rf["method"] == method, "neuron"].unique())
-    W = field_images(rf, method, neurons, seed).reshape(len(neurons), -1)
-    W0 = field_images(rf, "init", neurons, seed).reshape(len(neurons), -1)
-    moved = np.linalg.norm(W - W0, axis=1)
-    return [int(j) for j, m, w0 in zip(neurons, moved, np.linalg.norm(W0, axis=1)) if m <= rtol * w0]
-
-
-def lr_sweep_frame(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """What :func:`plot_lr_sweep` draws: the final test metric of the normal test inputs, mean and
-    ``level`` t-interval over seeds (NaN mean: every seed diverged) per (dataset, layers, method,
-    lr); columns ``dataset, layers, method, lr, mean, low, high, seeds``."""
-    from ..analysis.dual_weight import t_interval
-
-    fin = frame[(frame["condition"] == "normal")]
-    fin = fin[fin["step"] == fin.groupby(["dataset", "layers", "n", "lr", "seed"])["step"].transform("max")]
-    rows = []
-    for ds, L in dict.fromkeys(zip(fin["dataset"], fin["layers"])):
-        d = fin[(fin["dataset"] == ds) & (fin["layers"] == L)]
-        for method, g in d.groupby("method", sort=False):
-            for lr, v in g.groupby("lr"):
-                m, lo, hi = t_interval(v["value"].to_numpy(), level)
-                rows.append({"dataset": ds, "layers": L, "method": method, "lr": lr, "mean": m,
-                             "low": lo, "high": hi, "seeds": int(v["seed"].nunique())})
-    return pd.DataFrame(rows, columns=["dataset", "layers", "method", "lr", "mean", "low", "high", "seeds"])
-
-
-def plot_lr_sweep(frame: pd.DataFrame, level: float = 0.95):
-    """Final test metric against the learning rate, one panel per (dataset, layers)
-    (:func:`lr_sweep_frame`)."""
-    import matplotlib.pyplot as plt
-
-    summary = lr_sweep_frame(frame, level)
-    panels = list(dict.fromkeys(zip(summary["dataset"], summary["layers"])))
-    colors = method_colors()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.0), squeeze=False)
-    for ax, (ds, L) in zip(axes[0], panels):
-        d = summary[(summary["dataset"] == ds) & (summary["layers"] == L)]
-        for method, g in d.groupby("method", sort=False):
-            lr, m, lo, hi = (g[c].to_numpy(dtype=float) for c in ("lr", "mean", "low", "high"))
-            ax.plot(lr, m, marker="o", ms=3, color=colors[method], label=METHOD_LABELS[method])
-            if np.isfinite(lo).any():
-                ax.fill_between(lr, lo, hi, color=colors[method], alpha=0.2, lw=0)
-            bad = ~np.isfinite(m)
-            if bad.any():
-                ax.plot(lr[bad], np.zeros(bad.sum()), "x", color=colors[method])
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate eta")
-        reg = metric_of(ds) == "loss x 1e4"
-        ax.set_ylabel("test loss x 1e4" if reg else "test accuracy (%)")
-        if reg:
-            ax.set_ylim(0, 200)
-        ax.set_title(f"{ds}, {L} layers", fontsize=9)
-    axes[0, 0].legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-# ------------------------------------------------------------------------ the pages' tables and figures
-
-
-def page_grids(params: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The as-coded and corrected grids of the experiments and curves pages for their ``params``
-    (through the store): the runs every table and figure of Tables 1-4 and Figures 2, 4-8 read."""
-    def grid(protocol, seeds):
-        cfg = GridConfig(protocol, tuple(params["datasets"]), tuple(params["layers"]),
-                         tuple(params["sizes"]), tuple(seeds), int(params["steps"]),
-                         int(params["eval_every"]), n_jobs=int(params.get("n_jobs", 2)))
-        return run_grid(cfg)
-
-    return grid("as_coded", params["coded_seeds"]), grid("corrected", params["corrected_seeds"])
-
-
-def table_frame(coded: pd.DataFrame, corrected: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Paper ``table`` (``"Table 1"`` .. ``"Table 4"``): every published cell next to the as-coded
-    and the corrected regenerated mean with its 95 % interval over seeds (columns ``row, column,
-    published, unit, <protocol>_mean, <protocol>_low, <protocol>_high, <protocol>_seeds``)."""
-    from ..analysis import dual_weight as A
-
-    summary = A.relative_table if table in ("Table 3", "Table 4") else A.final_summary
-    out = None
-    for label, frame in (("as_coded", coded), ("corrected", corrected)):
-        cmp = A.compare(summary(frame), table).rename(columns={
-            "mean": f"{label}_mean", "low": f"{label}_low", "high": f"{label}_high",
-            "n_seeds": f"{label}_seeds"})
-        keep = ["row", "column", "published", "unit"] if out is None else ["row", "column"]
-        cmp = cmp[keep + [f"{label}_{k}" for k in ("mean", "low", "high", "seeds")]]
-        out = cmp if out is None else out.merge(cmp, on=["row", "column"], how="left")
-    return out
-
-
-def figure2_frame(coded: pd.DataFrame, corrected: pd.DataFrame) -> pd.DataFrame:
-    """The bars of the paper's Figure 2: the task averages of Tables 3-4 as published, as coded and
-    corrected (:func:`plot_figure2` draws them)."""
-    from ..analysis import dual_weight as A
-
-    pub34 = pd.concat([A.published("Table 3"), A.published("Table 4")])
-    parts = pub34["row"].str.split("|", expand=True)
-    pub_rel = pd.DataFrame({"dataset": parts[0], "method": parts[1], "condition": pub34["column"],
-                            "mean": pub34["published"]})
-    return pd.concat([
-        A.task_average(pub_rel).rename(columns={"value": "mean"}).assign(source="published (Tables 3-4)"),
-        A.figure2(coded).assign(source="as coded"),
-        A.figure2(corrected).assign(source="corrected"),
-    ], ignore_index=True)
-
-
-#: Paper figure number -> dataset of its curves (Figures 4-8: test metric against steps).
-CURVE_FIGURES = {4: "wine", 5: "house", 6: "mnist", 7: "fashion", 8: "cifar10"}
-
-
-def _register_page_artifacts() -> None:
-    from ..analysis import dual_weight as A
-    from ..store import atomic_write_text
-    from . import register_artifact, save_figure
-
-    for number in (1, 2, 3, 4):
-        def make_table(params, out_path, table=f"Table {number}"):
-            coded, corrected = page_grids(params)
-            atomic_write_text(out_path, table_frame(coded, corrected, table).to_csv(index=False))
-            return out_path
-
-        register_artifact(f"dual-weight-table-{number}", f"Wang 2025 Table {number}: published next to "
-                          "the as-coded and corrected regenerated means (CSV)", notebook=NOTEBOOK,
-                          suffix=".csv")(make_table)
-
-    def make_figure2(params, out_path):
-        coded, corrected = page_grids(params)
-        return save_figure(plot_figure2(figure2_frame(coded, corrected)), out_path)
-
-    register_artifact("dual-weight-figure-2", "Wang 2025 Figure 2: relative improvement over GD per "
-                      "task, published, as coded and corrected (PNG)", notebook=NOTEBOOK)(make_figure2)
-
-    for number, dataset in CURVE_FIGURES.items():
-        def make_curves(params, out_path, dataset=dataset):
-            missing = missing_reasons([dataset])
-            if missing:
-                raise FileNotFoundError(missing[dataset])
-            coded, _ = page_grids({**params, "datasets": [dataset]})
-            return save_figure(plot_curves(coded, dataset, A.published("Appendix B")), out_path)
-
-        register_artifact(f"dual-weight-figure-{number}", f"Wang 2025 Figure {number}: {dataset}, test "
-                          "metric against steps, as coded, with the authors' values (PNG)",
-                          notebook="book/dual-weight/curves.ipynb")(make_curves)
-
-
-# ------------------------------------------------------------------------ reproduction ledger
-
-NOTEBOOK = "book/dual-weight/experiments.ipynb"
-REPRODUCES = {"sources": ["dual_weight"], "chapter": NOTEBOOK,
-              "description": "Wang (2025) Tables 1-4 and the notebook values (Appendix A/B), as coded"}
-
+# --------------------------------------------------------------------- cost, for the pages' planners
 
 
 def cell_cost(cell: CellConfig) -> float:
@@ -1020,131 +680,3 @@ def cell_cost(cell: CellConfig) -> float:
     single-sample steps, the image sets' nets being larger (a guess; it only orders the runs)."""
     per_step = 2.0 if cell.dataset in ("mnist", "fashion", "cifar10") else 0.3
     return float(cell.steps / 60_000 * len(cell.methods) / 5 * per_step + 0.05)
-
-
-def _grid_tasks(params, protocol: str, seeds) -> list[Task]:
-    cfg = GridConfig(protocol, tuple(params["datasets"]), tuple(params["layers"]), tuple(params["sizes"]),
-                     tuple(seeds), int(params["steps"]), int(params["eval_every"]))
-    present = [d for d in cfg.datasets if dataset_status(d) is None]
-    return [Task("dual_weight_cell", c, cost=cell_cost(c)) for c in grid_cells(cfg, present)]
-
-
-@register_planner("book/dual-weight/experiments.ipynb")
-@register_planner("book/dual-weight/curves.ipynb")
-def plan_grid_pages(params, store) -> list[Task]:
-    """The cells of the experiments and curves pages (one grid, shared): both protocols' grids."""
-    return _grid_tasks(params, "as_coded", params["coded_seeds"]) + _grid_tasks(
-        params, "corrected", params["corrected_seeds"])
-
-
-@register_planner("book/dual-weight/receptive-fields.ipynb")
-def plan_receptive_page(params, store) -> list[Task]:
-    """The receptive-field page's MNIST cells, per protocol and seed (none without MNIST)."""
-    if dataset_status("mnist") is not None:
-        return []
-    return [Task("dual_weight_receptive_cell", c, cost=cell_cost(c))
-            for protocol in params["protocols"]
-            for c in (CellConfig(protocol, "mnist", int(params["rf_layers"]), int(params["n"]), int(s),
-                                 int(params["steps"])) for s in params["seeds"])]
-
-
-# ------------------------------------------------------------------ the beyond page's runs
-
-#: The methods of the beyond page's DFA comparison.
-BEYOND_DFA_METHODS = ("our", "our+stab", "GD")
-
-
-def beyond_sweep_config(params, datasets) -> GridConfig:
-    """The learning-rate sweep of ``book/dual-weight/beyond.ipynb`` (corrected protocol)."""
-    return GridConfig("corrected", tuple(datasets), tuple(params["sweep_layers"]), (int(params["sweep_n"]),),
-                      tuple(params["sweep_seeds"]), int(params["steps"]), int(params["steps"]),
-                      tuple(params["lrs"]), METHODS, n_jobs=int(params["n_jobs"]))
-
-
-def beyond_dfa_configs(params, datasets) -> dict[str, GridConfig]:
-    """The beyond page's comparison of backprop and DFA credit, one grid per credit assignment."""
-    return {credit: GridConfig("corrected", tuple(datasets), (3,), (int(params["sweep_n"]),),
-                               tuple(params["dfa_seeds"]), int(params["steps"]), int(params["steps"]),
-                               (0.001,), BEYOND_DFA_METHODS, credit, n_jobs=int(params["n_jobs"]))
-            for credit in ("backprop", "dfa")}
-
-
-def beyond_batch_configs(params, datasets) -> list[BatchConfig]:
-    """The beyond page's mini-batch runs: batch 1, and each larger batch with the rate fixed or
-    scaled by the batch size."""
-    return [BatchConfig(ds, 3, int(params["sweep_n"]), int(s), int(params["steps"]), int(B), scaling)
-            for ds in datasets for s in params["batch_seeds"] for B in params["batches"]
-            for scaling in (("none",) if B == 1 else ("none", "linear"))]
-
-
-def _present(names) -> list[str]:
-    return [d for d in names if dataset_status(d) is None]
-
-
-@register_planner("book/dual-weight/beyond.ipynb")
-def plan_beyond_page(params, store) -> list[Task]:
-    """Every cell the beyond page asks for: the sweep, both credits' grids, the mini-batch runs."""
-    grids = [beyond_sweep_config(params, _present(params["sweep_datasets"])),
-             *beyond_dfa_configs(params, _present(params["dfa_datasets"])).values()]
-    tasks = [Task("dual_weight_cell", c, cost=cell_cost(c))
-             for g in grids for c in grid_cells(g, _present(g.datasets))]
-    return tasks + [Task("dual_weight_batch_cell", b, cost=float(b.samples) / 60_000 * 0.5 + 0.05)
-                    for b in beyond_batch_configs(params, _present(params["batch_datasets"]))]
-
-
-def reproduced_cells(profile: str) -> pd.DataFrame:
-    """Every published cell of ``reference/dual_weight.csv`` with the as-coded regenerated mean and
-    interval for ``profile`` (the grid of the experiments page, read from the store). Missing
-    datasets give empty cells with the data layer's reason."""
-    from ..analysis import dual_weight as an
-    from ..cells import record
-    from ..profiles import page_parameters
-
-    params = page_parameters(profile, NOTEBOOK)
-    cfg = GridConfig("as_coded", tuple(params["datasets"]), tuple(params["layers"]),
-                     tuple(params["sizes"]), tuple(params["coded_seeds"]), int(params["steps"]),
-                     int(params["eval_every"]), n_jobs=int(params["n_jobs"]))
-    frame = run_grid(cfg)
-    missing = missing_reasons(cfg.datasets)
-    seeds = list(cfg.seeds)
-    rows = []
-    summaries = {"Table 1": an.final_summary(frame), "Table 2": an.final_summary(frame),
-                 "Appendix A": an.final_summary(frame), "Table 3": an.relative_table(frame),
-                 "Table 4": an.relative_table(frame)}
-    for table, summary in summaries.items():
-        for r in an.compare(summary, table).itertuples(index=False):
-            ds = r.row.split("|")[0]
-            note = missing.get(ds) or (None if np.isfinite(r.mean) else "not in this profile's grid")
-            if table in ("Table 3", "Table 4"):
-                note = "; ".join(filter(None, [note, "averaged over the (layers, n) cells of this profile"]))
-            pred = (getattr(r, "pred_low", np.nan), getattr(r, "pred_high", np.nan))
-            rows.append(record("dual_weight", table, r.row, r.column,
-                               r.mean if np.isfinite(r.mean) else None,
-                               r.low if np.isfinite(r.low) else None,
-                               r.high if np.isfinite(r.high) else None,
-                               profile=profile, seeds=seeds, note=note,
-                               single_run=pred if np.isfinite(pred).all() else None))
-    normal = frame[frame["condition"] == "normal"] if not frame.empty else frame
-    for r in an.published("Appendix B").itertuples(index=False):
-        ds, L, n, method = r.row.split("|")
-        step = int(r.column.split("=")[1])
-        v = normal[(normal["dataset"] == ds) & (normal["layers"] == int(L[0])) & (normal["n"] == int(n[2:]))
-                   & (normal["method"] == method) & (normal["step"] == step)]["value"] if not normal.empty else []
-        if len(v) == 0:
-            rows.append(record("dual_weight", "Appendix B", r.row, r.column, None, profile=profile,
-                               seeds=seeds, note=missing.get(ds) or "not in this profile's grid"))
-            continue
-        from ..analysis.dual_weight import t_interval
-
-        from ..analysis.stats import prediction_interval
-
-        m, lo, hi = t_interval(np.asarray(v))
-        pred = prediction_interval(np.asarray(v))
-        rows.append(record("dual_weight", "Appendix B", r.row, r.column, m,
-                           lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None,
-                           profile=profile, seeds=seeds,
-                           single_run=pred if np.isfinite(pred).all() else None))
-    return pd.DataFrame(rows)
-
-
-_register_page_artifacts()
