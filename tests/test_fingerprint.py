@@ -194,6 +194,7 @@ def test_unknown_root_is_a_clear_error():
 
 def _small_configs():
     from learning_rules.experiments.ablation import AblationRunConfig
+    from learning_rules.experiments.ablation_claims import MomentsConfig
     from learning_rules.experiments.dfa import ParityConfig
     from learning_rules.experiments.dfa_parity import LazyParityConfig
     from learning_rules.experiments.dfa_synthetic import SyntheticConfig
@@ -202,6 +203,10 @@ def _small_configs():
 
     return {
         "ablation_run": AblationRunConfig(n_train=200, n_val=100, num_epochs=1, hidden=(8, 8)),
+        "ablation_moments": MomentsConfig(n_train=200, n_val=100, num_epochs=1, hidden=(8, 8), lam=1.0,
+                                          probe_every=1, probe_n=50),
+        "ablation_weight_spread": AblationRunConfig(n_train=200, n_val=100, num_epochs=1, hidden=(8, 8),
+                                                    optimizer="adam", lr=1e-3),
         "dfa_parity": ParityConfig(n_train=256, n_test=128, num_epochs=1, n_hidden=16),
         "dfa_parity_lazy": LazyParityConfig(n_train=256, n_test=128, num_epochs=1, n_hidden=16),
         "dfa_synthetic": SyntheticConfig(n=32, num_epochs=3, n_hidden=8, n_test=64),

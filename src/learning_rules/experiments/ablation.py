@@ -732,13 +732,16 @@ def run_cost(config: AblationRunConfig) -> float:
 def plan_page(params: Mapping[str, Any], store) -> list[Task]:
     """Every run the ablation page asks for: its learning-rate trials (stage 0); the grids of the
     protocol candidates with fixed rates; and, once the trials are all stored, the grid at the
-    rates they choose (with the candidates that use those rates, and Figure 3's runs continued,
-    :func:`continuation_configs`)."""
+    rates they choose (with the candidates that use those rates, Figure 3's runs continued,
+    :func:`continuation_configs`, and the claims section's instrumented runs,
+    :func:`learning_rules.experiments.ablation_claims.claim_tasks`)."""
     from ..store import NotStoredError, read_only
+    from .ablation_claims import claim_tasks  # the claims section's instrumented runs
 
     trials = search_configs(params)
     runs = [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is not None
             for c in protocol_configs(params, name)]
+    claims: list[Task] = []
     ready = bool(trials) and all(("ablation_run", c) in store for c in trials)
     if ready:
         try:
@@ -752,8 +755,9 @@ def plan_page(params: Mapping[str, Any], store) -> list[Task]:
         runs += [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is None
                  for c in protocol_configs(params, name, lrs)]
         runs += continuation_configs(params, lrs)
+        claims = claim_tasks(params, lrs)
     return ([Task("ablation_run", c, cost=run_cost(c), stage=0) for c in trials]
-            + [Task("ablation_run", c, cost=run_cost(c)) for c in dict.fromkeys(runs)])
+            + [Task("ablation_run", c, cost=run_cost(c)) for c in dict.fromkeys(runs)] + claims)
 
 
 def chosen_cost(res: Mapping[str, Any]) -> str:
