@@ -10,8 +10,9 @@ The issue's set-up: MNIST, 784-64-32-10 (ReLU, softmax + cross-entropy), batch 3
   ``tol=0``, ``n_iter_no_change`` large, so it runs every epoch it is given).
 
 Each estimator is fitted for one warm-up epoch, then timed over ``--epochs`` more (best of
-``--repeats``), every peer with one BLAS thread (``--threads``; on a shared 2-core machine more
-threads only measure the contention). Prints seconds per epoch and the ratios peer / ours, in
+``--repeats`` rounds, the peers taking turns within each round, so a change of load falls on all
+of them), every peer with one BLAS thread (``--threads``; on a shared 2-core machine more threads
+only measure the contention). Prints seconds per epoch and the ratios peer / ours, in
 float64 and float32 (``dtype=`` of our estimator; scikit-learn keeps float32 inputs in float32).
 DFA runs too, against the reference only (scikit-learn has no DFA).
 
@@ -54,14 +55,19 @@ def load(n: int):
         return rng.random((n, 784)), rng.integers(0, 10, n), "synthetic"
 
 
-def per_epoch(fit_one_epoch, epochs: int, repeats: int) -> float:
-    fit_one_epoch()  # warm-up: compilation, first allocations
-    best = float("inf")
+def per_epoch(peers: dict, epochs: int, repeats: int) -> dict:
+    """Best seconds per epoch of each peer (``name -> fit_one_epoch``): one warm-up epoch each
+    (compilation, first allocations), then ``repeats`` rounds that time every peer in turn, so a
+    change of load on a shared machine falls on all peers alike."""
+    for fit_one_epoch in peers.values():
+        fit_one_epoch()
+    best = dict.fromkeys(peers, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(epochs):
-            fit_one_epoch()
-        best = min(best, (time.perf_counter() - t0) / epochs)
+        for name, fit_one_epoch in peers.items():
+            t0 = time.perf_counter()
+            for _ in range(epochs):
+                fit_one_epoch()
+            best[name] = min(best[name], (time.perf_counter() - t0) / epochs)
     return best
 
 
@@ -115,9 +121,12 @@ def main(argv=None) -> None:
         for dtype in ("float64", "float32"):
             X = X64.astype(dtype)
             for credit in ("backprop", "dfa"):
-                t_ours = per_epoch(ours(X, y, credit), epochs, repeats)
-                t_ref = per_epoch(reference(X, y, credit), epochs, repeats)
-                t_sk = per_epoch(sklearn(X, y), epochs, repeats) if credit == "backprop" else float("nan")
+                peers = {"ours": ours(X, y, credit), "reference": reference(X, y, credit)}
+                if credit == "backprop":
+                    peers["sklearn"] = sklearn(X, y)
+                best = per_epoch(peers, epochs, repeats)
+                t_ours, t_ref = best["ours"], best["reference"]
+                t_sk = best.get("sklearn", float("nan"))
                 print(f"{dtype:<9}{credit:<10}{t_ours:>9.3f}{t_ref:>13.3f}{t_sk:>11.3f}"
                       f"{t_ref / t_ours:>10.2f}{t_sk / t_ours:>14.2f}")
 

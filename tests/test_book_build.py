@@ -254,7 +254,7 @@ def test_a_page_reexecutes_when_an_experiment_it_read_changes(tmp_path, monkeypa
     (root / "book" / "intro.md").write_text("# Intro\n")
     write_nb(root / "book" / "a.ipynb",
              "from learning_rules.experiments import EXPERIMENTS\n"
-             "from learning_rules.experiments.foundations import OptimizerPathsConfig\n"
+             "from learning_rules.experiments.foundations_optimizers import OptimizerPathsConfig\n"
              "from learning_rules.store import Store\n"
              "exp = EXPERIMENTS['foundations_optimizer_paths']\n"
              "print(len(Store().get_or_compute(exp.name, OptimizerPathsConfig(num_steps=5), exp.run)))")

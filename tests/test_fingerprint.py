@@ -67,7 +67,7 @@ def _changed(baseline, after: dict[str, str]) -> set[str]:
 
 
 @pytest.mark.parametrize("rel, name", [
-    ("experiments/foundations_plots.py", "plot_gradient_flow"),
+    ("experiments/foundations_vanishing.py", "plot_gradient_flow"),
     ("report.py", "format_summary"),
     ("book.py", "build"),
     ("cli.py", "main"),
@@ -92,6 +92,21 @@ def test_a_new_helper_above_the_registrations_changes_no_key(baseline, tmp_path)
     text = path.read_text()
     assert anchor in text
     path.write_text(text.replace(anchor, anchor + "\n\ndef page_helper(frame):\n    return frame.head()\n\n"))
+    assert _changed(baseline, _keys(F.CodeIndex(copy))) == set()
+
+
+def test_a_helper_ending_at_another_depth_changes_no_key_below_it(baseline, tmp_path):
+    """Python's tokenizer emits the DEDENTs that close a block on the first line of the *next*
+    statement. A function inserted above a run's config class (ending one level shallower than the
+    class before it) must not change that class's tokens, hence no key."""
+    copy = tmp_path / "learning_rules"
+    shutil.copytree(baseline[0], copy)
+    path = copy / "experiments" / "dfa_parity.py"
+    anchor = "@dataclasses.dataclass(frozen=True)\nclass LazyParityConfig:"
+    text = path.read_text()
+    assert anchor in text
+    helper = "def page_helper(frame):\n    return frame.head()\n\n\n"
+    path.write_text(text.replace(anchor, helper + anchor))
     assert _changed(baseline, _keys(F.CodeIndex(copy))) == set()
 
 
@@ -127,7 +142,7 @@ def test_computation_edits_change_the_keys_of_their_users(baseline, tmp_path, re
 @pytest.mark.parametrize("rel, name, experiment", [
     ("experiments/ablation.py", "_run_ablation", "ablation_run"),
     ("experiments/dfa_synthetic.py", "synthetic_run", "dfa_synthetic"),
-    ("experiments/foundations.py", "optimizer_paths", "foundations_optimizer_paths"),
+    ("experiments/foundations_optimizers.py", "optimizer_paths", "foundations_optimizer_paths"),
 ])
 def test_a_run_function_edit_changes_only_its_experiment(baseline, tmp_path, rel, name, experiment):
     assert _changed(baseline, _edited(baseline, tmp_path, rel, name)) == {experiment}
@@ -142,7 +157,7 @@ def test_notebook_code_follows_plotting_code_it_calls(baseline, tmp_path):
     before = {nb: F.notebook_fingerprint(cells(nb), F.CodeIndex(baseline[0])) for nb in pages}
     copy = tmp_path / "learning_rules"
     shutil.copytree(baseline[0], copy)
-    path = copy / "experiments" / "foundations_plots.py"
+    path = copy / "experiments" / "foundations_vanishing.py"
     path.write_text(path.read_text().replace("def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:\n",
                                              "def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:\n"
                                              "    _edited_here = 1\n"))
@@ -199,7 +214,7 @@ def _small_configs():
     from learning_rules.experiments.dfa_parity import LazyParityConfig
     from learning_rules.experiments.dfa_synthetic import SyntheticConfig
     from learning_rules.experiments.dual_weight import CellConfig
-    from learning_rules.experiments.foundations import GradientFlowConfig
+    from learning_rules.experiments.foundations_vanishing import GradientFlowConfig
 
     return {
         "ablation_run": AblationRunConfig(n_train=200, n_val=100, num_epochs=1, hidden=(8, 8)),

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from learning_rules.experiments import foundations as F
+from learning_rules.experiments import foundations_backprop as B
 from learning_rules.nn.mlp import MLP
 
 
@@ -44,8 +45,8 @@ def test_elementwise_and_jacobian_derivations_match_engine(seed, act):
     x = rng.normal(size=3)
     t = rng.uniform(size=2)
     out = mlp.forward(x[None, :]).h[-1][0]
-    gE, bE = F.backprop_elementwise(mlp.weights, mlp.biases, mlp.activations, x, out - t)
-    gJ, bJ = F.backprop_jacobian(mlp.weights, mlp.biases, mlp.activations, x, out - t)
+    gE, bE = B.backprop_elementwise(mlp.weights, mlp.biases, mlp.activations, x, out - t)
+    gJ, bJ = B.backprop_jacobian(mlp.weights, mlp.biases, mlp.activations, x, out - t)
     gN, bN = F.engine_gradients(mlp, "mse", x[None, :], t[None, :])
     for l in range(2):
         np.testing.assert_allclose(gE[l], gN[l], atol=1e-12)
@@ -60,8 +61,8 @@ def test_jacobian_backprop_through_softmax_matches_finite_differences():
     x = rng.normal(size=4)
     label = 2
     s = mlp.forward(x[None, :]).h[-1][0]
-    gJ, _ = F.backprop_jacobian(mlp.weights, mlp.biases, mlp.activations, x, -np.eye(3)[label] / s)
-    gN, _ = F.numerical_gradients(mlp, "cce", x[None, :], np.array([label]))
+    gJ, _ = B.backprop_jacobian(mlp.weights, mlp.biases, mlp.activations, x, -np.eye(3)[label] / s)
+    gN, _ = B.numerical_gradients(mlp, "cce", x[None, :], np.array([label]))
     for a, b in zip(gJ, gN):
         np.testing.assert_allclose(a, b, atol=1e-8)
 
@@ -71,11 +72,11 @@ def test_gradient_check_is_small_and_detects_a_wrong_gradient():
     mlp = MLP.create([3, 4, 3], ["leaky_relu:0.1", "softmax"], rng=rng)
     X = rng.normal(size=(5, 3))
     y = np.array([0, 1, 2, 1, 0])
-    table = F.gradient_check(mlp, "cce", X, y)
+    table = B.gradient_check(mlp, "cce", X, y)
     assert len(table) == 4 and table["relative_error"].max() < 1e-7
     # an oracle that cannot fail is no oracle: a flipped sign must show up as relative error 1
     eW, _ = F.engine_gradients(mlp, "cce", X, y)
-    nW, _ = F.numerical_gradients(mlp, "cce", X, y)
+    nW, _ = B.numerical_gradients(mlp, "cce", X, y)
     d = np.linalg.norm(-eW[0] - nW[0]) / (np.linalg.norm(eW[0]) + np.linalg.norm(nW[0]))
     assert d > 0.99
 
@@ -83,7 +84,7 @@ def test_gradient_check_is_small_and_detects_a_wrong_gradient():
 def test_softmax_jacobian_against_finite_differences_and_cce_collapse():
     rng = np.random.default_rng(1)
     z = rng.normal(size=5)
-    J = F.activation_jacobian("softmax", z)
+    J = B.activation_jacobian("softmax", z)
     e = 1e-6
     sm = lambda v: np.exp(v - v.max()) / np.exp(v - v.max()).sum()
     J_fd = np.column_stack([(sm(z + e * u) - sm(z - e * u)) / (2 * e) for u in np.eye(5)])
@@ -95,7 +96,7 @@ def test_softmax_jacobian_against_finite_differences_and_cce_collapse():
 
 
 def test_loss_derivative_check_corrected_matches_and_printed_is_flipped():
-    table = F.loss_derivative_check([0.0, 1.0, 0.0], [0.3, 0.6, 0.1])
+    table = B.loss_derivative_check([0.0, 1.0, 0.0], [0.3, 0.6, 0.1])
     np.testing.assert_allclose(table["corrected"], table["finite_difference"], atol=1e-6)
     np.testing.assert_allclose(table["printed"], -table["corrected"], atol=1e-15)
 
@@ -103,10 +104,10 @@ def test_loss_derivative_check_corrected_matches_and_printed_is_flipped():
 def test_bad_inputs_raise_clear_errors():
     mlp = MLP.create([2, 2], ["softmax"], rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="element-wise"):
-        F.backprop_elementwise(mlp.weights, mlp.biases, mlp.activations, np.zeros(2), np.zeros(2))
+        B.backprop_elementwise(mlp.weights, mlp.biases, mlp.activations, np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="one sample"):
-        F.activation_jacobian("tanh", np.zeros((2, 2)))
+        B.activation_jacobian("tanh", np.zeros((2, 2)))
     with pytest.raises(ValueError, match="inside"):
-        F.loss_derivative_check([1.0], [1.0])
+        B.loss_derivative_check([1.0], [1.0])
     with pytest.raises(ValueError, match="eps"):
-        F.numerical_gradients(mlp, "cce", np.zeros((1, 2)), np.array([0]), eps=0.0)
+        B.numerical_gradients(mlp, "cce", np.zeros((1, 2)), np.array([0]), eps=0.0)

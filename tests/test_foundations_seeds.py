@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from learning_rules.experiments import foundations_plots as P
 from learning_rules.experiments import foundations as F
+from learning_rules.experiments import foundations_plots as P
+from learning_rules.experiments import foundations_regularization as R
+from learning_rules.experiments import foundations_vanishing as V
 
 
 @pytest.fixture(autouse=True)
@@ -47,12 +49,12 @@ def test_symmetry_frame_stacks_one_run_per_seed_and_init():
     import dataclasses
 
     params = {"seed": 1, "n_seeds": 2, "sym_epochs": 1}
-    frame = F.symmetry_frame(params, inits=("constant:0.05", "he_uniform"))
+    frame = V.symmetry_frame(params, inits=("constant:0.05", "he_uniform"))
     assert sorted(set(frame["seed"])) == [1, 2]
     assert set(frame["init"]) == {"constant:0.05", "he_uniform"}
     const = frame[frame["init"] == "constant:0.05"]
     assert (const["distinct_neurons"] == 1).all()  # symmetry is never broken, whatever the seed
-    again = F.symmetry(dataclasses.replace(F.SymmetryConfig(init="he_uniform", num_epochs=1), seed=2))
+    again = V.symmetry(dataclasses.replace(V.SymmetryConfig(init="he_uniform", num_epochs=1), seed=2))
     mine = frame[(frame["init"] == "he_uniform") & (frame["seed"] == 2)]
     assert np.array_equal(mine["train_accuracy"].to_numpy(), again["train_accuracy"].to_numpy())
     seed1 = frame[(frame["init"] == "he_uniform") & (frame["seed"] == 1)]
@@ -62,10 +64,10 @@ def test_symmetry_frame_stacks_one_run_per_seed_and_init():
 def test_histogram_frame_and_plot_with_seeds():
     params = {"seed": 0, "n_seeds": 2, "hidden": 3, "n_train": 100, "batch_size": 10, "lr": 0.5,
               "hist_epochs": 1}
-    frame = F.weight_histogram_frame(params, [("none", 0.0), ("l1", 1.0)])
+    frame = R.weight_histogram_frame(params, [("none", 0.0), ("l1", 1.0)])
     assert frame.groupby(["penalty", "seed"]).size().eq(784 * 3).all()
     hist = {pen: [g["weight"].to_numpy() for _, g in f.groupby("seed")] for pen, f in frame.groupby("penalty")}
-    fig = P.plot_l1_l2_histograms(hist, 1e-3, bins=20)
+    fig = R.plot_l1_l2_histograms(hist, 1e-3, bins=20)
     line = fig.axes[0].get_lines()[0]
     counts = np.array([np.histogram(w, bins=np.linspace(
         min(a.min() for ws in hist.values() for a in ws), max(a.max() for ws in hist.values() for a in ws), 21))[0]
@@ -81,12 +83,12 @@ def test_plots_draw_bands_over_seeds():
 
     params = {"seed": 0, "n_seeds": 2, "depth": 2, "width": 4, "flow_n_train": 40, "probe_size": 20,
               "flow_epochs": 1, "batch_size": 20, "record_every": 1}
-    flow = F.gradient_flow_frame(params)
+    flow = V.gradient_flow_frame(params)
     assert sorted(set(flow["seed"])) == [0, 1]
-    fig = P.plot_gradient_flow(flow)
+    fig = V.plot_gradient_flow(flow)
     assert fig.axes[0].collections  # a band per activation
     plt.close(fig)
-    sym = F.symmetry_frame({"n_seeds": 2, "sym_epochs": 1})
-    fig = P.plot_symmetry(sym)
+    sym = V.symmetry_frame({"n_seeds": 2, "sym_epochs": 1})
+    fig = V.plot_symmetry(sym)
     assert len(fig.axes[1].collections) == 2
     plt.close(fig)

@@ -15,7 +15,7 @@ import pytest
 
 from learning_rules import bundle
 from learning_rules.cli import main
-from learning_rules.experiments.foundations import OptimizerPathsConfig
+from learning_rules.experiments.foundations_optimizers import OptimizerPathsConfig
 from learning_rules.store import READS_ENV, Store
 
 NAME = "foundations_optimizer_paths"  # a real experiment that runs in milliseconds

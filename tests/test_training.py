@@ -9,7 +9,7 @@ import pytest
 from learning_rules.engine import Network
 from learning_rules.nn import MLP
 from learning_rules.training import (Batch, Trainer, choose_backend, epoch_batches, minibatch_unsupported,
-                                     parameters_finite, run_epoch, stream_batches)
+                                     parameters_finite, reference_step, run_epoch, stream_batches)
 
 
 def _net(credit="backprop", update="gradient", optimizer="sgd", l2=0.0, sizes=(12, 9, 7, 3),
@@ -52,6 +52,32 @@ def test_the_backend_is_chosen_in_one_place():
     assert "momentum" in minibatch_unsupported(_net(optimizer="momentum"))
     assert "frozen" in minibatch_unsupported(_net(trainable=[False, True, True]))
     assert "element-wise" in minibatch_unsupported(_net(acts=("relu", "softmax", "softmax")))
+
+
+def test_a_forced_buffer_backend_is_the_one_that_runs():
+    """'minibatch' stays dense with a background given; 'sparse' without one is an error, not a
+    silent dense run."""
+    assert choose_backend(_net(), 16, "minibatch", input_background=0.0) == "minibatch"
+    assert choose_backend(_net(), 16, "sparse", input_background=0.0) == "sparse"
+    with pytest.raises(ValueError, match="pass input_background"):
+        choose_backend(_net(), 16, "sparse")
+    trainer = Trainer(_net(), 16, "minibatch", input_background=0.0)
+    assert trainer.backend == "minibatch" and trainer.stepper.name == "minibatch"
+    assert Trainer(_net(), 16, "sparse", input_background=0.0).stepper.name == "sparse"
+
+
+def test_the_reference_trainer_steps_with_reference_step():
+    """Trainer's reference backend is ``reference_step`` itself: the same loss and logits as
+    ``Network._step`` on a copy of the network."""
+    X, y = _data(n=8)
+    a, b = _net(), _net()
+    Y = a.loss.encode(y, 3, a.mlp.dtype)
+    loss_a, z_a = Trainer(a, 8, "reference").step(Batch(X, Y))
+    loss_b, z_b = reference_step(b)(Batch(X, Y))
+    assert loss_a == loss_b
+    np.testing.assert_array_equal(z_a, z_b)
+    for Wa, Wb in zip(a.mlp.weights, b.mlp.weights):
+        np.testing.assert_array_equal(Wa, Wb)
 
 
 @pytest.mark.parametrize("credit", ["backprop", "fa", "dfa"])

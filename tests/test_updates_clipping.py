@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from learning_rules.engine import make_weight_update
-from learning_rules.experiments import foundations as F
+from learning_rules.experiments import foundations_vanishing as V
 from learning_rules.updates.clipping import ClipLayerNorm, clip_factor
 
 
@@ -38,7 +38,7 @@ def test_clip_wrapper_checks_its_inner_rule():
     with pytest.raises(ValueError, match="init_layer/apply"):
         ClipLayerNorm(object(), 1.0)
     with pytest.raises(ValueError, match="clip"):
-        F.ExplodingConfig(clip=-1.0)
+        V.ExplodingConfig(clip=-1.0)
 
 
 def _runs(rows):
@@ -51,10 +51,10 @@ def _runs(rows):
 def test_exploding_verdict_needs_a_failure_without_and_none_with_clipping():
     tamed = _runs([("He", 0, 100, 0.9, False), ("He x 1.5", 0, 20, 0.1, True),
                    ("He x 1.5, clipped at 1", 0, 100, 0.8, False)])
-    ok, text = F.exploding_verdict(tamed)
+    ok, text = V.exploding_verdict(tamed)
     assert ok and "He x 1.5: 1 of 1 runs diverged" in text
     both = _runs([("He x 1.5", 0, 20, 0.1, True), ("He x 1.5, clipped at 1", 0, 20, 0.1, True)])
-    assert not F.exploding_verdict(both)[0]
+    assert not V.exploding_verdict(both)[0]
     fine = _runs([("He x 1.5", 0, 100, 0.85, False), ("He x 1.5, clipped at 1", 0, 100, 0.8, False)])
-    assert not F.exploding_verdict(fine)[0]  # nothing went wrong without clipping
-    assert F.exploding_verdict(_runs([("He", 0, 100, 0.9, False)]))[1].startswith("no scaled-up run")
+    assert not V.exploding_verdict(fine)[0]  # nothing went wrong without clipping
+    assert V.exploding_verdict(_runs([("He", 0, 100, 0.9, False)]))[1].startswith("no scaled-up run")

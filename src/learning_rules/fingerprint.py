@@ -424,11 +424,17 @@ class CodeIndex:
                     if (isinstance(head, ast.Expr) and isinstance(head.value, ast.Constant)
                             and isinstance(head.value.value, str)):
                         docstrings.add((head.lineno, head.col_offset))
+            started = False
             for tok in mod.tokens:
                 if tok.start[0] < first or tok.start[0] > last:
                     continue
                 if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING):
                     continue
+                # the DEDENTs on a unit's first line close the block *before* it: how deep that
+                # block ended is not this unit's code (a function inserted above must not re-key it)
+                if not started and tok.type == token.DEDENT:
+                    continue
+                started = True
                 if tok.type == token.STRING and tok.start in docstrings:
                     continue
                 if tok.type in (token.INDENT, token.DEDENT, token.NEWLINE):

@@ -7,8 +7,9 @@ What differs between chapters is only *which batches* (a permutation of the rows
 triplets, a cyclic stream), *what is recorded* (a loss per epoch, a cost per batch, an evaluation
 row, a gradient norm), and *how the step is computed*. This module holds the loop once:
 
-* a **stepper** takes one step on a batch and returns the batch-mean loss measured before the
-  update and the pre-update output logits :math:`z_L`: ``step(X, Y, rows=None) -> (loss, z_L)``;
+* a **step** takes one step on a batch and returns the batch-mean loss measured before the
+  update and the pre-update output logits :math:`z_L`: ``step(batch) -> (loss, z_L)``
+  (:func:`reference_step`, or a buffer trainer's :class:`MinibatchStepper`);
 * :func:`choose_backend` decides, in one place, which stepper runs a network: the NumPy reference
   (:meth:`Network._step`, the readable definition), the buffer trainers of
   :mod:`learning_rules.fast.minibatch` (mini-batches, optionally with a sparse first layer), or the
@@ -108,25 +109,10 @@ def reference_step(net) -> Callable[[Batch], tuple[float, np.ndarray]]:
     """``step(batch)`` for :func:`run_epoch` on the NumPy reference, :meth:`Network._step`: what a
     chapter whose stored results were computed with it uses (no buffer trainer is reached)."""
     def step(batch: Batch):
+        if batch.rows is not None:
+            raise ValueError("the reference step needs the dense batch X, not CSR rows")
         return net._step(batch.X, batch.Y)
     return step
-
-
-class ReferenceStepper:
-    """The NumPy reference: :meth:`Network._step <learning_rules.engine.Network._step>`."""
-
-    name = "reference"
-
-    def __init__(self, net) -> None:
-        self.net = net
-
-    def step(self, X, Y, rows=None):
-        if rows is not None:
-            raise ValueError("the reference step needs the dense batch X, not CSR rows")
-        return self.net._step(X, Y)
-
-    def set_epoch(self, epoch: int) -> None:  # the rule's own set_epoch is called by the Trainer
-        pass
 
 
 class MinibatchStepper:
@@ -139,6 +125,7 @@ class MinibatchStepper:
 
     def __init__(self, net, batch_size: int, input_background: float | None = None) -> None:
         from .fast import MinibatchDualWeight, MinibatchOptimizer, MinibatchSGD
+        from .fast.forms import credit_form, update_form
 
         reason = minibatch_unsupported(net)
         if reason is not None:
@@ -148,11 +135,11 @@ class MinibatchStepper:
         mlp, rule = net.mlp, net.rule
         if input_background is not None:
             mlp.weights[0] = np.asfortranarray(mlp.weights[0])
-        credit = net.credit.name
-        feedback = None if credit == "backprop" else net.credit_state["B"]
-        kind = "fa" if credit == "fa" else "dfa"
+        credit, update = credit_form(net.credit), update_form(rule)  # their compiled forms
+        feedback = net.credit_state["B"] if credit.feedback else None
+        kind = "fa" if credit.signal == "fa" else "dfa"  # with feedback; None: backprop's signal
         args = (mlp.weights, mlp.biases, mlp.activations, net.loss.name)
-        if rule.name in ("dual_weight", "dual_weight_stabilized"):
+        if update.buffers == "dual":
             self.trainer = MinibatchDualWeight(*args, rule, net.layer_states, batch_size, feedback=feedback,
                                                input_background=input_background, credit=kind)
         elif rule.optimizer_name == "sgd":
@@ -168,13 +155,20 @@ class MinibatchStepper:
                                               states=states)
         self._f_L = mlp.acts[-1]
         self._n_out = mlp.sizes[-1]
+        self._dtype = mlp.dtype
+        # cce: the trainer's loss_value, bit for bit net.loss.value from the step's own softmax sums
+        self._own_value = net.loss is self.trainer.loss and net.loss.name == "cce"
 
-    def step(self, X, Y, rows=None):
+    def step(self, batch: Batch) -> tuple[float, np.ndarray]:
+        """One step on ``batch`` (its dense ``X`` or, ``"sparse"``, its CSR ``rows``): the loss
+        before the update and the pre-update logits."""
         net = self.net
-        Y = net.loss.encode(Y, self._n_out, net.mlp.dtype)  # a no-op on encoded targets
-        self.trainer.step(X, Y, rows=rows)
+        Y = batch.Y
+        if Y.dtype != self._dtype or Y.ndim != 2 or Y.shape[1] != self._n_out:  # raw: encode here
+            Y = net.loss.encode(Y, self._n_out, self._dtype)
+        self.trainer.step(batch.X, Y, rows=batch.rows)
         z = self.trainer._z[-1][:Y.shape[0]]
-        value = net.loss.value(z, Y, self._f_L)
+        value = self.trainer.loss_value(Y) if self._own_value else net.loss.value(z, Y, self._f_L)
         net.steps_done += 1
         return value, z
 
@@ -198,28 +192,32 @@ def minibatch_unsupported(net) -> str | None:
     if they can): what they support is BP/FA/DFA credit, every layer trained, the gradient update
     without penalties and with one of their optimizers, or the dual-weight rules with SGD, an
     element-wise hidden activation, a fused output/loss pair, float32 or float64 weights."""
-    from .credit import Backprop, DirectFeedbackAlignment, FeedbackAlignment
+    from .fast.forms import COMPILED_CREDIT, COMPILED_UPDATE, credit_form, update_form
     from .fast.minibatch import _FUSED, FAST_MINIBATCH_OPTIMIZERS
-    from .updates.dual_weight import DualWeightStabilizedUpdate, DualWeightUpdate
-    from .updates.gradient import GradientUpdate
 
-    # exact classes: a subclass may change the rule, which the compiled form would not follow
-    if type(net.credit) not in (Backprop, FeedbackAlignment, DirectFeedbackAlignment):
-        return f"credit assignment {type(net.credit).__name__} has no buffer trainer (backprop, fa, dfa have)"
+    # the compiled forms (fast/forms.py), of exactly the registered classes: a subclass may change
+    # the rule, which the compiled form would not follow
+    try:
+        credit_form(net.credit)
+    except ValueError:
+        return (f"credit assignment {type(net.credit).__name__} has no buffer trainer "
+                f"({', '.join(COMPILED_CREDIT)} have)")
     if not all(net.trainable):
         return "a frozen layer (trainable=False) has no buffer trainer"
     rule = net.rule
-    if type(rule) in (DualWeightUpdate, DualWeightStabilizedUpdate):
+    try:
+        update = update_form(rule)
+    except ValueError:
+        return f"update {type(rule).__name__} has no buffer trainer ({', '.join(COMPILED_UPDATE)} have)"
+    if update.buffers == "dual":
         if rule.optimizer_name != "sgd":
             return f"the dual-weight rule with optimizer {rule.optimizer_name!r} (only sgd)"
-    elif type(rule) is GradientUpdate:
+    else:
         if rule.optimizer_name not in FAST_MINIBATCH_OPTIMIZERS:
             return (f"optimizer {rule.optimizer_name!r} has no fused kernel "
                     f"({', '.join(FAST_MINIBATCH_OPTIMIZERS)} have)")
         if rule.l2 > 0.0 or rule.l1 > 0.0:
             return "an L1/L2 penalty has no buffer trainer"
-    else:
-        return f"update {type(rule).__name__} has no buffer trainer"
     if not rule.lr > 0.0:
         return "a learning rate of 0 has no buffer trainer"
     acts = net.mlp.acts
@@ -239,10 +237,11 @@ def choose_backend(net, batch_size: int, backend: str = "auto",
     ``"auto"``: batch 1 -> ``"single"`` (the compiled single-sample loop) when it supports the
     network; larger batches -> ``"sparse"`` (with ``input_background``) or ``"minibatch"`` when
     the buffer trainers support it; otherwise ``"reference"``. A forced fast backend that does not
-    apply raises ``ValueError`` with the reason. ``buffers=False`` leaves the buffer trainers out
-    (:meth:`Network.fit`: the engine itself reaches only the reference and the compiled
-    single-sample loop, so a stored run that trains through it never depends on the buffer
-    trainers' code, ``fingerprint.py``).
+    apply raises ``ValueError`` with the reason; ``"sparse"`` needs ``input_background``, and
+    ``"minibatch"`` runs dense inputs even when one is given. ``buffers=False`` leaves the
+    buffer trainers out (:meth:`Network.fit`: the engine itself reaches only the reference and
+    the compiled single-sample loop, so a stored run that trains through it never depends on
+    the buffer trainers' code, ``fingerprint.py``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -263,8 +262,14 @@ def choose_backend(net, batch_size: int, backend: str = "auto",
         raise ValueError(f"the compiled single-sample loop runs batch 1, got batch_size={batch_size}")
     if not buffers:
         return "reference"
+    if backend == "sparse" and input_background is None:
+        raise ValueError("backend 'sparse' computes the first layer on the inputs that differ from "
+                         "their background value: pass input_background (the value most inputs "
+                         "take), or use backend='minibatch' for dense inputs")
     reason = minibatch_unsupported(net)
     if reason is None:
+        if backend == "minibatch":  # forced dense, even where a background would allow sparse
+            return backend
         return "sparse" if input_background is not None else "minibatch"
     if backend != "auto":
         raise ValueError(f"the mini-batch buffer trainer does not apply: {reason}")
@@ -273,7 +278,8 @@ def choose_backend(net, batch_size: int, backend: str = "auto",
 
 def parameters_finite(net) -> bool:
     """Every weight and bias of ``net`` is finite (NaN and inf are absorbing under every rule)."""
-    return all(np.isfinite(a).all() for a in (*net.mlp.weights, *(b for b in net.mlp.biases if b is not None)))
+    biases = (b for b in net.mlp.biases if b is not None)
+    return all(np.isfinite(a).all() for a in (*net.mlp.weights, *biases))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -339,22 +345,29 @@ class Trainer:
         stepper = self.backend
         if stepper == "single":  # whole epochs compiled in fit(); a batch at a time, the buffers
             stepper = "minibatch" if minibatch_unsupported(net) is None else "reference"
+        #: the buffer trainer's stepper, or None for the reference (``Network._step`` itself)
+        self.stepper: MinibatchStepper | None = None
         if stepper in ("minibatch", "sparse"):
             self.stepper = MinibatchStepper(net, self.batch_size,
                                             input_background if stepper == "sparse" else None)
+            self._step = self.stepper.step
         else:
-            self.stepper = ReferenceStepper(net)
+            self._step = reference_step(net)
 
     def set_epoch(self, epoch: int) -> None:
         """Tell the rule (and the fast trainer) the 0-based epoch (Adam's epoch counting uses it)."""
         set_epoch = getattr(self.net.rule, "set_epoch", None)
         if set_epoch is not None:
             set_epoch(epoch)
-        self.stepper.set_epoch(epoch)
+        self._stepper_epoch(epoch)
+
+    def _stepper_epoch(self, epoch: int) -> None:
+        if self.stepper is not None:
+            self.stepper.set_epoch(epoch)
 
     def step(self, batch: Batch) -> tuple[float, np.ndarray]:
         """One step on ``batch``: its loss before the update and the pre-update logits."""
-        return self.stepper.step(batch.X, batch.Y, batch.rows)
+        return self._step(batch)
 
     def run_epoch(self, batches: Iterable[Batch], **hooks) -> EpochStats:
         """:func:`run_epoch` with this trainer's step."""
@@ -368,10 +381,11 @@ class Trainer:
 
     def fit(self, X: np.ndarray, Y: np.ndarray, num_epochs: int, rng: np.random.Generator,
             shuffle: bool = True, callback: Callable[[Any, int, float], Any] | None = None) -> list[float]:
-        """:func:`fit_epochs` on this trainer's backend."""
+        """:func:`fit_epochs` on this trainer's backend (``Y`` encoded once, not per batch)."""
+        Y = self.net.loss.encode(Y, self.net.mlp.sizes[-1], self.net.mlp.dtype)
         try:
             return fit_epochs(self.net, X, Y, num_epochs, self.batch_size, rng, shuffle, callback,
-                              step=self.step, set_epoch=self.stepper.set_epoch,
+                              step=self._step, set_epoch=self._stepper_epoch,
                               single=self.backend == "single")
         finally:
             self.finish()
@@ -392,8 +406,7 @@ def fit_epochs(net, X: np.ndarray, Y: np.ndarray, num_epochs: int, batch_size: i
     update; ``callback(network, epoch, loss)`` runs after each epoch and ``True`` stops.
     """
     if step is None:
-        def step(batch):
-            return net._step(batch.X, batch.Y)
+        step = reference_step(net)
     n = X.shape[0]
     losses: list[float] = []
     for _ in range(num_epochs):

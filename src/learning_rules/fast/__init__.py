@@ -15,6 +15,10 @@
   ``delta^T X`` become sparse products plus a rank-one term (``input_background=`` of the
   trainers above; ``fastmath`` limited to FMA contraction, deterministic on a given machine).
 
+Which rules the fast paths compile is declared once, in :mod:`~learning_rules.fast.forms`: one
+entry per credit assignment and weight update (``COMPILED_CREDIT``, ``COMPILED_UPDATE``), read by the
+single-sample loop and by ``training.MinibatchStepper``.
+
 Speed is measured in ``benchmarks/`` (``make bench``), never asserted by a test.
 """
 

@@ -214,6 +214,18 @@ def _nonzeros(v, vo, n, nzi, nzv, o):
 # ------------------------------------------------------------------------------------------------
 
 @njit(cache=True)
+def _prologue(sizes, w_off, b_off, u_off, B_off, X):
+    """The kernels' shared set-up: the layer count ``L``; sizes and offsets as uint64 (weights,
+    biases, units, feedback); the output's size and unit offset; the input size; ``X`` flattened
+    (a view; row ``s`` starts at ``s * n0``)."""
+    L = sizes.shape[0] - 1
+    sz = sizes.astype(np.uint64)
+    uo = u_off.astype(np.uint64)
+    return (L, sz, w_off.astype(np.uint64), b_off.astype(np.uint64), uo, B_off.astype(np.uint64),
+            sz[L], uo[L], sz[0], X.reshape(X.shape[0] * X.shape[1]))
+
+
+@njit(cache=True)
 def train_gradient_kernel(wT, b, sizes, w_off, b_off, u_off, has_bias, trainable, acts, slopes,
                           X, T, indices, loss, credit, B, B_off, method, lr, lam,
                           h, z, d, nzi, nzv, nnz, colacc, sumsq, losses):
@@ -227,16 +239,7 @@ def train_gradient_kernel(wT, b, sizes, w_off, b_off, u_off, has_bias, trainable
     ``u_off``; ``nnz`` (uint64, one count per layer); ``colacc`` of length ``max(sizes)``;
     ``sumsq`` holds ``||W_l||_F^2``.
     """
-    L = sizes.shape[0] - 1
-    sz = sizes.astype(np.uint64)
-    wo = w_off.astype(np.uint64)
-    bo = b_off.astype(np.uint64)
-    uo = u_off.astype(np.uint64)
-    Bo = B_off.astype(np.uint64)
-    nL = sz[L]
-    oL = uo[L]
-    n0 = sz[0]
-    Xf = X.reshape(X.shape[0] * X.shape[1])  # a view; row s starts at s * n0
+    L, sz, wo, bo, uo, Bo, nL, oL, n0, Xf = _prologue(sizes, w_off, b_off, u_off, B_off, X)
     M = B if credit == CREDIT_FA else wT  # backward matrix; FA's B_{l+1} is stored like W_{l+1}
     if method == M_L2_CODED:
         for l in range(L):
@@ -412,16 +415,7 @@ def train_dual_kernel(w1, w2, b, G, sizes, w_off, b_off, u_off, has_bias, traina
     allocated once by the caller: ``h, z, d`` (by ``u_off``), ``nzi`` (uint64), ``nzv`` of length
     ``max(sizes)``.
     """
-    L = sizes.shape[0] - 1
-    sz = sizes.astype(np.uint64)
-    wo = w_off.astype(np.uint64)
-    bo = b_off.astype(np.uint64)
-    uo = u_off.astype(np.uint64)
-    Bo = B_off.astype(np.uint64)
-    nL = sz[L]
-    oL = uo[L]
-    n0 = sz[0]
-    Xf = X.reshape(X.shape[0] * X.shape[1])  # a view; row s starts at s * n0
+    L, sz, wo, bo, uo, Bo, nL, oL, n0, Xf = _prologue(sizes, w_off, b_off, u_off, B_off, X)
     for step in range(indices.shape[0]):
         s = np.uint64(indices[step])
         xo = s * n0

@@ -116,6 +116,12 @@ class MinibatchSGD:
         self._h = [None] + [np.empty((B, n), dtype) for n in sizes[1:]]
         self._d = [None] + [np.empty((B, n), dtype) for n in sizes[1:]]
         self._gw = [None] + [np.empty_like(W) for W in self.weights]
+        # the softmax's row maxima and sums (cce), kept for the loss value (:meth:`loss_value`)
+        self._zmax = np.empty((B, 1), dtype)
+        self._zsum = np.empty((B, 1), dtype)
+        self._lse = np.empty((B, 1), dtype)
+        self._terms = np.empty((B, sizes[-1]), dtype)
+        self._per_sample = np.empty(B, dtype)
         self._sparse = None
         if sparse:
             from .sparse_input import column_sums
@@ -182,9 +188,12 @@ class MinibatchSGD:
             raise ValueError("step needs the batch X, or its CSR rows on the sparse path")
         Bn = X.shape[0] if rows is None else Y.shape[0]
         L = len(self.weights)
-        z = [None] + [a[:Bn] for a in self._z[1:]]
-        h = [X] + [a[:Bn] for a in self._h[1:]]
-        d = [None] + [a[:Bn] for a in self._d[1:]]
+        if Bn == self.batch_size:  # the whole buffers (no views to make)
+            z, h, d = self._z, [X] + self._h[1:], self._d
+        else:
+            z = [None] + [a[:Bn] for a in self._z[1:]]
+            h = [X] + [a[:Bn] for a in self._h[1:]]
+            d = [None] + [a[:Bn] for a in self._d[1:]]
         for l in range(1, L + 1):
             W, b = self.weights[l - 1], self.biases[l - 1]
             if l == 1 and self._sparse is not None:
@@ -216,9 +225,14 @@ class MinibatchSGD:
             e[...] = _sigmoid(z[L])
             e -= Y
         elif self.loss.name == "cce":
-            np.subtract(z[L], z[L].max(axis=1, keepdims=True), out=e)
+            # z.max(axis=1, keepdims=True) and e.sum(axis=1, keepdims=True), the same reductions,
+            # into buffers that keep them for loss_value
+            zmax, zsum = self._zmax[:Bn], self._zsum[:Bn]
+            np.maximum.reduce(z[L], axis=1, keepdims=True, out=zmax)
+            np.subtract(z[L], zmax, out=e)
             np.exp(e, out=e)
-            e /= e.sum(axis=1, keepdims=True)
+            np.add.reduce(e, axis=1, keepdims=True, out=zsum)
+            e /= zsum
             e -= Y
         else:
             np.subtract(z[L], Y, out=e)
@@ -231,6 +245,30 @@ class MinibatchSGD:
                 _product(e, self.feedback[l - 1], d[l])
             d[l] *= self.acts[l - 1].derivative(z[l])
         return Bn, h, d
+
+    def loss_value(self, Y: np.ndarray) -> float:
+        r"""The batch-mean loss of the last step's batch before its update: ``Y`` its encoded targets.
+
+        Bit for bit :meth:`Loss.value <learning_rules.nn.losses.Loss.value>` on the pre-update
+        logits ``_z[-1]``. For ``cce`` it reuses the step's own softmax reductions: the row maxima
+        :math:`m` and the sums :math:`s = \sum_k e^{z_k - m}` that ``logsumexp(z)`` would compute
+        again from the same ``z`` with the same operations (the same ufuncs and reductions on
+        arrays of the same layout), then takes the rest of ``_value_logits`` as it is:
+        :math:`\operatorname{mean}_i \sum_k y_{ik}\,((m_i + \log s_i) - z_{ik})`. Other losses
+        call the loss itself.
+        """
+        Bn = Y.shape[0]
+        z = self._z[-1][:Bn]
+        if self.loss.name != "cce":
+            return self.loss.value(z, Y, self.acts[-1])
+        if Y.shape != z.shape or Y.dtype != z.dtype:  # what Loss.encode would raise or cast
+            return self.loss.value(z, Y, self.acts[-1])
+        # np.sum(Y * (logsumexp(z) - z), axis=1), each operation into a buffer of its result's layout
+        lse = np.log(self._zsum[:Bn], out=self._lse[:Bn])
+        np.add(self._zmax[:Bn], lse, out=lse)  # logsumexp: m + log(sum)
+        t = np.subtract(lse, z, out=self._terms[:Bn])
+        np.multiply(Y, t, out=t)
+        return float(np.mean(np.add.reduce(t, axis=1, out=self._per_sample[:Bn])))
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -344,7 +382,8 @@ def _adam_kernel(W, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2,
 
 class MinibatchOptimizer(MinibatchSGD):
     r""":class:`MinibatchSGD`'s forward and backward pass with an adaptive optimizer, applied
-    element-wise in one fused compiled loop per parameter (no temporaries).
+    element-wise in fused compiled loops (no temporaries): one plan and one compiled call per step
+    for all dense parameters (:meth:`step`).
 
     The gradient is the reference's (:func:`learning_rules.updates.gradient.weight_gradient`),
     :math:`g_l = \frac1B \delta_l^\top h_{l-1}`, and each optimizer follows the pure function of
@@ -389,6 +428,9 @@ class MinibatchOptimizer(MinibatchSGD):
             self._state = self._shared_state(states)
         self.t = 0
         self.epoch = 0
+        # the bias gradients' buffers, and the flat views of one kernel call per step (_packed)
+        self._gb = [None] + [None if b is None else np.empty(b.shape, self.dtype) for b in self.biases]
+        self._pack = None
 
     def _shared_state(self, states) -> dict:
         """The engine's layer states (``{"W": state, "b": state}`` per layer, from
@@ -422,9 +464,96 @@ class MinibatchOptimizer(MinibatchSGD):
         self.epoch = int(epoch)
 
     def step(self, X: np.ndarray | None, Y: np.ndarray, rows=None) -> None:
-        """One optimizer step on a batch (same contract as :meth:`MinibatchSGD.step`)."""
+        """One optimizer step on a batch (same contract as :meth:`MinibatchSGD.step`).
+
+        Every parameter's step is planned once (:func:`_plan` on the first parameter's state: its
+        scalars depend only on the optimizer, the step count and the dtype, and every parameter
+        has taken the same steps); the gradients go into buffers (the bias sums too) and the dense
+        parameters are updated in one compiled call (:func:`_fused_steps`, which scales each
+        gradient by :math:`1/B` and applies the optimizer's kernel, as ``gw *= inv`` and
+        :func:`fused_step` per parameter did). Should the parameters' step counts differ (states
+        stepped elsewhere), each is planned on its own (:meth:`_step_each`, the former loop).
+        Either way the same operations on the same numbers: the parameters, accumulators and step
+        counts are bit for bit those of the per-parameter loop (``tests/test_minibatch_plan.py``).
+        """
         Bn, h, d = self._signals(X, Y, rows)
         inv = self.dtype.type(1.0 / Bn)
+        pack = self._packed()
+        if pack is None:
+            self._step_each(Bn, h, d, inv)
+            return
+        states, Ps, Gs, As, Bs = pack
+        t, code, sc, flag, _ = _plan(self.optimizer, states[0], self.dtype)
+        sparse = self._sparse is not None
+        for l in range(1 + sparse, len(self.weights) + 1):  # the unscaled gradients
+            np.matmul(d[l].T, h[l - 1], out=self._gw[l])
+        for l in range(1, len(self.weights) + 1):
+            gb = self._gb[l]
+            if gb is not None:
+                np.add.reduce(d[l], axis=0, out=gb)  # d[l].sum(axis=0)
+        if sparse:
+            from .sparse_input import rows_to_columns
+
+            sp = self._sparse
+            rows_to_columns(*self._batch_csr, *sp["csc"])
+            acc = [states[0][k] for k in _STATE_KEYS[self.name]] or [sp["WT"]]
+            _sparse_update_kernel(*sp["csc"], d[1], sp["x0"], inv, sp["WT"], sp["s"], sp["buf"],
+                                  code, acc[0], acc[-1], sc, flag)
+        if Ps:
+            _fused_steps(code, Ps, Gs, As, Bs, inv, sc, flag)
+        for st in states:
+            st["t"] = t
+        self.t += 1
+
+    def _packed(self):
+        """``(states, Ps, Gs, As, Bs)`` for one plan and one kernel call per step, or ``None`` when
+        the parameters' step counts differ.
+
+        ``states``: every parameter's optimizer state (the sparse first layer's first);
+        ``Ps, Gs, As, Bs``: tuples of flat views of the dense parameters, their gradient buffers and
+        their two accumulators (the parameter itself standing in for an accumulator the optimizer
+        lacks, as in :func:`fused_step`). Built once and rebuilt should a state's accumulator
+        arrays be replaced. Also ``None`` for a bias of another dtype than the weights (one
+        compiled call takes one dtype; :func:`fused_step` plans such a bias in its own).
+        """
+        pack = self._pack
+        if pack is None or not all(st[k] is a for st, k, a in pack[1]):
+            pack = self._pack = self._build_pack()
+        if pack[0] is None:
+            return None
+        states = pack[0][0]
+        t = states[0]["t"]
+        for st in states:
+            if st["t"] != t:
+                return None
+        return pack[0]
+
+    def _build_pack(self):
+        keys = _STATE_KEYS[self.name]
+        states, Ps, Gs, As, Bs, held = [], [], [], [], [], []
+        sparse = self._sparse is not None
+        for l in range(1, len(self.weights) + 1):
+            W, b = self.weights[l - 1], self.biases[l - 1]
+            for p, g in ((W, self._gw[l]), (b, self._gb[l])):
+                if p is None:
+                    continue
+                st = self._state[id(p)]
+                states.append(st)
+                held.extend((st, k, st[k]) for k in keys)
+                if p.dtype != self.dtype:
+                    return None, held
+                if l == 1 and p is W and sparse:
+                    continue  # the sparse first layer: its own kernel
+                P = p.reshape(-1)
+                flat = [st[k].reshape(-1) for k in keys] or [P]
+                Ps.append(P)
+                Gs.append(g.reshape(-1))
+                As.append(flat[0])
+                Bs.append(flat[-1])
+        return (states, tuple(Ps), tuple(Gs), tuple(As), tuple(Bs)), held
+
+    def _step_each(self, Bn, h, d, inv) -> None:
+        """The step with each parameter planned on its own (:func:`fused_step`)."""
         for l in range(1, len(self.weights) + 1):
             gw = self._gw[l]
             W = self.weights[l - 1]
@@ -447,6 +576,7 @@ class MinibatchOptimizer(MinibatchSGD):
 
 #: Codes of the optimizers inside the compiled dispatcher :func:`_apply_update`.
 _CODES = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adadelta": 3, "adam": 4}
+_ADAM = _CODES["adam"]  # a module-level int: a compile-time constant in the kernels
 #: Accumulators of each optimizer's state, in the kernels' argument order.
 _STATE_KEYS = {"sgd": (), "adagrad": ("G",), "rmsprop": ("E",), "adadelta": ("Eg", "Edx"),
                "adam": ("m", "v")}
@@ -467,6 +597,39 @@ def _apply_update(code, P, G, A, Bs, sc, flag):  # pragma: no cover - compiled
         _adadelta_kernel(P, G, A, Bs, sc[0], sc[1], sc[2], sc[3], flag)
     else:
         _adam_kernel(P, G, A, Bs, sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7])
+
+
+@_njit
+def _adam_scaled_kernel(W, g, m, v, inv, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, c1, c2,
+                        eps):  # pragma: no cover - compiled
+    """:func:`_adam_kernel` on the gradient ``g * inv``: each element scaled as it is read (the
+    same product ``g[i] * inv`` that ``gw *= inv`` stored), one pass over the arrays less; ``g``
+    is left unscaled."""
+    for i in range(W.size):
+        gi = g[i] * inv
+        mi = beta1 * m[i] + one_minus_beta1 * gi
+        vi = beta2 * v[i] + one_minus_beta2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        W[i] -= lr * (mi * c1) / (np.sqrt(vi * c2) + eps)
+
+
+@_njit
+def _fused_steps(code, Ps, Gs, As, Bs, inv, sc, flag):  # pragma: no cover - compiled
+    """The step of optimizer ``code`` on each parameter ``Ps[k]`` with the gradient ``Gs[k] * inv``
+    (``inv`` = :math:`1/B` in the parameter's dtype), one parameter after the other in one call:
+    what ``gw *= inv`` followed by :func:`fused_step` did. Adam scales each element as it reads
+    it (:func:`_adam_scaled_kernel`, ``Gs[k]`` left unscaled); the other optimizers scale
+    ``Gs[k]`` in place, then run :func:`_apply_update`."""
+    for k in range(len(Ps)):
+        G = Gs[k]
+        if code == _ADAM:
+            _adam_scaled_kernel(Ps[k], G, As[k], Bs[k], inv, sc[0], sc[1], sc[2], sc[3], sc[4],
+                                sc[5], sc[6], sc[7])
+            continue
+        for i in range(G.size):
+            G[i] = G[i] * inv
+        _apply_update(code, Ps[k], G, As[k], Bs[k], sc, flag)
 
 
 def _plan(optimizer, state: dict, dtype):

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels as K
+from .forms import COMPILED_CREDIT, credit_form, update_form
 
 __all__ = [
     "FAST_ACTIVATIONS",
@@ -52,7 +53,8 @@ FAST_ACTIVATIONS = {"identity": K.ACT_IDENTITY, "relu": K.ACT_RELU, "leaky_relu"
                     "sigmoid": K.ACT_SIGMOID, "tanh": K.ACT_TANH}
 FAST_LOSSES = {"squared_error": K.LOSS_SQUARED_ERROR, "mse": K.LOSS_MSE, "cce": K.LOSS_CCE,
                "bce": K.LOSS_BCE}
-FAST_CREDIT = {"backprop": K.CREDIT_BACKPROP, "dfa": K.CREDIT_DFA, "fa": K.CREDIT_FA}
+#: credit name -> kernel code, from the compiled forms (``fast/forms.py``)
+FAST_CREDIT = {name: COMPILED_CREDIT[name].kernel for name in sorted(COMPILED_CREDIT)}
 FAST_METHODS = {"sgd": K.M_SGD, "l2_coded": K.M_L2_CODED, "l2_decoupled": K.M_L2_DECOUPLED,
                 "l2_loss": K.M_L2_LOSS, "dual_weight": K.M_DUAL,
                 "dual_weight_stabilized": K.M_DUAL_STAB}
@@ -440,19 +442,17 @@ def _network_config(net) -> dict:
 
     Raises ``ValueError`` (with the reason) when the network uses something the fast path lacks.
     """
-    from ..credit import CREDIT_ASSIGNMENT
-    from ..updates.dual_weight import DualWeightStabilizedUpdate, DualWeightUpdate
-    from ..updates.gradient import GradientUpdate
-
     mlp = net.mlp
     if mlp.dtype != np.float64:
         raise ValueError(f"the fast path computes in float64; the network is {mlp.dtype}")
-    # the credit classes declare their registry name; the instance must be of the class registered
-    # under it (a subclass or a look-alike object may compute other signals than the kernels)
-    credit_name = getattr(net.credit, "name", None)
-    known = isinstance(credit_name, str) and credit_name in FAST_CREDIT and credit_name in CREDIT_ASSIGNMENT
-    if not known or type(net.credit) is not CREDIT_ASSIGNMENT[credit_name]:
-        raise ValueError(f"credit assignment {net.credit!r} has no fast path; valid: {', '.join(FAST_CREDIT)}")
+    # the compiled forms (fast/forms.py): the instances must be exactly the registered classes (a
+    # subclass or a look-alike object may compute other signals or updates than the kernels)
+    try:
+        credit_form(net.credit)
+    except ValueError:
+        raise ValueError(f"credit assignment {net.credit!r} has no fast path; "
+                         f"valid: {', '.join(FAST_CREDIT)}") from None
+    credit_name = net.credit.name
     loss = net.loss.name
     if loss not in FAST_LOSSES:
         raise ValueError(f"loss {loss!r} has no fast path; valid: {', '.join(FAST_LOSSES)}")
@@ -460,7 +460,11 @@ def _network_config(net) -> dict:
     cfg = dict(loss=loss, credit=credit_name, activations=list(mlp.activations),
                trainable=list(net.trainable), lr=rule.lr,
                feedback=net.credit_state.get("B") if credit_name != "backprop" else None)
-    if type(rule) is GradientUpdate:
+    try:
+        form = update_form(rule)
+    except ValueError:
+        raise ValueError(f"weight update {rule!r} has no fast path") from None
+    if form.single == "gradient":
         opt = rule.optimizer
         if opt.name != "sgd":
             raise ValueError(f"optimizer {opt.name!r} has no fast path (only plain 'sgd')")
@@ -471,14 +475,12 @@ def _network_config(net) -> dict:
         else:
             cfg["method"] = {"loss": "l2_loss", "decoupled": "l2_decoupled", "coded": "l2_coded"}[rule.l2_form]
             cfg["lam"] = rule.l2 / rule._n if rule.l2_form == "loss" else rule.l2
-    elif type(rule) in (DualWeightUpdate, DualWeightStabilizedUpdate):
-        stab = type(rule) is DualWeightStabilizedUpdate
+    else:  # the dual family
+        stab = form.stabilized
         cfg.update(method="dual_weight_stabilized" if stab else "dual_weight", lr_bias=rule.lr_bias,
                    clip=rule.clip)
         if stab:
             cfg.update(gain=rule.gain, rate_cap=rule.rate_cap, G_lr=rule.G_lr)
-    else:
-        raise ValueError(f"weight update {rule!r} has no fast path")
     if cfg["lr"] <= 0:
         raise ValueError("the fast path needs lr > 0")
     for a in cfg["activations"][:-1]:
