@@ -1,7 +1,8 @@
 """Run every benchmark (``make bench``): single-sample training, the mini-batch step, the
-scikit-learn estimators against ``MLPClassifier``, then the parity net's sparse first layer and the
-precompute pool on a Dask cluster of 1 and 2 workers (both need MNIST; skipped with the reason when
-it is missing).
+scikit-learn estimators against ``MLPClassifier``, then the dual-weight paper's cost claim (the four
+single-sample methods' training and inference time on the paper's nets), the parity net's sparse
+first layer and the precompute pool on a Dask cluster of 1 and 2 workers (these three need the
+chapters' datasets; skipped with the reason when one is missing).
 
 Pass ``--quick`` for a short smoke run. Numbers are printed, never asserted (CONTRIBUTING:
 speed is measured in benchmarks/, not in tests).
@@ -15,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cluster  # noqa: E402
+import bench_dual_weight_cost  # noqa: E402
 import bench_estimators  # noqa: E402
 import bench_minibatch  # noqa: E402
 import bench_single_sample  # noqa: E402
@@ -32,6 +34,11 @@ def main(argv=None) -> None:
     print()
     from learning_rules.data.errors import DatasetNotFoundError
 
+    try:
+        bench_dual_weight_cost.main(quick)
+        print()
+    except DatasetNotFoundError as err:
+        print(f"dual-weight cost: skipped, {str(err).splitlines()[0]}")
     try:
         bench_sparse_input.main(quick)
         print()

@@ -12,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from learning_rules import book
 from learning_rules.book import BuildError, ParameterError
+from learning_rules.profiles import INSTALL_CELL_ID
 
 PARAMS_CELL = """
 profile = "quick"
@@ -229,8 +230,8 @@ def test_project_book_profiles_are_valid():
         for nb in book.toc_notebooks(root):
             params = book.resolve_parameters(root, prof, nb)
             assert params["profile"] == name
-            first_code = next(c for c in json.loads((root / nb).read_text())["cells"]
-                              if c["cell_type"] == "code")
+            first_code = next(c for c in json.loads((root / nb).read_text())["cells"]  # after the
+                              if c["cell_type"] == "code" and c.get("id") != INSTALL_CELL_ID)  # install cell
             assert "parameters" in first_code["metadata"].get("tags", []), nb
             assert all(not c.get("outputs") for c in json.loads((root / nb).read_text())["cells"]
                        if c["cell_type"] == "code"), f"{nb} is committed with outputs"

@@ -61,10 +61,20 @@ def test_adam_cell_is_the_thesis_epoch_count_run():
     np.testing.assert_array_equal(adam[0]["values"], expect)
 
 
+def _fake_forms(pairs, store=None, n_jobs=1):
+    """What dfa_alignment_forms.forms_frame returns, made up: the thesis' reading is 0.3 everywhere."""
+    frames = [pd.DataFrame({"epoch": np.arange(1, c.num_epochs + 1), "seed": c.seed, "row": row,
+                            "grad_cos_rows_last_post_1": 0.5, "grad_cos_rows_last_thesis_1": 0.3,
+                            "grad_cos_rows_last_pre_1": 0.31}) for row, c in pairs]
+    return pd.concat(frames, ignore_index=True)
+
+
 def test_reproduced_cells_validate_and_note_a_short_profile(monkeypatch):
+    from learning_rules.experiments import dfa_alignment_forms
     from learning_rules.report import validate_reproduced
 
     monkeypatch.setattr(dfa_pages, "page_runs", lambda page, p, store=None, n_jobs=1: _fake_runs(page, p))
+    monkeypatch.setattr(dfa_alignment_forms, "forms_frame", _fake_forms)
     # quick runs these pages at k = 1: no thesis cell to offer, and that is valid
     assert validate_reproduced(dfa_pages.reproduced_cells("quick")).empty
     # the same short profile at the thesis' k = 3: every table, each cell once, short runs noted
@@ -76,6 +86,11 @@ def test_reproduced_cells_validate_and_note_a_short_profile(monkeypatch):
     assert set(frame["table"]) == set(dfa_pages.LEDGER_TABLES)
     short = frame[frame["column"] == "test accuracy epoch 50"]
     assert len(short) and short["note"].str.contains("stops at epoch").all()
+    # the gradient-cosine cells carry the thesis code's reading as their alternative, the others none
+    cosine = frame["column"].str.startswith("gradient cosine")
+    assert cosine.sum() == 8 and (frame.loc[cosine, "alternative"] == 0.3).all()
+    assert (frame.loc[cosine, "alternative_protocol"] == dfa_alignment_forms.THESIS_FORM_PROTOCOL).all()
+    assert frame.loc[~cosine, "alternative_protocol"].isna().all()
     # the thesis' second runs of a setting get the main column's value, with a note naming the run
     pub = dfa_parity_published()
     for (table, alt), (main, what) in dfa_pages.SECOND_RUNS.items():

@@ -785,7 +785,7 @@ def read_timings(output: str | os.PathLike | None = None):
     """
     import pandas as pd
 
-    folder = find_root() if output is None else Path(output)
+    folder = find_root(packaged=False) if output is None else Path(output)
     path = folder / "_build" / "timings.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist yet; `learning-rules build` writes it")
@@ -1012,7 +1012,7 @@ def build(
         an executed notebook holds an error output, or Jupyter Book reported a warning.
     """
     start = time.perf_counter()
-    root = find_root() if root is None else Path(root).resolve()
+    root = find_root(packaged=False) if root is None else Path(root).resolve()
     output = root if output is None else Path(output).resolve()
     if n_jobs is None:
         n_jobs = os.cpu_count() or 1

@@ -15,10 +15,12 @@
     learning-rules store export FILE [--profile P] | import FILE_OR_URL         # results bundle
     learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
     learning-rules export --student DIR [--root ROOT] [--force]                # pages without solutions
+    learning-rules install-cell [--check] [--root ROOT]                        # Colab's install cell
 
 User errors (unknown names, bad values, a failing notebook) print a message to stderr and exit with
 status 2, without a Python traceback; ``--help`` on any command lists its options. ``report`` exits
-with status 1 when a cell that reproduced in the last accepted ledger no longer does.
+with status 1 when a cell that reproduced in the last accepted ledger no longer does, and
+``install-cell --check`` when a notebook's install cell is missing or stale.
 """
 
 from __future__ import annotations
@@ -312,7 +314,8 @@ def _store_bundle(args: argparse.Namespace, store) -> int:
         if args.profile is not None:
             from .book import find_root, reads_folder
 
-            folder = reads_folder(Path(args.output) if args.output else find_root(args.root), args.profile)
+            root = Path(args.output) if args.output else find_root(args.root, packaged=False)
+            folder = reads_folder(root, args.profile)
             files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
             if not files:
                 raise UserError(f"no record of the store entries profile {args.profile} uses "
@@ -333,7 +336,7 @@ def _print_timings(args: argparse.Namespace) -> int:
 
     from .book import find_root, format_timings, read_timings
 
-    frame = read_timings(Path(args.output) if args.output else find_root(args.root))
+    frame = read_timings(Path(args.output) if args.output else find_root(args.root, packaged=False))
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     shown = frame.drop(columns=["key"]).sort_values("executed_seconds", ascending=False,
                                                     na_position="last")
@@ -351,7 +354,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.timings:
         return _print_timings(args)
     profiles = list(dict.fromkeys(args.profile or ["quick"]))
-    output = Path(args.output) if args.output else find_root(args.root)
+    output = Path(args.output) if args.output else find_root(args.root, packaged=False)
     result = run_report(profiles, output=output, reference=args.reference, names=args.only,
                         accept=args.accept, compute=args.compute)
     print(format_summary(result.summary))
@@ -385,6 +388,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote the student edition to {dest}: {pages} pages, {removed} solutions replaced by "
           f"answer blocks ({len(export.checks)} with a number to check); the key is in "
           f"{dest / 'instructor'}")
+    return 0
+
+
+def _cmd_install_cell(args: argparse.Namespace) -> int:
+    from .launch import install_ref, sync_install_cells
+
+    statuses = sync_install_cells(args.root, check=args.check)
+    behind = {nb: s for nb, s in statuses.items() if s != "ok"}
+    if args.check:
+        for nb, status in behind.items():
+            print(f"{nb}: install cell {status}", file=sys.stderr)
+        if behind:
+            print(f"{len(behind)} of {len(statuses)} notebook(s) need `learning-rules install-cell`",
+                  file=sys.stderr)
+            return 1
+        print(f"all {len(statuses)} notebooks start with the install cell (pinned to {install_ref()})")
+        return 0
+    for nb, status in behind.items():
+        print(f"{nb}: install cell was {status}, now written")
+    print(f"{len(behind)} notebook(s) written, {len(statuses) - len(behind)} already current "
+          f"(pinned to {install_ref()})")
     return 0
 
 
@@ -536,6 +560,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "other files are left alone)")
     p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("install-cell",
+                       help="write the first cell of every notebook, which installs the package in "
+                       "Colab, Binder or a bare Jupyter (pinned to this version's tag)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 naming every notebook whose install cell is missing "
+                   "or stale")
+    p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
+    p.set_defaults(func=_cmd_install_cell)
     return parser
 
 

@@ -3,10 +3,13 @@
 The one place where a profile (``book/profiles/<profile>.yml`` and its chapter fragments
 ``<profile>.d/*.yml``) is read and resolved into a notebook's parameters, shared by the build
 (:mod:`learning_rules.book`), the command line (``learning-rules make``), the chapters' ledger
-cells and the report. It imports nothing of the package but the store's JSON canonicalization,
-so every layer above may use it.
+cells and the report. It imports nothing of the package but the store's JSON canonicalization
+and the name of the wheel's copy of the book (``_book_copy``), so every layer above may use it.
 
-* :func:`find_root`, :func:`toc_files`: where the book is and which pages it has.
+* :func:`find_root`, :func:`toc_files`: where the book is (a checkout, else the copy of the
+  book's files the installed wheel carries, :data:`PACKAGED_ROOT`) and which pages it has;
+  :func:`book_config`, :func:`repository_url`: its ``_config.yml`` and the one place the
+  project's repository is named.
 * :func:`notebook_parameters`, :func:`validate_parameters`: a notebook's ``parameters`` cell
   (names, defaults, types) and the check of a profile's values against it.
 * :func:`load_profile`, :func:`resolve_parameters`, :func:`page_parameters`: a profile, the
@@ -28,21 +31,25 @@ from typing import Any
 
 import yaml
 
+from ._book_copy import PACKAGED
 from .store import canonical_json
 
 __all__ = [
     "BuildError",
+    "INSTALL_CELL_ID",
     "NotebookParameter",
     "PAPER_PROFILE",
     "PROFILES",
     "ParameterError",
     "Profile",
+    "book_config",
     "find_root",
     "load_profile",
     "notebook_datasets",
     "notebook_parameters",
     "page_parameters",
     "profile_cuts",
+    "repository_url",
     "resolve_parameters",
     "toc_files",
     "toc_notebooks",
@@ -53,6 +60,9 @@ PROFILES = ("smoke", "quick", "paper")
 #: Toc pages the build writes itself (the equation index: ``book.GENERATED_PAGES`` holds their
 #: generators and must name exactly these).
 GENERATED_PAGE_PATHS = frozenset({"book/equations.md"})
+#: Id of the cell that :mod:`learning_rules.launch` writes first into every notebook (it installs
+#: the package in Colab or a bare Jupyter); the ``parameters`` cell is the first code cell after it.
+INSTALL_CELL_ID = "install-learning-rules"
 
 
 class BuildError(RuntimeError):
@@ -66,22 +76,61 @@ class ParameterError(ValueError):
 # --------------------------------------------------------------------------- locating things
 
 
-def find_root(start: str | os.PathLike | None = None) -> Path:
+#: Where this module lives; :func:`find_root` searches upward from it (an editable install sits in
+#: ``<root>/src/learning_rules``).
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The copy of the book's files that a wheel carries (``_book_copy.py``, written by ``setup.py``):
+#: the root :func:`find_root` falls back to outside a checkout. An editable install has none.
+PACKAGED_ROOT = PACKAGE_DIR / PACKAGED
+
+
+def _is_root(folder: Path) -> bool:
+    return (folder / "_toc.yml").is_file() and (folder / "book").is_dir()
+
+
+def find_root(start: str | os.PathLike | None = None, *, packaged: bool = True) -> Path:
     """The project root: the first folder holding ``_toc.yml`` and ``book/``.
 
     Searches upward from ``start`` (default: the working directory), then from this package's
-    source location (an editable install sits in ``<root>/src/learning_rules``).
+    source location (an editable install sits in ``<root>/src/learning_rules``), so a checkout's
+    files always win. Outside a checkout (a chapter in Colab, Binder or a bare Jupyter, the package
+    installed from its wheel) it returns, unless ``packaged`` is false, the copy of the book's files
+    the wheel carries, :data:`PACKAGED_ROOT` (profiles, notebooks, toc, ``_config.yml``, the
+    accepted ledger; no build outputs). Commands that write into the book pass ``packaged=False``.
     """
-    candidates = [Path(start or os.getcwd()).resolve()]
-    candidates.append(Path(__file__).resolve().parent)
+    candidates = [Path(start or os.getcwd()).resolve(), PACKAGE_DIR]
     for base in candidates:
         for folder in (base, *base.parents):
-            if (folder / "_toc.yml").is_file() and (folder / "book").is_dir():
+            if _is_root(folder):
                 return folder
+    if packaged and _is_root(PACKAGED_ROOT):
+        return PACKAGED_ROOT
     raise BuildError(
         "cannot find the book: no folder with _toc.yml and book/ above "
         f"{candidates[0]}; run the command from the project checkout"
+        + ("" if packaged else " (this command writes into the book, so the copy of its files "
+           "that the installed package carries will not do)")
     )
+
+
+def book_config(root: Path) -> Mapping[str, Any]:
+    """The book's ``_config.yml`` (Jupyter Book's configuration) as a mapping."""
+    return _yaml_mapping(Path(root) / "_config.yml", "must be a mapping (Jupyter Book's configuration)")
+
+
+def repository_url(root: Path) -> str:
+    """``repository.url`` of ``_config.yml``: the project's home, named there and nowhere else.
+
+    The launch buttons (Binder, Colab) open the notebooks from it, and the install cell of every
+    notebook (:mod:`learning_rules.launch`) installs the package from it.
+    """
+    repository = book_config(root).get("repository")
+    url = repository.get("url") if isinstance(repository, Mapping) else None
+    if not isinstance(url, str) or not url.strip():
+        raise BuildError(f"{Path(root) / '_config.yml'}: set repository.url to the project's home "
+                         "(e.g. https://github.com/OWNER/REPO)")
+    url = url.strip().rstrip("/")
+    return url[:-4] if url.endswith(".git") else url
 
 
 def _toc_entries(node: Any) -> Iterable[str]:
@@ -253,11 +302,13 @@ def notebook_parameters(path: str | os.PathLike) -> dict[str, NotebookParameter]
             "'parameters' (papermill) and assign every parameter there"
         )
     index, cell = found
-    first_code = next((i for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"), index)
+    first_code = next((i for i, c in enumerate(nb["cells"])
+                       if c.get("cell_type") == "code" and c.get("id") != INSTALL_CELL_ID), index)
     if index != first_code:
         raise ParameterError(
             f"{path}: the cell tagged 'parameters' is cell {index + 1}, but it must be the first "
-            f"code cell (cell {first_code + 1}); move the parameter assignments there"
+            f"code cell (cell {first_code + 1}; the install cell before it aside); move the "
+            "parameter assignments there"
         )
     source = cell.get("source", "")
     source = "".join(source) if isinstance(source, list) else source

@@ -550,11 +550,12 @@ def protocol_cuts(profile: str, pages: Sequence[str]) -> str | None:
     """What ``profile`` cuts of the sources' protocols on ``pages``, as text (the profile banner's
     list, :func:`learning_rules.book.profile_cuts`); ``None`` when it cuts nothing, so the cells
     computed with those pages' parameters are comparable with the published ones."""
-    from .profiles import PAPER_PROFILE, _short, profile_cuts
+    from .profiles import PACKAGE_DIR, PAPER_PROFILE, _short, find_root, profile_cuts
 
     if profile == PAPER_PROFILE:
         return None
-    root = Path(__file__).resolve().parents[2]
+    # the checkout this package sits in; installed from its wheel, the copy of the book it carries
+    root = find_root(PACKAGE_DIR)
     parts = []
     for page in pages:
         if not (root / page).is_file():  # no page here, so no parameters it could cut

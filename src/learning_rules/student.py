@@ -634,7 +634,7 @@ def plan_export(root: str | os.PathLike | None = None) -> StudentExport:
 
     from .book import GENERATED_PAGES, find_root, toc_files
 
-    root = find_root(root)
+    root = find_root(root, packaged=False)
     files: dict[str, str] = {}
     counts: dict[str, int] = {}
     placed: list[str] = []

@@ -5,8 +5,10 @@ on the validation split: alignment (thesis Figs. 3.2/3.5), feedback (Fig. 3.3), 
 Per page: its runs (:func:`page_plan`, :func:`beyond_page_plan`, :func:`parity_page_plan`, each a
 :class:`~learning_rules.experiments.lr_selection.PagePlan`, which the build's planners list), the
 published-rate runs with their table, figure (artifacts ``dfa-<page>-table`` and ``-figure``) and
-ledger cells (:data:`REPRODUCES`, :func:`reproduced_cells`: reproduction ``dfa_pages``), and the
-helpers the notebooks format with. The runs are :mod:`.dfa`'s, the learning-rate selection
+ledger cells (:data:`REPRODUCES`, :func:`reproduced_cells`: reproduction ``dfa_pages``; the
+gradient-cosine cells also carry the thesis code's reading of the same runs as their alternative,
+:mod:`.dfa_alignment_forms`, whose runs the alignment page's planner lists), and the helpers the
+notebooks format with. The runs are :mod:`.dfa`'s, the learning-rate selection
 :mod:`.lr_selection`'s.
 
 Explained in: book/dfa/alignment.ipynb, book/dfa/feedback.ipynb, book/dfa/optimizers.ipynb and
@@ -35,6 +37,7 @@ __all__ = [
     "OPT_LABEL",
     "PAGES",
     "REPRODUCES",
+    "alignment_form_pairs",
     "base_config",
     "beyond_page_plan",
     "comparison_table",
@@ -329,13 +332,15 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     from pathlib import Path
 
     from ..cells import mean_interval, record
-    from ..profiles import load_profile
+    from ..profiles import find_root, load_profile
     from ..store import Store
 
     from ..analysis.dfa import load_published
     from ..analysis.stats import two_run_set_tolerance
+    from ..store import NotStoredError
+    from .dfa_alignment_forms import THESIS_FORM_PROTOCOL, forms_frame, thesis_form_means
 
-    root = Path(__file__).resolve().parents[3]
+    root = find_root(Path(__file__).resolve().parent)  # the checkout, or the wheel's copy of the book
     notebooks = load_profile(root, profile).notebooks
     store = Store()
     pub = load_published()
@@ -346,9 +351,19 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
         reduced = [] if not (p["n_train"] or p["n_test"]) else [
             f"subsample {p['n_train'] or 'all'} train / {p['n_test'] or 'all'} test images"]
         runs = page_runs(page, p, store)
+        thesis_form: dict[tuple[str, int], float] | None = None
         for c in page_cells(page, runs, int(p["num_epochs"])):
             if (c["table"], c["row"], c["column"]) not in published:
                 continue  # e.g. a profile at k = 1: the thesis stored these figures at k = 3 only
+            alternative = None
+            if c["column"].startswith("gradient cosine"):  # also read the thesis code's way
+                if thesis_form is None:
+                    try:
+                        thesis_form = thesis_form_means(forms_frame(alignment_form_pairs(p), store))
+                    except NotStoredError:  # a store from before these runs: the cells, no alternative
+                        thesis_form = {}
+                value = thesis_form.get((c["row"], int(c["epoch"])))
+                alternative = None if value is None else (THESIS_FORM_PROTOCOL, value)
             mean, low, high = mean_interval(c["values"])
             notes = list(reduced)
             tol = None
@@ -369,7 +384,7 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
             for column, why in columns:
                 rows.append(record("dfa_thesis", c["table"], c["row"], column, mean, low, high,
                                    profile=profile, seeds=list(range(int(p["seeds"]))), tolerance=tol,
-                                   note="; ".join(why) or None))
+                                   note="; ".join(why) or None, alternative=alternative))
     return pd.DataFrame(rows)
 
 
@@ -526,10 +541,19 @@ def beyond_page_plan(params: Mapping[str, Any]) -> PagePlan:
     return PagePlan([], groups, max(1, trial_epochs // 2), rerun)
 
 
+def alignment_form_pairs(params: Mapping[str, Any]) -> list[tuple[str, ParityConfig]]:
+    """``(published row, config)`` of the alignment page's runs whose gradient cosine is also read
+    the thesis' way (:mod:`.dfa_alignment_forms`): its published-rate runs, every seed."""
+    return page_configs("alignment", page_params("alignment", dict(params)))
+
+
 def _register_planners() -> None:
+    from .dfa_alignment_forms import form_tasks
+
     for page, meta in PAGES.items():
         register_planner(meta["notebook"])(
-            lambda params, store, page=page: plan_tasks(page_plan(page, params), store))
+            lambda params, store, page=page: plan_tasks(page_plan(page, params), store)
+            + (form_tasks([c for _, c in alignment_form_pairs(params)]) if page == "alignment" else []))
     from . import dfa_depth
 
     register_planner(BEYOND_NOTEBOOK)(lambda params, store: plan_tasks(beyond_page_plan(params), store)

@@ -566,7 +566,9 @@ def _published_values() -> dict[tuple[str, str, str], float]:
 
 def synthetic_page_plan(params: Mapping[str, Any], store) -> list:
     """The runs of the synthetic page for the build's precompute pool: the figures' runs at lr 0.5
-    on the page's draw, every data draw of :func:`draw_summary`, the validation trials of the
+    on the page's draw, every data draw of :func:`draw_summary` (and of :func:`draw_cells`), DFA
+    with SGD's runs that also record the step before the last (:func:`before_last_configs`), the
+    validation trials of the
     learning-rate table (stage 0) and, once they are stored, the reruns at the chosen rates."""
     from . import Task
 
@@ -574,6 +576,7 @@ def synthetic_page_plan(params: Mapping[str, Any], store) -> list:
     fixed = dict.fromkeys(c.base.replace(data_seed=int(params["data_seed"]), seed=s)
                           for c in published_cells(params) for s in seeds)
     fixed.update(dict.fromkeys(draw_configs(params)))
+    fixed.update(dict.fromkeys(before_last_configs(params)))
     cost = lambda c: c.num_epochs * c.n / 256 + 1.0  # noqa: E731 - full-batch steps x points
     tasks = [Task("dfa_synthetic", c, cost(c)) for c in fixed]
     trials = [c for configs in _trial_groups(params).values() for c in configs]
@@ -629,13 +632,21 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     """Figs. 2.2 and 3.8 cells (test error; train error for Fig. 3.8) regenerated at lr 0.5 with
     ``profile``'s parameters of the synthetic page (through the store), over every data draw of
     the page (:func:`draw_summary`): the mean over draws, its 95 % interval, and the single-draw
-    range the thesis' one draw is checked against (``within_seed_range``)."""
+    range the thesis' one draw is checked against (``within_seed_range``). DFA with SGD's
+    training-error cells also carry the same mean measured before the last step, the thesis'
+    reading (:func:`train_error_before_last`), as their ``alternative``."""
     from ..cells import record
     from ..profiles import page_parameters
-    from ..store import Store
+    from ..store import NotStoredError, Store
 
     p = page_parameters(profile, NOTEBOOK)
-    summary = draw_summary(p, Store())
+    store = Store()
+    summary = draw_summary(p, store)
+    try:
+        before = {(r.table, r.row, r.column): r.before
+                  for r in train_error_before_last(p, store).itertuples(index=False)}
+    except NotStoredError:  # a store from before these runs: the cells, without the alternative
+        before = {}
     draws = [int(k) for k in p["draw_seeds"]]
     note = (f"mean over {len(draws)} data draws x initializations {list(p['seeds'])}; intervals over "
             "the draws' means; `seeds` lists the data draws")
@@ -643,9 +654,11 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     for r in summary.itertuples(index=False):
         ok = np.isfinite([r.low, r.high]).all()
         pred = (r.pred_low, r.pred_high) if np.isfinite([r.pred_low, r.pred_high]).all() else None
+        alt = before.get((r.table, r.row, r.column))
         rows.append(record("dfa_thesis", r.table, r.row, r.column, r.mean, r.low if ok else None,
                            r.high if ok else None, profile=profile, seeds=draws, note=note,
-                           single_run=pred))
+                           single_run=pred,
+                           alternative=None if alt is None else (BEFORE_LAST_PROTOCOL, alt)))
     return pd.DataFrame(rows)
 
 
@@ -696,3 +709,223 @@ def _register_artifacts() -> None:
 
 
 _register_artifacts()
+
+
+# --------------------------------------------------------------------------------------------------
+# one data draw or many, cell by cell (the page's section "One data draw, or many")
+# --------------------------------------------------------------------------------------------------
+
+#: The methods whose Fig. 3.8 training error is not 0 in the thesis (DFA with SGD): the ones whose
+#: training error is also measured before the last step (:func:`before_last_configs`).
+BEFORE_LAST_METHODS: tuple[tuple[str, str], ...] = (("dfa", "sgd"),)
+#: The protocol name of that measurement in the ledger (``cells.record(alternative=...)``).
+BEFORE_LAST_PROTOCOL = "training error before the last step (the thesis' running accuracy, spec 6)"
+
+
+def mean_prediction_interval(x: Sequence[float], m: int, level: float = 0.95) -> tuple[float, float]:
+    r"""Where the mean of ``m`` new runs of the protocol falls, from the runs ``x`` (normal model):
+
+    .. math:: \bar x \pm t_{(1+\text{level})/2,\,n-1}\; s \sqrt{1/n + 1/m}
+
+    ``m = 1`` is :func:`learning_rules.analysis.stats.prediction_interval`; ``(NaN, NaN)`` with
+    fewer than two finite values. With ``x`` the seeds of one data draw and ``m`` the thesis' three
+    initializations, it is the range the thesis' mean would have to lie in if only the network's
+    initialization differed (the *network-seed range*).
+    """
+    from scipy import stats
+
+    if int(m) < 1:
+        raise ValueError(f"m must be a positive number of runs, got {m!r}")
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) * np.sqrt(1.0 / x.size + 1.0 / int(m))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def draws_beyond(means: Sequence[float], published: float) -> int:
+    """How many draw means lie at or beyond ``published``, on its side of their average: the
+    empirical count behind the draw range (``0`` when ``published`` is NaN)."""
+    x = np.asarray(means, dtype=np.float64)
+    if not np.isfinite(published) or x.size == 0:
+        return 0
+    return int(np.sum(x <= published + 1e-12) if published <= x.mean() else np.sum(x >= published - 1e-12))
+
+
+def _cell_values(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> tuple[list, dict, list[int], list[int]]:
+    """Per published cell, the (draws x seeds) array of its final values over ``draw_seeds`` and
+    ``seeds``, and the seeds' values on the page's own draw ``data_seed``."""
+    draws = [int(k) for k in params["draw_seeds"]]
+    seeds = [int(s) for s in params["seeds"]]
+    own = int(params["data_seed"])
+    cells = published_cells(params)
+    configs = list(dict.fromkeys([*draw_configs(params)] + [c.base.replace(data_seed=own, seed=s)
+                                                             for c in cells for s in seeds]))
+    frame = run_synthetic(configs, store, n_jobs=n_jobs)
+    at = dict(zip(configs, range(len(configs))))
+    values = {}
+    for cell in cells:
+        col = frame[cell.value].to_numpy(dtype=float)
+        grid = np.array([[col[at[cell.base.replace(data_seed=k, seed=s)]] for s in seeds] for k in draws])
+        values[(cell.table, cell.row, cell.column)] = (grid, np.array([col[at[cell.base.replace(data_seed=own, seed=s)]]
+                                                                       for s in seeds]))
+    return cells, values, draws, seeds
+
+
+def draw_cells(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.DataFrame:
+    r"""Every published cell of Figs. 2.2 and 3.8 against three ranges of our protocol.
+
+    The thesis printed the mean over three initializations on one unseeded data draw. Per cell,
+    from the final values :math:`x_{ks}` on draw ``k`` of ``draw_seeds`` and initialization ``s``
+    of ``seeds`` (``S`` of them):
+
+    * **network-seed range**: where a mean of ``S`` initializations falls when only the
+      initialization is redrawn, on the page's own draw ``data_seed``
+      (:func:`mean_prediction_interval` of its ``S`` values);
+    * **data-draw range**: where one draw's mean :math:`m_k = \bar x_{k\cdot}` falls when the draw
+      is redrawn too (:func:`learning_rules.analysis.stats.prediction_interval` of the ``K``
+      draw means: the ledger's single-run range of these cells);
+    * **one-run range**: where a single run falls, draw and initialization both random
+      (the prediction interval of all ``K S`` values, for a published single run).
+
+    Returns
+    -------
+    DataFrame, one row per cell: ``table, row, column, published``; ``seed_mean, seed_low,
+    seed_high`` (our page's draw, 95 % t-interval over seeds), ``seed_range_low/high``;
+    ``draws, draw_mean, draw_low, draw_high`` (mean over draws and its 95 % interval),
+    ``draw_sd`` (between-draw sd of the draw means), ``within_draw_sd`` (pooled sd over
+    initializations within a draw), ``draw_range_low/high``, ``run_range_low/high``,
+    ``beyond`` (:func:`draws_beyond`), ``in_seed_range``, ``in_draw_range``, ``in_run_range``
+    (``None`` where a range is undefined or the cell unpublished).
+    """
+    from ..analysis.stats import prediction_interval
+    from ..cells import mean_interval
+
+    cells, values, draws, seeds = _cell_values(params, store, n_jobs)
+    pub = _published_values()
+
+    def inside(p, lo, hi):
+        return bool(lo - 1e-12 <= p <= hi + 1e-12) if np.isfinite([p, lo, hi]).all() else None
+
+    rows = []
+    for cell in cells:
+        grid, own = values[(cell.table, cell.row, cell.column)]
+        m = grid.mean(axis=1)
+        p = pub.get((cell.table, cell.row, cell.column), np.nan)
+        s_mean, s_low, s_high = mean_interval(own)
+        seed_range = mean_prediction_interval(own, len(seeds))
+        d_mean, d_low, d_high = mean_interval(m)
+        draw_range = prediction_interval(m)
+        run_range = prediction_interval(grid.ravel())
+        rows.append({
+            "table": cell.table, "row": cell.row, "column": cell.column, "published": p,
+            "seed_mean": s_mean, "seed_low": s_low, "seed_high": s_high,
+            "seed_range_low": seed_range[0], "seed_range_high": seed_range[1],
+            "draws": len(draws), "draw_mean": d_mean, "draw_low": d_low, "draw_high": d_high,
+            "draw_sd": float(m.std(ddof=1)) if m.size > 1 else np.nan,
+            "within_draw_sd": float(np.sqrt(grid.var(axis=1, ddof=1).mean())) if len(seeds) > 1 else np.nan,
+            "draw_range_low": draw_range[0], "draw_range_high": draw_range[1],
+            "run_range_low": run_range[0], "run_range_high": run_range[1],
+            "beyond": draws_beyond(m, p),
+            "in_seed_range": inside(p, *seed_range), "in_draw_range": inside(p, *draw_range),
+            "in_run_range": inside(p, *run_range),
+        })
+    return pd.DataFrame(rows)
+
+
+def draw_means_frame(params: Mapping[str, Any], store=None, table: str = "Fig. 3.8",
+                     rows: Sequence[str] | None = None) -> pd.DataFrame:
+    """The draw means :func:`plot_draw_means` draws: one row per (cell, draw) of ``table`` (and
+    ``rows`` when given) with ``table, row, column, d, n, draw, mean`` (over ``seeds``) and the
+    cell's ``published`` value."""
+    cells, values, draws, _ = _cell_values(params, store)
+    pub = _published_values()
+    out = []
+    for cell in cells:
+        if cell.table != table or (rows is not None and cell.row not in rows):
+            continue
+        grid, _ = values[(cell.table, cell.row, cell.column)]
+        for k, m in zip(draws, grid.mean(axis=1)):
+            out.append({"table": cell.table, "row": cell.row, "column": cell.column, "d": cell.base.d,
+                        "n": cell.base.n, "draw": k, "mean": float(m),
+                        "published": pub.get((cell.table, cell.row, cell.column), np.nan)})
+    return pd.DataFrame(out)
+
+
+def plot_draw_means(frame: pd.DataFrame, x: str = "d"):
+    """One panel per column (test error, training error) of :func:`draw_means_frame`: each data
+    draw's mean over initializations as a dot per ``x``, the thesis' value as a black cross."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    columns = list(dict.fromkeys(frame["column"]))
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.4 * len(columns), 4.0), squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        part = frame[frame["column"] == column]
+        order = sorted(part[x].unique())
+        sns.stripplot(data=part, x=x, y="mean", order=order, color=sns.color_palette("colorblind")[0],
+                      size=4, jitter=0.15, alpha=0.7, ax=ax, label="one data draw (mean over seeds)")
+        pub = part.groupby(x)["published"].first().reindex(order)
+        ax.scatter(range(len(order)), pub.to_numpy(), marker="X", s=80, color="black", zorder=5,
+                   label="thesis (its one draw)")
+        ax.set(xlabel={"d": "input dimension d (incl. constant)", "n": "training points n"}[x],
+               ylabel=f"{column} (fraction)")
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    keep = dict(zip(labels, handles))
+    axes[0][-1].legend(keep.values(), keep.keys(), loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def before_last_configs(params: Mapping[str, Any]) -> list[SyntheticConfig]:
+    """The Fig. 3.8 runs of :data:`BEFORE_LAST_METHODS` on every draw and initialization, also
+    recording the errors after ``num_epochs - 1`` steps (``eval_every``): the training error the
+    thesis printed, its last epoch's accuracy measured before that epoch's update (spec 6)."""
+    steps = int(params["num_epochs"])
+    if steps < 2:
+        return []
+    out = {c.base.replace(data_seed=int(k), seed=int(s), eval_every=steps - 1): None
+           for c in published_cells(params) if c.table == "Fig. 3.8" and c.value == "train_error"
+           and (c.base.credit, c.base.optimizer) in BEFORE_LAST_METHODS
+           for k in params["draw_seeds"] for s in params["seeds"]}
+    return list(out)
+
+
+def train_error_before_last(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.DataFrame:
+    """The training error of :data:`BEFORE_LAST_METHODS` after ``num_epochs - 1`` steps (the
+    thesis' reading) and after all of them (ours), mean over draws x initializations.
+
+    Returns one row per Fig. 3.8 training-error cell of those methods: ``table, row, column,
+    published, runs, after, before, shift`` (the mean paired difference before - after, in
+    fraction of the training set), ``max_shift`` (the largest of a run), ``within_tolerance`` (of
+    ``before``). Empty when the page runs fewer than two steps.
+    """
+    from ..cells import tolerance
+    from ..sweep import run_sweep
+
+    configs = before_last_configs(params)
+    if not configs:
+        return pd.DataFrame(columns=["table", "row", "column", "published", "runs", "after", "before",
+                                     "shift", "max_shift", "within_tolerance"])
+    steps = int(params["num_epochs"])
+    frame = run_sweep(synthetic_run, configs, n_jobs=n_jobs, store=store, name="dfa_synthetic",
+                      backend="loky" if n_jobs != 1 else "sequential")
+    frame = frame.assign(run=np.repeat(np.arange(len(configs)), 2))
+    before = frame[frame["step"] == steps - 1].set_index("run")["train_error"]
+    after = frame[frame["step"] == steps].set_index("run")["train_error"]
+    pub = _published_values()
+    rows = []
+    for credit, optimizer in BEFORE_LAST_METHODS:
+        cred, optname = method_label(credit, optimizer).split(" ")
+        for d in params["d_values"]:
+            runs = [i for i, c in enumerate(configs) if (c.credit, c.optimizer, c.d) == (credit, optimizer, int(d))]
+            b, a = before.loc[runs].to_numpy(float), after.loc[runs].to_numpy(float)
+            key = ("Fig. 3.8", f"d={d}|n=256|{optname}|{cred}", "final train error")
+            p = pub.get(key, np.nan)
+            rows.append({"table": key[0], "row": key[1], "column": key[2], "published": p, "runs": len(runs),
+                         "after": float(a.mean()), "before": float(b.mean()), "shift": float(np.mean(b - a)),
+                         "max_shift": float(np.max(np.abs(b - a))),
+                         "within_tolerance": bool(abs(b.mean() - p) <= tolerance("train error", p) + 1e-12)
+                         if np.isfinite(p) else None})
+    return pd.DataFrame(rows)
