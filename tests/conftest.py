@@ -66,3 +66,37 @@ def assert_same_parameters(reference_mlp, fast_mlp, dtype, tol: float) -> None:
         if a is not None:
             assert a.dtype == b.dtype == dtype
             assert np.max(np.abs(a - b)) <= tol * max(1.0, float(np.max(np.abs(a))))
+
+
+def executed_and_closure(name: str, config) -> tuple[set, set]:
+    """Run experiment ``name`` on ``config`` under a profiler: the package units (module, top-level
+    name) it executed, and the static closure its store key covers (``fingerprint.py``). Every
+    package module is imported first (import-time code is not the run's); only package source
+    counts, not code that dataclasses or numba generate at run time."""
+    import importlib
+    import pkgutil
+    import sys
+
+    import learning_rules
+    from learning_rules import fingerprint
+    from learning_rules.experiments import EXPERIMENTS
+
+    for info in pkgutil.walk_packages(learning_rules.__path__, "learning_rules."):
+        importlib.import_module(info.name)
+    pkg = str(Path(learning_rules.__file__).resolve().parent)
+    executed: set[tuple[str, str]] = set()
+
+    def profile(frame, event, arg):
+        if event == "call":
+            module = frame.f_globals.get("__name__", "")
+            if module.startswith("learning_rules") and frame.f_code.co_filename.startswith(pkg):
+                top = frame.f_code.co_qualname.split(".")[0]
+                if not top.startswith("<"):
+                    executed.add((module[len("learning_rules."):] if "." in module else "", top))
+
+    sys.setprofile(profile)
+    try:
+        EXPERIMENTS[name].run(config)
+    finally:
+        sys.setprofile(None)
+    return executed, fingerprint.code_index().closure(fingerprint.experiment_units(name))

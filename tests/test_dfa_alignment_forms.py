@@ -2,19 +2,11 @@
 an independent NumPy oracle for each reading, the run's retraining equal to the stored run bit for
 bit, the ledger's alternative and the page table's rules."""
 
-import importlib
-import pkgutil
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-import learning_rules
-from learning_rules import fingerprint as F
 from learning_rules.engine import Network
-from learning_rules.experiments import EXPERIMENTS
 from learning_rules.experiments.dfa_alignment_forms import (
     form_cosines,
     forms_table,
@@ -22,6 +14,7 @@ from learning_rules.experiments.dfa_alignment_forms import (
     thesis_form_means,
 )
 from learning_rules.nn import MLP
+from conftest import executed_and_closure
 
 
 def _rows_cosine(G1, G2):
@@ -146,23 +139,5 @@ def test_every_function_the_forms_run_executes_is_in_its_closure(shared_data, mo
     from learning_rules.experiments.dfa import ParityConfig
 
     monkeypatch.setenv("LEARNING_RULES_DATA", str(shared_data))
-    for info in pkgutil.walk_packages(learning_rules.__path__, "learning_rules."):
-        importlib.import_module(info.name)
-    pkg = str(Path(learning_rules.__file__).resolve().parent)
-    executed: set[tuple[str, str]] = set()
-
-    def profile(frame, event, arg):
-        if event == "call":
-            module = frame.f_globals.get("__name__", "")
-            if module.startswith("learning_rules") and frame.f_code.co_filename.startswith(pkg):
-                top = frame.f_code.co_qualname.split(".")[0]
-                if not top.startswith("<"):
-                    executed.add((module[len("learning_rules."):] if "." in module else "", top))
-
-    sys.setprofile(profile)
-    try:
-        EXPERIMENTS["dfa_alignment_forms"].run(ParityConfig(n_train=256, n_test=128, num_epochs=1, n_hidden=16))
-    finally:
-        sys.setprofile(None)
-    closure = F.code_index().closure(F.experiment_units("dfa_alignment_forms"))
+    executed, closure = executed_and_closure("dfa_alignment_forms", ParityConfig(n_train=256, n_test=128, num_epochs=1, n_hidden=16))
     assert executed and executed <= closure, sorted(executed - closure)

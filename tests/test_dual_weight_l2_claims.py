@@ -5,9 +5,6 @@ asserted: CONTRIBUTING, speed is measured in benchmarks/)."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +13,12 @@ import pytest
 from scipy import stats
 
 import learning_rules
-from learning_rules.experiments import EXPERIMENTS, PLANNERS
+from learning_rules.experiments import PLANNERS
 from learning_rules.experiments import dual_weight as E
 from learning_rules.experiments import dual_weight_beyond as B
 from learning_rules.experiments import dual_weight_cost as C
 from learning_rules.experiments import dual_weight_l2 as L
+from conftest import executed_and_closure
 
 PKG = Path(learning_rules.__file__).resolve().parent
 
@@ -313,26 +311,8 @@ def test_sweep_through_the_store_reaches_the_verdicts(shared_data, tmp_path, mon
 def test_every_function_the_sweep_executes_is_in_its_key(shared_data):
     """As tests/test_fingerprint.py does for the other runs: a trace of a small run must stay inside
     the static closure its store key covers."""
-    from learning_rules import fingerprint as F
 
-    for info in pkgutil.walk_packages(learning_rules.__path__, "learning_rules."):
-        importlib.import_module(info.name)
-    executed: set[tuple[str, str]] = set()
-
-    def profile(frame, event, arg):
-        if event == "call":
-            module = frame.f_globals.get("__name__", "")
-            if module.startswith("learning_rules") and frame.f_code.co_filename.startswith(str(PKG)):
-                top = frame.f_code.co_qualname.split(".")[0]
-                if not top.startswith("<"):
-                    executed.add((module[len("learning_rules."):] if "." in module else "", top))
-
-    sys.setprofile(profile)
-    try:
-        EXPERIMENTS["dual_weight_l2_cell"].run(L.L2SweepConfig("mnist", 2, 100, 0, 100, lams=(0.0, 0.1)))
-    finally:
-        sys.setprofile(None)
-    closure = F.code_index().closure(F.experiment_units("dual_weight_l2_cell"))
+    executed, closure = executed_and_closure("dual_weight_l2_cell", L.L2SweepConfig("mnist", 2, 100, 0, 100, lams=(0.0, 0.1)))
     assert executed and executed <= closure, sorted(executed - closure)
 
 

@@ -4,9 +4,6 @@ against a hand-written training loop."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +12,10 @@ import pytest
 from scipy import stats
 
 import learning_rules
-from learning_rules.experiments import EXPERIMENTS, PLANNERS
+from learning_rules.experiments import PLANNERS
 from learning_rules.experiments import dual_weight as E
 from learning_rules.experiments import dual_weight_unsupervised as U
+from conftest import executed_and_closure
 
 PKG = Path(learning_rules.__file__).resolve().parent
 
@@ -235,25 +233,7 @@ def test_the_rule_is_not_registered():
 def test_every_function_the_runs_execute_is_in_their_key(name, shared_data):
     """As tests/test_fingerprint.py does for the other runs: a trace of a small run must stay inside
     the static closure its store key covers."""
-    from learning_rules import fingerprint as F
 
-    for info in pkgutil.walk_packages(learning_rules.__path__, "learning_rules."):
-        importlib.import_module(info.name)
     config = U.UnsupervisedConfig("mnist", "active+bias", 3, 100, 0, 200, block=100, checkpoints=(100,), n_test=300)
-    executed: set[tuple[str, str]] = set()
-
-    def profile(frame, event, arg):
-        if event == "call":
-            module = frame.f_globals.get("__name__", "")
-            if module.startswith("learning_rules") and frame.f_code.co_filename.startswith(str(PKG)):
-                top = frame.f_code.co_qualname.split(".")[0]
-                if not top.startswith("<"):
-                    executed.add((module[len("learning_rules."):] if "." in module else "", top))
-
-    sys.setprofile(profile)
-    try:
-        EXPERIMENTS[name].run(config)
-    finally:
-        sys.setprofile(None)
-    closure = F.code_index().closure(F.experiment_units(name))
+    executed, closure = executed_and_closure(name, config)
     assert executed and executed <= closure, sorted(executed - closure)

@@ -8,11 +8,8 @@ small runs: every package function a run executes must be inside its experiment'
 from __future__ import annotations
 
 import ast
-import importlib
 import json
-import pkgutil
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ import learning_rules
 from learning_rules import fingerprint as F
 from learning_rules.experiments import EXPERIMENTS
 from learning_rules.store import Store
+from conftest import executed_and_closure
 
 PKG = Path(learning_rules.__file__).resolve().parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,26 +232,8 @@ def _small_configs():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(_small_configs()))
 def test_every_function_a_run_executes_is_in_its_closure(name):
-    for info in pkgutil.walk_packages(learning_rules.__path__, "learning_rules."):
-        importlib.import_module(info.name)  # import-time code is not the run's
     config = _small_configs()[name]
-    executed: set[tuple[str, str]] = set()
-
-    def profile(frame, event, arg):
-        if event == "call":
-            module = frame.f_globals.get("__name__", "")
-            # package source only (not code that dataclasses or numba generate at run time)
-            if module.startswith("learning_rules") and frame.f_code.co_filename.startswith(str(PKG)):
-                top = frame.f_code.co_qualname.split(".")[0]
-                if not top.startswith("<"):
-                    executed.add((module[len("learning_rules."):] if "." in module else "", top))
-
-    sys.setprofile(profile)
-    try:
-        EXPERIMENTS[name].run(config)
-    finally:
-        sys.setprofile(None)
-    closure = F.code_index().closure(F.experiment_units(name))
+    executed, closure = executed_and_closure(name, config)
     assert executed, "the trace saw no package code"
     assert executed <= closure, f"{name} ran code its key does not cover: {sorted(executed - closure)}"
 
