@@ -496,7 +496,7 @@ def plot_lambda_sweep(cells: pd.DataFrame):
         ax.set_ylabel("test loss x 1e4" if reg else "test accuracy (%)")
         if reg:
             ax.set_ylim(0, max(1.6 * base, float(np.nanmin(d["mean"])) * 1.1))
-        ax.set_title(ds, fontsize=9)
+        ax.set_title(DATASETS.lookup(ds).title, fontsize=9)
     axes[0, 0].legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
