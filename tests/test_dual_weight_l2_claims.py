@@ -256,7 +256,8 @@ def test_l2_network_forms():
 SMALL = dict(profile="quick", steps=300, lrs=[0.001], sweep_datasets=[], sweep_layers=[3], sweep_n=100,
              sweep_seeds=[0], dfa_datasets=[], dfa_seeds=[0], batch_datasets=[], batches=[1], batch_seeds=[0],
              n_jobs=1, l2_lams=[0.1, 0.0, 0.01], l2_datasets=["wine", "mnist"], l2_layers=[2], l2_sizes=[100],
-             l2_seeds=[0, 1])
+             l2_seeds=[0, 1], bounds_datasets=[], bounds_layers=[2], bounds_n=100, bounds_seeds=[0],
+             bounds_steps=300, bounds_eval_every=100, bounds_probe_every=100, bounds_scales=[0.1])
 
 
 def test_planner_lists_the_sweep_and_the_grid_cells_claim_2_reads(shared_data):

@@ -233,7 +233,8 @@ def test_the_command_writes_and_checks_every_toc_notebook(tmp_path, capsys):
     for page in pages:
         text = (tmp_path / page).read_text()
         nb = json.loads(text)
-        assert nb["cells"][0] == wanted and nb["cells"][1:] == before[page]["cells"]
+        cells = before[page]["cells"]  # a title, the parameters cell, the page's own cell
+        assert nb["cells"] == [wanted, *cells[:2], launch.profile_cell(page), *cells[2:]]
         assert text == nbformat.writes(nbformat.reads(text, as_version=4)) + "\n"  # Jupyter's format
         nbformat.validate(nbformat.reads(text, as_version=4))
     assert cli.main(["install-cell", "--check", "--root", str(tmp_path)]) == 0
@@ -261,6 +262,133 @@ def test_every_notebook_of_the_book_starts_with_the_current_install_cell(capsys)
         cells = json.loads((ROOT / rel).read_text(encoding="utf-8"))["cells"]
         assert [c.get("id") for c in cells].count(INSTALL_CELL_ID) == 1, rel
         assert cells[0] == wanted, rel
+        at = next(i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+        assert cells[at + 1] == launch.profile_cell(rel), rel
+
+
+# --------------------------------------------------------------------------- the profile cell
+# Every page runs at the classroom (quick) setting by default, and the paper's protocol is one
+# parameter away: ``profile = "paper"`` or LEARNING_RULES_PROFILE=paper.
+
+
+def _defaults(rel) -> dict:
+    return {k: p.default for k, p in notebook_parameters(ROOT / rel).items()}
+
+
+def _canon(params: dict) -> dict:
+    return {k: json.loads(json.dumps(v)) for k, v in params.items()}
+
+
+def test_every_page_defaults_to_the_classroom_profile():
+    """The parameters cell holds the quick profile's values, so a page opened in Colab runs its
+    classroom size; a profile that once relied on a paper-size default now states its value."""
+    for rel in toc_notebooks(ROOT):
+        defaults = _defaults(rel)
+        assert defaults["profile"] == "quick", rel
+        quick = {**defaults, **resolve_parameters(ROOT, load_profile(ROOT, "quick"), Path(rel))}
+        assert _canon(quick) == _canon(defaults), rel
+
+
+@pytest.mark.parametrize("rel", ["book/dfa/alignment.ipynb", "book/foundations/ablation.ipynb",
+                                 "book/dual-weight/unsupervised.ipynb"])
+def test_naming_a_profile_loads_its_parameters(rel, capsys, monkeypatch):
+    monkeypatch.delenv(launch.PROFILE_ENV, raising=False)
+    ns = {**_defaults(rel), "profile": "paper"}
+    changed = launch.use_profile(ns, rel, ROOT)
+    paper = {**_defaults(rel), **resolve_parameters(ROOT, load_profile(ROOT, "paper"), Path(rel))}
+    assert _canon({k: ns[k] for k in paper}) == _canon(paper)
+    assert changed and "profile" not in changed  # the name was the reader's; the values follow
+    out = capsys.readouterr().out
+    assert out.startswith("profile 'paper': ") and all(f"{n} = " in out for n in changed)
+
+
+def test_the_build_injection_and_the_readers_own_values_stay(capsys, monkeypatch):
+    rel = "book/dfa/alignment.ipynb"
+    monkeypatch.delenv(launch.PROFILE_ENV, raising=False)  # the build's kernels never see it
+    for profile in ("smoke", "quick", "paper"):  # what papermill leaves after the injected cell
+        ns = {**_defaults(rel), **resolve_parameters(ROOT, load_profile(ROOT, profile), Path(rel)),
+              "profile": profile}
+        before = copy.deepcopy(ns)
+        assert launch.use_profile(ns, rel, ROOT) == [] and ns == before
+    monkeypatch.setenv(launch.PROFILE_ENV, "smoke")  # ignored: the namespace names another profile
+    ns = {**_defaults(rel), **resolve_parameters(ROOT, load_profile(ROOT, "paper"), Path(rel)),
+          "profile": "paper"}
+    assert launch.use_profile(ns, rel, ROOT) == [] and ns["profile"] == "paper"
+    assert capsys.readouterr().out == ""
+    monkeypatch.delenv(launch.PROFILE_ENV)
+    ns = {**_defaults(rel), "profile": "paper", "seeds": 1, "num_epochs": 3}  # edited by a reader
+    launch.use_profile(ns, rel, ROOT)
+    assert (ns["seeds"], ns["num_epochs"]) == (1, 3)
+    assert ns["k"] == 3 and ns["n_train"] == 0  # the parameters left alone take the paper's values
+
+
+def test_the_environment_names_the_profile_when_the_cell_does_not(monkeypatch, capsys):
+    rel = "book/dfa/feedback.ipynb"
+    monkeypatch.setenv(launch.PROFILE_ENV, "paper")
+    ns = _defaults(rel)
+    launch.use_profile(ns, rel, ROOT)
+    assert ns["profile"] == "paper" and ns["k"] == 3 and ns["num_epochs"] == 20
+    monkeypatch.setenv(launch.PROFILE_ENV, "nonesuch")
+    with pytest.raises(ValueError, match=r"cannot load profile 'nonesuch' \(from LEARNING_RULES_PROFILE\)"
+                                         r".*available: .*paper.*quick.*smoke"):
+        launch.use_profile(_defaults(rel), rel, ROOT)
+
+
+def test_bad_calls_say_what_to_do(monkeypatch):
+    monkeypatch.delenv(launch.PROFILE_ENV, raising=False)
+    rel = "book/dfa/feedback.ipynb"
+    with pytest.raises(ValueError, match="after the parameters cell"):
+        launch.use_profile({}, rel, ROOT)
+    with pytest.raises(ValueError, match="unknown profile 'papr'; available"):
+        launch.use_profile({**_defaults(rel), "profile": "papr"}, rel, ROOT)
+    with pytest.raises(ValueError, match="a profile's name"):
+        launch.use_profile({**_defaults(rel), "profile": 3}, rel, ROOT)
+    with pytest.raises(ValueError, match="cannot read the parameters of book/nope.ipynb"):
+        launch.use_profile({"profile": "paper"}, "book/nope.ipynb", ROOT)
+    for bad in ("/abs/page.ipynb", "../page.ipynb", 'a"b.ipynb'):
+        with pytest.raises(ValueError, match="relative to the project root"):
+            launch.profile_cell(bad)
+
+
+def test_the_cell_runs_use_profile_on_its_own_globals(monkeypatch):
+    """The cell's source, executed as the kernel would (its globals are the page's)."""
+    monkeypatch.delenv(launch.PROFILE_ENV, raising=False)
+    monkeypatch.chdir(ROOT)
+    rel = "book/dfa/optimizers.ipynb"
+    cell = launch.profile_cell(rel)
+    assert cell["id"] == launch.PROFILE_CELL_ID and cell["metadata"]["tags"] == ["remove-cell"]
+    source = _source(cell)
+    assert 'profile = "paper"' in source and launch.PROFILE_ENV in source
+    ns = {**_defaults(rel), "profile": "paper"}
+    exec(compile(source, "<profile cell>", "exec"), ns)
+    assert ns["k"] == 3 and ns["seeds"] == 3 and ns["n_train"] == 0
+
+
+def test_the_build_keeps_a_readers_profile_variable_out_of_its_kernels(monkeypatch):
+    from learning_rules import book
+
+    saved = dict(os.environ)
+    try:
+        os.environ[launch.PROFILE_ENV] = "paper"
+        book._kernel_environment()
+        assert launch.PROFILE_ENV not in os.environ
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_ensure_profile_cell_places_it_after_the_parameters_cell():
+    nb = _notebook(new_code_cell("x = profile"))
+    launch.ensure_install_cell(nb, "v1", URL)
+    cell = launch.profile_cell("book/a.ipynb")
+    assert launch.ensure_profile_cell(nb, cell)
+    assert [c.get("id") for c in nb["cells"]].index(launch.PROFILE_CELL_ID) == 3  # install, title, params
+    assert launch.ensure_profile_cell(nb, cell) is False
+    nb["cells"].append(nb["cells"].pop(3))  # moved to the end: misplaced, put back
+    assert launch.cell_status(nb, cell, 3) == "misplaced" and launch.ensure_profile_cell(nb, cell)
+    assert nb["cells"][3] == cell and len(nb["cells"]) == 5
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        launch.ensure_profile_cell({"cells": [new_code_cell("x = 1")]}, cell)
 
 
 # --------------------------------------------------------------------------- a fresh venv (opt-in)

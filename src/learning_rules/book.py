@@ -266,6 +266,9 @@ def _kernel_environment(blas_threads: int | None = None, ipython_dir: str | None
     os.environ[QUIET_ENV] = "1"
     os.environ["TQDM_DISABLE"] = "1"  # bars of other libraries (pooch downloads) stay off too
     os.environ.pop("MPLBACKEND", None)  # the kernel must use its inline backend to show figures
+    # the build injects the profile's parameters itself; a reader's LEARNING_RULES_PROFILE (the
+    # profile cell's choice outside the build, learning_rules.launch) must not override them
+    os.environ.pop("LEARNING_RULES_PROFILE", None)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     # Kernel "python3" must be this interpreter's ipykernel, even if a user-level spec exists.
     prefix_share = str(Path(sys.prefix) / "share" / "jupyter")

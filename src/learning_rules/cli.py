@@ -15,12 +15,12 @@
     learning-rules store export FILE [--profile P] | import FILE_OR_URL         # results bundle
     learning-rules report [--profile P ...] [--accept]                         # reproduction ledger
     learning-rules export --student DIR [--root ROOT] [--force]                # pages without solutions
-    learning-rules install-cell [--check] [--root ROOT]                        # Colab's install cell
+    learning-rules install-cell [--check] [--root ROOT]                        # Colab's install + profile cells
 
 User errors (unknown names, bad values, a failing notebook) print a message to stderr and exit with
 status 2, without a Python traceback; ``--help`` on any command lists its options. ``report`` exits
 with status 1 when a cell that reproduced in the last accepted ledger no longer does, and
-``install-cell --check`` when a notebook's install cell is missing or stale.
+``install-cell --check`` when a notebook's install or profile cell is missing or stale.
 """
 
 from __future__ import annotations
@@ -398,15 +398,16 @@ def _cmd_install_cell(args: argparse.Namespace) -> int:
     behind = {nb: s for nb, s in statuses.items() if s != "ok"}
     if args.check:
         for nb, status in behind.items():
-            print(f"{nb}: install cell {status}", file=sys.stderr)
+            print(f"{nb}: {status}", file=sys.stderr)
         if behind:
             print(f"{len(behind)} of {len(statuses)} notebook(s) need `learning-rules install-cell`",
                   file=sys.stderr)
             return 1
-        print(f"all {len(statuses)} notebooks start with the install cell (pinned to {install_ref()})")
+        print(f"all {len(statuses)} notebooks start with the install cell (pinned to {install_ref()}) "
+              "and load a named profile after their parameters cell")
         return 0
     for nb, status in behind.items():
-        print(f"{nb}: install cell was {status}, now written")
+        print(f"{nb}: {status}, now written")
     print(f"{len(behind)} notebook(s) written, {len(statuses) - len(behind)} already current "
           f"(pinned to {install_ref()})")
     return 0
@@ -563,10 +564,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("install-cell",
                        help="write the first cell of every notebook, which installs the package in "
-                       "Colab, Binder or a bare Jupyter (pinned to this version's tag)")
+                       "Colab, Binder or a bare Jupyter (pinned to this version's tag), and the cell "
+                       "after its parameters cell, which loads a named profile (profile = \"paper\")")
     p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 naming every notebook whose install cell is missing "
-                   "or stale")
+                   help="write nothing; exit 1 naming every notebook whose install or profile cell "
+                   "is missing or stale")
     p.add_argument("--root", default=None, help="project root (default: found from the cwd)")
     p.set_defaults(func=_cmd_install_cell)
     return parser

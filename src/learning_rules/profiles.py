@@ -37,6 +37,7 @@ from .store import canonical_json
 __all__ = [
     "BuildError",
     "INSTALL_CELL_ID",
+    "PROFILE_CELL_ID",
     "NotebookParameter",
     "PAPER_PROFILE",
     "PROFILES",
@@ -63,6 +64,9 @@ GENERATED_PAGE_PATHS = frozenset({"book/equations.md"})
 #: Id of the cell that :mod:`learning_rules.launch` writes first into every notebook (it installs
 #: the package in Colab or a bare Jupyter); the ``parameters`` cell is the first code cell after it.
 INSTALL_CELL_ID = "install-learning-rules"
+#: The id of the cell after the parameters cell that loads a named profile outside the build
+#: (:func:`learning_rules.launch.use_profile`).
+PROFILE_CELL_ID = "profile-parameters"
 
 
 class BuildError(RuntimeError):

@@ -1,6 +1,7 @@
 r"""The dual-weight chapter's beyond page: past the paper (Wang 2025), with the corrected protocol:
 a learning-rate sweep, dual weight with DFA credit, mini-batches, the paper's claims about L2
-(:mod:`.dual_weight_l2`: its runs, rules and verdicts) and about cost (:mod:`.dual_weight_cost`).
+(:mod:`.dual_weight_l2`: its runs, rules and verdicts), about cost (:mod:`.dual_weight_cost`) and
+about the rule's range: bounded weights, no explosion, scaled targets (:mod:`.dual_weight_bounds`).
 
 Its runs' configs (:func:`beyond_sweep_config`, :func:`beyond_dfa_configs`,
 :func:`beyond_batch_configs`), which the notebook and :func:`plan_beyond_page` share, and the sweep's
@@ -17,6 +18,7 @@ import pandas as pd
 from . import Task, register_planner
 from .dual_weight import (METHOD_LABELS, METHODS, BatchConfig, GridConfig, cell_cost, dataset_status,
                           grid_cells, method_colors, metric_of)
+from .dual_weight_bounds import bounds_tasks
 from .dual_weight_l2 import l2_tasks
 
 __all__ = [
@@ -66,15 +68,16 @@ def _present(names) -> list[str]:
 
 @register_planner(NOTEBOOK)
 def plan_beyond_page(params, store) -> list[Task]:
-    """Every cell the beyond page asks for: the sweep, both credits' grids, the mini-batch runs, and
-    the L2 section's lambda sweep and grid cells (:func:`.dual_weight_l2.l2_tasks`)."""
+    """Every cell the beyond page asks for: the sweep, both credits' grids, the mini-batch runs, the
+    L2 section's lambda sweep and grid cells (:func:`.dual_weight_l2.l2_tasks`) and the bounds
+    section's cells (:func:`.dual_weight_bounds.bounds_tasks`)."""
     grids = [beyond_sweep_config(params, _present(params["sweep_datasets"])),
              *beyond_dfa_configs(params, _present(params["dfa_datasets"])).values()]
     tasks = [Task("dual_weight_cell", c, cost=cell_cost(c))
              for g in grids for c in grid_cells(g, _present(g.datasets))]
     tasks += [Task("dual_weight_batch_cell", b, cost=float(b.samples) / 60_000 * 0.5 + 0.05)
               for b in beyond_batch_configs(params, _present(params["batch_datasets"]))]
-    return tasks + l2_tasks(params)
+    return tasks + l2_tasks(params) + bounds_tasks(params)
 
 
 def lr_sweep_frame(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

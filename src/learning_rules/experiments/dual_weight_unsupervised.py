@@ -559,66 +559,63 @@ def _thousands():
     return FuncFormatter(lambda v, _: f"{v / 1000:g}")
 
 
-def plot_activity(act: pd.DataFrame):
-    """Total output over training, relative to the threshold (1 = at the threshold), per dataset
-    and reading; mean over seeds with its range as a band."""
+def _reading_bands(frame: pd.DataFrame, columns: tuple[str, str], **line):
+    """The two-row grid both training-course figures share: for each dataset (a column of panels)
+    and reading, the mean over seeds of ``columns[0]`` (top) and ``columns[1]`` (bottom) against
+    the step, with the seeds' range as a band; x ticks in thousands of steps. ``line`` styles the
+    mean lines. Returns ``(fig, axes, datasets)``; the caller labels the panels."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    datasets = list(dict.fromkeys(act["dataset"]))
-    readings = list(dict.fromkeys(act["reading"]))
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    readings = list(dict.fromkeys(frame["reading"]))
     pal = dict(zip(readings, sns.color_palette("colorblind", len(readings))))
     fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 6.0), squeeze=False, sharex=True)
     for j, ds in enumerate(datasets):
         for r in readings:
-            g = act[(act["dataset"] == ds) & (act["reading"] == r)].groupby("step")
-            for i, col in enumerate(("ratio", "loud_share")):
+            g = frame[(frame["dataset"] == ds) & (frame["reading"] == r)].groupby("step")
+            for i, col in enumerate(columns):
                 m, lo, hi = g[col].mean(), g[col].min(), g[col].max()
-                axes[i, j].plot(m.index, m.to_numpy(), color=pal[r], label=r)
+                axes[i, j].plot(m.index, m.to_numpy(), color=pal[r], label=r, **line)
                 axes[i, j].fill_between(m.index, lo.to_numpy(), hi.to_numpy(), color=pal[r], alpha=0.2, lw=0)
-        axes[0, j].axhline(1.0, color="0.3", lw=0.8, ls="--")
-        axes[1, j].axhline(0.5, color="0.3", lw=0.8, ls="--")
         axes[0, j].set_title(DATASETS.lookup(ds).title)
-        axes[0, j].set_ylabel("total output / threshold")
-        axes[1, j].set_ylabel("share of samples above threshold")
         axes[1, j].set_xlabel("single-sample steps (thousands)")
         axes[1, j].xaxis.set_major_formatter(_thousands())
+    return fig, axes, datasets
+
+
+def _finish(fig, axes):
     axes[0, -1].legend(title="reading", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
+
+
+def plot_activity(act: pd.DataFrame):
+    """Total output over training, relative to the threshold (1 = at the threshold), per dataset
+    and reading; mean over seeds with its range as a band."""
+    fig, axes, datasets = _reading_bands(act, ("ratio", "loud_share"))
+    for j in range(len(datasets)):
+        axes[0, j].axhline(1.0, color="0.3", lw=0.8, ls="--")
+        axes[1, j].axhline(0.5, color="0.3", lw=0.8, ls="--")
+        axes[0, j].set_ylabel("total output / threshold")
+        axes[1, j].set_ylabel("share of samples above threshold")
+    return _finish(fig, axes)
 
 
 def plot_course(course: pd.DataFrame, summary: pd.DataFrame):
     """Read-out accuracy (top) and row cosine (bottom) of the trained layer against the steps done,
     per dataset and reading (mean over seeds, range as a band; step 0 is the untrained layer); the
     supervised reference and the pixels as horizontal lines."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    datasets = list(dict.fromkeys(course["dataset"]))
-    readings = list(dict.fromkeys(course["reading"]))
-    pal = dict(zip(readings, sns.color_palette("colorblind", len(readings))))
-    fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 6.0), squeeze=False, sharex=True)
+    fig, axes, datasets = _reading_bands(course, ("accuracy", "row_cosine"), marker="o", ms=3)
     for j, ds in enumerate(datasets):
-        for r in readings:
-            g = course[(course["dataset"] == ds) & (course["reading"] == r)].groupby("step")
-            for i, col in enumerate(("accuracy", "row_cosine")):
-                m, lo, hi = g[col].mean(), g[col].min(), g[col].max()
-                axes[i, j].plot(m.index, m.to_numpy(), marker="o", ms=3, color=pal[r], label=r)
-                axes[i, j].fill_between(m.index, lo.to_numpy(), hi.to_numpy(), color=pal[r], alpha=0.2, lw=0)
         refs = summary[summary["dataset"] == ds].drop_duplicates("features").set_index("features")["accuracy"]
         for name, ls in (("supervised", "--"), ("pixels", ":")):
             if name in refs:
                 axes[0, j].axhline(refs[name], color="0.3", lw=1, ls=ls, label=f"{name} (read-out)")
-        axes[0, j].set_title(DATASETS.lookup(ds).title)
         axes[0, j].set_ylabel("read-out test accuracy (%)")
         axes[0, j].set_ylim(0.0, 100.0)
         axes[1, j].set_ylabel("mean cosine between units")
-        axes[1, j].set_xlabel("single-sample steps (thousands)")
-        axes[1, j].xaxis.set_major_formatter(_thousands())
-    axes[0, -1].legend(title="reading", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes)
 
 
 def plot_readout(summary: pd.DataFrame):
