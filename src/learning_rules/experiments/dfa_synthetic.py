@@ -871,6 +871,8 @@ def plot_draw_means(frame: pd.DataFrame, x: str = "d"):
                    label="thesis (its one draw)")
         ax.set(xlabel={"d": "input dimension d (incl. constant)", "n": "training points n"}[x],
                ylabel=f"{column} (fraction)")
+        if ax.get_legend() is not None:  # seaborn draws one per panel, an entry per category
+            ax.get_legend().remove()
     handles, labels = axes[0][-1].get_legend_handles_labels()
     keep = dict(zip(labels, handles))
     axes[0][-1].legend(keep.values(), keep.keys(), loc="upper left", bbox_to_anchor=(1.02, 1))
