@@ -477,9 +477,11 @@ def _palette():
     return dict(zip(OPTIMIZER_ORDER, colors))
 
 
-def _band(ax, x, mean, low, high, color, label):
+def _band(ax, x, mean, low, high, color, label, limits=(0.0, np.inf)):
+    """The mean line and its interval band, the band drawn inside the quantity's range ``limits``
+    (with 2-3 seeds a t-interval reaches below 0 or above an accuracy of 1; the data keep it)."""
     ax.plot(x, mean, color=color, lw=1.4, label=label)
-    ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
+    ax.fill_between(x, np.clip(low, *limits), np.clip(high, *limits), color=color, alpha=0.25, lw=0)
 
 
 def curve_summary(frame: pd.DataFrame, metric: str, split: str = "train") -> pd.DataFrame:
@@ -534,7 +536,8 @@ def plot_curves(frame: pd.DataFrame, dataset: str, init: str, lams: Sequence[flo
                         finite = s[s["mean"].notna()]
                         ax.plot(finite["epoch"].iloc[-1:], finite["mean"].iloc[-1:], "x", color=colors[opt],
                                 ms=8, mew=2)
-                    _band(ax, s["epoch"], s["mean"], s["low"], s["high"], colors[opt], name)
+                    _band(ax, s["epoch"], s["mean"], s["low"], s["high"], colors[opt], name,
+                          limits=(0.0, np.inf) if row == 0 else (0.0, 1.0))
             if row == 0:
                 ax.set_title(f"{dataset}, {init}, $\\lambda$ = {lam:g}", fontsize=9)
                 if log_cost:

@@ -69,7 +69,8 @@ def plot_curves(frame: pd.DataFrame, dataset: str, published_curves: pd.DataFram
                 level: float = 0.95):
     """Figures 4-8: test metric against single-sample steps, one panel per (layers, n).
 
-    Lines: mean over seeds, band: ``level`` t-interval (when there are >= 2 seeds). ``published_curves``
+    Lines: mean over seeds, band: ``level`` t-interval (when there are >= 2 seeds), drawn clipped to
+    the metric's range (accuracy 0-100 %, loss >= 0; :func:`curves_data` keeps it whole). ``published_curves``
     (Appendix B rows of :func:`learning_rules.analysis.dual_weight.published`) adds the authors'
     single runs as dotted lines with markers. The drawn numbers are :func:`curves_data`'s.
     """
@@ -89,8 +90,11 @@ def plot_curves(frame: pd.DataFrame, dataset: str, published_curves: pd.DataFram
             for method, g in ours[(ours["layers"] == L) & (ours["n"] == n)].groupby("method", sort=False):
                 s, m, lo, hi = (g[c].to_numpy() for c in ("step", "mean", "low", "high"))
                 ax.plot(s / 1000, m, color=colors[method], label=METHOD_LABELS[method], lw=1.5)
-                if np.isfinite(lo).any():
-                    ax.fill_between(s / 1000, lo, hi, color=colors[method], alpha=0.2, lw=0)
+                if np.isfinite(lo).any():  # drawn inside the metric's range (with 2 seeds a
+                    # t-interval is wide enough to reach below 0 % or 0 loss); the data keeps it whole
+                    top = 100.0 if metric_of(dataset) != "loss x 1e4" else np.inf
+                    ax.fill_between(s / 1000, np.clip(lo, 0.0, top), np.clip(hi, 0.0, top),
+                                    color=colors[method], alpha=0.2, lw=0)
                 if pub is not None:
                     p = pub[(pub["layers"] == L) & (pub["n"] == n) & (pub["method"] == method)]
                     if not p.empty:
