@@ -2,7 +2,7 @@
 
 The data layer looks in ``LEARNING_RULES_DATA`` first. CI points it at ``../shared/datasets``; when it
 is unset and that folder sits beside the checkout, the tests use it too, so ``make test`` behaves the
-same locally and in CI.
+same locally and in CI. Nothing is downloaded (``LEARNING_RULES_OFFLINE=1`` unless set).
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ SHARED_DATA = ROOT.parent / "shared" / "datasets"
 
 if not os.environ.get("LEARNING_RULES_DATA") and SHARED_DATA.is_dir():
     os.environ["LEARNING_RULES_DATA"] = str(SHARED_DATA)
+
+# The tests never download: a dataset missing from LEARNING_RULES_DATA stays missing (pages report
+# it "not run"); the tests of the download path unset this and serve files from 127.0.0.1.
+os.environ.setdefault("LEARNING_RULES_OFFLINE", "1")
 
 # Matplotlib must never try to open a window in tests.
 os.environ.setdefault("MPLBACKEND", "Agg")

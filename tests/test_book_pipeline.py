@@ -241,6 +241,26 @@ def test_project_book_profiles_are_valid():
             assert all(ids) and len(set(ids)) == len(ids), f"{nb}: a cell without an id, or a repeated one"
 
 
+def test_papermill_reads_every_parameter_of_every_page():
+    """papermill's own reading of each parameters cell (what `papermill --help-notebook` shows and
+    what it checks injected names against) finds every name the cell assigns: a line it cannot
+    parse (a second '=' in the comment) is skipped with "Unable to parse line", and the injected
+    value is then logged as an unknown parameter."""
+    import ast
+
+    from papermill.translators import PythonTranslator
+
+    root = Path(__file__).resolve().parents[1]
+    for nb in book.toc_notebooks(root):
+        cell = next(c for c in json.loads((root / nb).read_text())["cells"]
+                    if "parameters" in c["metadata"].get("tags", []))
+        source = "".join(cell["source"])
+        assigned = [node.targets[0].id if isinstance(node, ast.Assign) else node.target.id
+                    for node in ast.parse(source).body if isinstance(node, (ast.Assign, ast.AnnAssign))]
+        read = [p.name for p in PythonTranslator.inspect({"source": source})]
+        assert read == assigned, f"{nb}: papermill reads {sorted(set(assigned) - set(read))} as missing"
+
+
 def test_progress_is_silent_under_quiet(monkeypatch, capsys):
     from learning_rules._progress import progress, quiet
 

@@ -175,31 +175,15 @@ def load_ablation_data(dataset: str, n_train: int = 10_000, n_val: int = 10_000,
 def dataset_status(names: Sequence[str] = PAPER_DATASETS) -> pd.DataFrame:
     """``dataset, available, message``: the data layer's own message for each missing dataset.
 
-    A dataset counts as available when its files are on this machine (``data.where``) or can be
-    fetched now (``data.fetch``: a checksum-verified download, skipped when offline). Any failure
-    (not found, checksum mismatch, no network) is reported in ``message``, never raised.
+    A dataset counts as available when its files are on this machine or can be fetched now
+    (:func:`.datasets.availability`: a checksum-verified download, skipped when offline). Any
+    failure (not found, checksum mismatch, no network) is reported in ``message``, never raised.
     """
-    from .. import data
-    from .datasets import quiet_downloads
-
-    def first_line(exc: Exception) -> str:
-        return str(exc).splitlines()[0] if str(exc) else ""
+    from .datasets import availability
 
     rows = []
     for name in names:
-        message = ""
-        with quiet_downloads():  # pooch's import warns on stderr, which fails a book page
-            try:
-                data.where(name)
-            except data.DatasetNotFoundError:
-                try:
-                    data.fetch(name)
-                except data.DatasetNotFoundError as exc:
-                    message = f"{first_line(exc)} Fix: learning-rules data fetch {name}"
-                except Exception as exc:  # noqa: BLE001 - any reason is reported, never hidden
-                    message = f"{type(exc).__name__}: {first_line(exc)}"
-            except Exception as exc:  # noqa: BLE001
-                message = f"{type(exc).__name__}: {first_line(exc)}"
+        message = availability(name) or ""
         rows.append({"dataset": name, "available": not message, "message": message})
     return pd.DataFrame(rows, columns=["dataset", "available", "message"])
 

@@ -25,6 +25,7 @@ from . import one_blas_thread, register_artifact, register_experiment, save_figu
 
 __all__ = [
     "DatasetsSummaryConfig",
+    "availability",
     "class_counts",
     "datasets_summary",
     "example_images",
@@ -32,6 +33,7 @@ __all__ = [
     "plot_class_balance",
     "plot_example_grid",
     "plot_pairs",
+    "require_present",
     "summarize_arrays",
 ]
 
@@ -57,6 +59,70 @@ def quiet_downloads() -> Iterator[None]:
             yield
         finally:
             logger.setLevel(level)
+
+
+# Downloads that failed in this process, keyed by (dataset, data folders, cache, offline): a page
+# that asks about the same dataset several times (a planner, then each section) waits once.
+_FAILED: dict[tuple[str, str, str, str], str] = {}
+
+
+def availability(name: str) -> str | None:
+    """``None`` when dataset ``name`` (a data-layer name) can be used now, else why not, with the fix.
+
+    Files already on this machine (``LEARNING_RULES_DATA``, then the user cache) are used as they
+    are. A missing one is downloaded, checksum-verified, into the user cache, unless
+    ``LEARNING_RULES_OFFLINE`` is set: a page opened in Colab fetches the datasets its parameters
+    name, and a machine with every dataset in place (CI) never touches the network. A failed
+    download is remembered for the rest of the process. Any failure (not found, checksum mismatch,
+    no network) is returned as text, never raised.
+    """
+    import os
+
+    data = _data()
+    key = (name, *(os.environ.get(v, "") for v in ("LEARNING_RULES_DATA", "LEARNING_RULES_CACHE",
+                                                   "LEARNING_RULES_OFFLINE")))
+    if key in _FAILED:
+        return _FAILED[key]
+
+    def first_line(exc: Exception) -> str:
+        return str(exc).splitlines()[0] if str(exc) else ""
+
+    with quiet_downloads():  # pooch's import warns on stderr, which fails a book page
+        try:
+            data.where(name)
+            return None
+        except data.DatasetNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - any reason is reported, never hidden
+            return f"{type(exc).__name__}: {first_line(exc)}"
+        try:
+            data.fetch(name)
+            return None
+        except data.DatasetNotFoundError as exc:
+            reason = f"{first_line(exc)} Fix: learning-rules data fetch {name}"
+        except Exception as exc:  # noqa: BLE001
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
+    _FAILED[key] = reason
+    return reason
+
+
+def require_present(datasets: Sequence[str], missing: Mapping[str, str]) -> list[str]:
+    """The datasets of ``datasets`` that are not in ``missing`` (``{name: reason}``), in order.
+
+    Raises a ``RuntimeError`` naming every dataset, its reason and the fix when none is left: a page
+    whose tables all need data says so at its top instead of failing later on an empty grid.
+    """
+    if not len(datasets):
+        raise ValueError("datasets is empty: name at least one dataset (`learning-rules data list`)")
+    present = [d for d in datasets if d not in missing]
+    if not present:
+        reasons = "\n".join(f"  - {d}: {missing[d]}" for d in datasets)
+        raise RuntimeError(
+            f"none of this page's datasets ({', '.join(datasets)}) can be used here, so it has "
+            f"nothing to run:\n{reasons}\nFix: run the page where it can download them (unset "
+            "LEARNING_RULES_OFFLINE), or point LEARNING_RULES_DATA at a folder holding them "
+            "(`learning-rules data list` names the files).")
+    return present
 
 
 def _data():

@@ -214,10 +214,18 @@ def dataset_status(dataset: str) -> str | None:
 
 
 def missing_reasons(datasets: Sequence[str]) -> dict[str, str]:
-    """``{dataset: reason}`` for each dataset in ``datasets`` that is not on this machine."""
+    """``{dataset: reason}`` for each dataset in ``datasets`` that cannot be used here.
+
+    Unlike :func:`dataset_status` (which only looks), a dataset that is not on this machine is
+    downloaded first (:func:`.datasets.availability`: checksum-verified, into the user cache,
+    never when ``LEARNING_RULES_OFFLINE`` is set), so a page opened in Colab fetches the datasets
+    its parameters name before it runs them.
+    """
+    from .datasets import availability
+
     out = {}
     for name in datasets:
-        reason = dataset_status(name)
+        reason = availability(DATASETS.lookup(name).loader)
         if reason is not None:
             out[name] = reason
     return out
