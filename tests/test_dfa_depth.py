@@ -106,3 +106,33 @@ def test_divergence_table_counts_runs_and_first_divergence():
     assert table.loc["BP", "first divergence at step"] == 5
     assert table.loc["BP", "final probe accuracy (finite runs)"] == pytest.approx(0.8)
     assert table.loc["DFA", "diverged"] == 0
+
+
+def _profiles(runs) -> pd.DataFrame:
+    """Rows of a depth frame: ``runs`` = (setting, rule, seed, last step reached, rms at the last
+    step); every run records steps 0 and its last step, layers 1-3 of a 3-layer net."""
+    rows = []
+    for setting, rule, seed, last, rms in runs:
+        for step, value in ((0, 1.0), (last, rms)):
+            for layer in (1, 2, 3):
+                rows.append(dict(setting=setting, rule=rule, depth=3, seed=seed, step=step, layer=layer,
+                                 signal_rms=value))
+    return pd.DataFrame(rows)
+
+
+def test_figures_name_the_lines_they_cannot_draw():
+    frame = _profiles([("a", "BP", 0, 300, 0.5), ("a", "BP", 1, 50, np.nan),  # one seed lost: drawn
+                       ("a", "DFA", 0, 300, 0.2),
+                       ("b", "BP", 0, 40, np.nan), ("b", "BP", 1, 120, 2.0),  # no seed reached 300
+                       ("b", "DFA", 0, 300, 0.3),
+                       ("c", "BP", 0, 10, np.inf), ("c", "BP", 1, 90, np.nan),  # both stopped early
+                       ("c", "DFA", 0, 300, 0.1)])
+    assert D.profile_gaps(frame, 3) == [("b", "BP", "after 300 steps"), ("c", "BP", "after 300 steps")]
+    sentence = D.gaps_sentence(D.profile_gaps(frame, 3))
+    assert "BP on b after 300 steps" in sentence and "BP on c after 300 steps" in sentence
+    assert D.gaps_sentence(D.profile_gaps(frame[frame.setting == "a"], 3)) == ""
+    ratios = D.layer_ratios(frame)
+    assert D.ratio_gaps(ratios) == [("b", "BP", "after 300 steps", "3"), ("c", "BP", "after 300 steps", "3")]
+    fig = D.plot_profiles(frame, 3)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["BP after 300 steps: diverged", "BP after 300 steps: diverged"]

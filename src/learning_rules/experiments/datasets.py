@@ -26,6 +26,8 @@ from . import one_blas_thread, register_artifact, register_experiment, save_figu
 __all__ = [
     "DatasetsSummaryConfig",
     "availability",
+    "class_name",
+    "display_name",
     "class_counts",
     "datasets_summary",
     "example_images",
@@ -273,6 +275,32 @@ def example_images(
     return X[index], y[index]
 
 
+#: How the figures name a dataset (the registered name is what `learning-rules data` takes).
+DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                 "digits": "digits (8 x 8)", "california-housing": "California housing",
+                 "california-housing-csv": "California housing",
+                 "wine-quality-red": "Wine Quality (red)", "wine-quality-white": "Wine Quality (white)"}
+
+#: Class names of the labelled image sets, by label (Xiao et al. 2017; Krizhevsky 2009).
+CLASS_NAMES = {
+    "fashion-mnist": ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                      "sneaker", "bag", "ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                "truck"),
+}
+
+
+def display_name(name: str) -> str:
+    """The figure name of dataset ``name`` (:data:`DISPLAY_NAMES`, else ``name``)."""
+    return DISPLAY_NAMES.get(name, name)
+
+
+def class_name(dataset: str, label: int) -> str:
+    """``"3"`` for digits; ``"3 dress"`` where the classes have names (:data:`CLASS_NAMES`)."""
+    names = CLASS_NAMES.get(dataset)
+    return f"{label} {names[label]}" if names and 0 <= label < len(names) else str(label)
+
+
 def _image_datasets() -> list[str]:
     return [info.name for info in _data().list_datasets() if info.image_shape is not None]
 
@@ -305,11 +333,11 @@ def plot_example_grid(names: Sequence[str], n_examples: int, seed: int):
             ax = axes[row, col]
             image = images[col]
             ax.imshow(image, cmap=None if image.ndim == 3 else "gray_r", vmin=0.0, vmax=1.0)
-            ax.set_title(str(int(labels[col])), fontsize=8, pad=2)
+            ax.set_title(class_name(name, int(labels[col])), fontsize=7, pad=2)
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
-                ax.set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center")
+                ax.set_ylabel(display_name(name), fontsize=9, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig, missing
 
@@ -321,7 +349,8 @@ def plot_class_balance(counts: pd.DataFrame):
 
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     sns.barplot(
-        data=counts, x="label", y="fraction", hue="dataset", palette="colorblind", ax=ax
+        data=counts.assign(dataset=counts["dataset"].map(display_name)), x="label", y="fraction",
+        hue="dataset", palette="colorblind", ax=ax
     )
     ax.set_xlabel("class label")
     ax.set_ylabel("fraction of training samples")

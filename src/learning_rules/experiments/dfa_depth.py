@@ -41,12 +41,15 @@ __all__ = [
     "depth_configs",
     "depth_frame",
     "divergence_table",
+    "gaps_sentence",
     "layer_ratios",
     "plot_profiles",
     "planned_tasks",
     "plot_ratios",
     "profile_frame",
+    "profile_gaps",
     "ratio_frame",
+    "ratio_gaps",
     "signal_depth",
     "signal_rms",
     "signal_verdict",
@@ -203,7 +206,8 @@ def layer_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     for key, part in frame[frame["depth"] > 1].groupby(keys, sort=False):
         first = part.loc[part["layer"] == 1, "signal_rms"].iloc[0]
         last = part.loc[part["layer"] == part["layer"].max(), "signal_rms"].iloc[0]
-        rows.append(dict(zip(keys, key), ratio=first / last if last > 0 else np.nan))
+        with np.errstate(invalid="ignore", over="ignore"):  # a diverged run's inf / inf is NaN: no ratio
+            rows.append(dict(zip(keys, key), ratio=first / last if last > 0 else np.nan))
     runs = pd.DataFrame(rows)
     if runs.empty:
         return pd.DataFrame(columns=["setting", "rule", "depth", "step", "ratio", "low", "high", "seeds"])
@@ -289,6 +293,45 @@ def profile_frame(frame: pd.DataFrame, depth: int) -> pd.DataFrame:
     return part
 
 
+def _finite_keys(part: pd.DataFrame, value: str, keys: list[str]) -> set[tuple]:
+    ok = part[np.isfinite(part[value].to_numpy(dtype=float))]
+    return set(ok[keys].itertuples(index=False, name=None))
+
+
+def profile_gaps(frame: pd.DataFrame, depth: int) -> list[tuple[str, str, str]]:
+    """``(setting, rule, when)`` that :func:`plot_profiles` has no line for: no seed reached that
+    step with a finite signal (training stops where a run diverges)."""
+    part = profile_frame(frame, depth)
+    whole = frame[frame["depth"] == depth]
+    drawn = _finite_keys(part, "signal_rms", ["setting", "rule", "when"])
+    return [(s_, r, w) for s_ in dict.fromkeys(whole["setting"]) for r in dict.fromkeys(whole["rule"])
+            for w in dict.fromkeys(part["when"]) if (s_, r, w) not in drawn]
+
+
+def ratio_gaps(ratios: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """``(setting, rule, when, depths)`` that :func:`plot_ratios` has no point for, the depths
+    joined as text: no seed reached that step with a finite ratio."""
+    part = ratio_frame(ratios)
+    drawn = _finite_keys(part, "ratio", ["setting", "rule", "when", "depth"])
+    out = []
+    for s_ in dict.fromkeys(ratios["setting"]):
+        for r in dict.fromkeys(ratios["rule"]):
+            for w in dict.fromkeys(part["when"]):
+                gone = [str(d) for d in sorted(set(ratios["depth"])) if (s_, r, w, d) not in drawn]
+                if gone:
+                    out.append((s_, r, w, ", ".join(gone)))
+    return out
+
+
+def gaps_sentence(gaps) -> str:
+    """The caption's sentence naming what a figure could not draw ('' when nothing is missing)."""
+    if not gaps:
+        return ""
+    items = [f"{g[1]} on {g[0]} {g[2]}" + (f" ({g[3]} hidden layers)" if len(g) > 3 else "") for g in gaps]
+    return (" Not drawn, because every seed had diverged by then (training stops there): "
+            + "; ".join(items) + ".")
+
+
 def plot_profiles(frame: pd.DataFrame, depth: int):
     """Signal RMS per hidden layer (log scale) for the ``depth``-layer nets, BP against DFA, at
     the first and last recorded step (:func:`profile_frame`); one panel per setting, a band over
@@ -305,6 +348,10 @@ def plot_profiles(frame: pd.DataFrame, depth: int):
                      legend=i == len(settings) - 1)
         ax.set(yscale="log", xlabel="hidden layer (1 = next to the input)",
                ylabel="teaching signal RMS (log scale)", title=setting)
+        gone = [f"{rule} {when}: diverged" for s_, rule, when in profile_gaps(frame, depth) if s_ == setting]
+        if gone:  # a line that is missing says why, on its panel
+            ax.text(0.02, 0.02, "\n".join(gone), transform=ax.transAxes, fontsize=8, va="bottom",
+                    color="0.3")
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()

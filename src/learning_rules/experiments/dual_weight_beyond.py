@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from . import Task, register_planner
-from .dual_weight import (METHOD_LABELS, METHODS, BatchConfig, GridConfig, cell_cost, dataset_status,
-                          grid_cells, method_colors, metric_of)
+from .dual_weight import (DATASETS, METHOD_LABELS, METHODS, BatchConfig, GridConfig, cell_cost,
+                          dataset_status, grid_cells, method_colors, metric_of)
 from .dual_weight_bounds import bounds_tasks
 from .dual_weight_l2 import l2_tasks
 
@@ -113,18 +113,26 @@ def plot_lr_sweep(frame: pd.DataFrame, level: float = 0.95):
         for method, g in d.groupby("method", sort=False):
             lr, m, lo, hi = (g[c].to_numpy(dtype=float) for c in ("lr", "mean", "low", "high"))
             ax.plot(lr, m, marker="o", ms=3, color=colors[method], label=METHOD_LABELS[method])
-            if np.isfinite(lo).any():
-                ax.fill_between(lr, lo, hi, color=colors[method], alpha=0.2, lw=0)
+            if np.isfinite(lo).any():  # clipped to what the metric can take (the frame keeps it whole)
+                top = np.inf if metric_of(ds) == "loss x 1e4" else 100.0
+                ax.fill_between(lr, np.clip(lo, 0.0, top), np.clip(hi, 0.0, top), color=colors[method],
+                                alpha=0.2, lw=0)
             bad = ~np.isfinite(m)
             if bad.any():
                 ax.plot(lr[bad], np.zeros(bad.sum()), "x", color=colors[method])
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate eta")
+        ax.set_xlabel("learning rate η")
         reg = metric_of(ds) == "loss x 1e4"
         ax.set_ylabel("test loss x 1e4" if reg else "test accuracy (%)")
         if reg:
             ax.set_ylim(0, 200)
-        ax.set_title(f"{ds}, {L} layers", fontsize=9)
-    axes[0, 0].legend(fontsize=7, frameon=False)
-    fig.tight_layout()
+        ax.set_title(f"{DATASETS[ds].title}, {L} layers", fontsize=9)
+    legend = {}  # one entry per method over every panel, below them: never over a curve
+    for ax in axes[0]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    labels, handles = list(legend), list(legend.values())
+    ncol = len(labels) if len(panels) >= 3 else 3
+    rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
     return fig

@@ -925,7 +925,9 @@ def plot_weight_bounds(frame: pd.DataFrame, layer: int = 1):
             bottom.plot(w["step"], w["change_max"], color=colors[method], lw=0.8, alpha=0.8)
         b = d[d["method"] == d["method"].iloc[0]]
         for seed, g in b.groupby("seed"):
-            top.plot(g["step"], g["bound"], color="0.2", ls="--", lw=1,
+            # a running maximum: drawn as steps (it jumps at the first sample, to the largest input
+            # seen), not as a slope between probes
+            top.plot(g["step"], g["bound"], color="0.2", ls="--", lw=1, drawstyle="steps-pre",
                      label="bound B1 + B2 of the dual rules" if seed == b["seed"].min() and k == 0 else None)
         top.set_yscale("log")
         bottom.set_yscale("log")

@@ -21,6 +21,7 @@ from . import register_artifact, save_figure
 
 
 __all__ = [
+    "activation_label",
     "format_table",
     "mean_band",
     "seeds_text",
@@ -29,6 +30,16 @@ __all__ = [
 
 def _palette(n: int):
     return sns.color_palette("colorblind", n)
+
+
+def activation_label(name: str) -> str:
+    """How a figure names an activation: ``"leaky_relu:0.1"`` -> ``"leaky ReLU (α = 0.1)"``,
+    ``"relu"`` -> ``"ReLU"``; other names unchanged."""
+    base, _, arg = name.partition(":")
+    label = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "prelu": "PReLU", "elu": "ELU"}.get(base, base)
+    if base == "leaky_relu" and not arg:
+        arg = "0.01"  # the registry's default slope
+    return f"{label} (α = {arg})" if arg else label
 
 
 def mean_band(frame: pd.DataFrame, x: str, y: str, by: Sequence[str] = (), log: bool = False,

@@ -28,7 +28,7 @@ from ..training import epoch_batches
 from . import one_blas_thread, register_experiment
 from .foundations import (_mnist_subset, _pick, _seeded_network, engine_gradients, run_seeds, seed_list,
                           sgd_steps_recording)
-from .foundations_plots import _band, _palette, _register_figure, mean_band
+from .foundations_plots import _band, _palette, _register_figure, activation_label, mean_band
 
 
 __all__ = [
@@ -560,13 +560,13 @@ def plot_gradient_flow(frame: pd.DataFrame) -> plt.Figure:
         f = frame[frame["activation"] == a]
         for ax, step, style in ((axes[0], 0, "-o"), (axes[1], last, "-s")):
             _band(ax, mean_band(f[f["step"] == step], "layer", "grad_norm", log=True), "layer",
-                  colors[a], a, style)
+                  colors[a], activation_label(a), style)
             ax.set_yscale("log")
         for layer, ls in ((1, "-"), (int(f["layer"].max()), ":")):
             _band(axes[2], mean_band(f[f["layer"] == layer], "step", "grad_norm", log=True), "step",
-                  colors[a], f"{a}, layer {layer}", ls)
+                  colors[a], f"{activation_label(a)}, layer {layer}", ls)
         acc = f[f["layer"] == 1]
-        _band(axes[3], mean_band(acc, "step", "probe_accuracy"), "step", colors[a], a)
+        _band(axes[3], mean_band(acc, "step", "probe_accuracy"), "step", colors[a], activation_label(a))
     axes[2].set_yscale("log")
     axes[0].set(title="at initialization (step 0)", xlabel="layer l (1 = next to the input)",
                 ylabel=r"$\|\nabla_{W_l} J\|_F$ (log scale)")
