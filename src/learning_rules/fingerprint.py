@@ -44,6 +44,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import catalog
+
 #: Method names whose call on a module-level object writes into it rather than reading it.
 _WRITES = frozenset({"register", "append", "extend", "add", "update", "setdefault", "__setitem__"})
 
@@ -55,6 +57,7 @@ __all__ = [
     "experiment_units",
     "notebook_fingerprint",
     "notebook_units",
+    "package_hash",
     "store_code",
 ]
 
@@ -74,6 +77,33 @@ EXCLUDED_MODULES = frozenset({"_progress"})
 
 PACKAGE = "learning_rules"
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+def package_hash(package_dir: str | os.PathLike | None = None) -> str:
+    """sha256 of the package's code and data: every ``*.py`` file and the transcribed published
+    numbers ``reference/*.csv`` (relative path and bytes, sorted by path).
+
+    Parameters
+    ----------
+    package_dir : path, optional
+        The package directory; defaults to the installed ``learning_rules``.
+
+    Returns
+    -------
+    str
+        64 hex digits; changes when any source file is added, removed, renamed or edited.
+    """
+    base = Path(package_dir) if package_dir is not None else PACKAGE_DIR
+    digest = hashlib.sha256()
+    files = [*base.rglob("*.py"), *base.glob("reference/*.csv")]
+    for path in sorted(files, key=lambda p: p.relative_to(base).as_posix()):
+        if "__pycache__" in path.parts:
+            continue
+        rel = path.relative_to(base).as_posix().encode()
+        data = path.read_bytes()
+        digest.update(len(rel).to_bytes(8, "little") + rel)
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
+
 
 #: A unit: (module, name). ``module`` is dotted relative to the package ("" is the package's
 #: ``__init__``); ``name`` is a top-level name, or ``"#<n>"`` for the module's n-th top-level
@@ -465,9 +495,8 @@ def _unit_of(obj) -> Unit:
 
 def experiment_units(name: str) -> list[Unit]:
     """The roots of experiment ``name``'s key: its run function and its config class."""
-    from .experiments import EXPERIMENTS
-
-    exp = EXPERIMENTS.lookup(name)
+    catalog.load()
+    exp = catalog.EXPERIMENTS.lookup(name)
     return [_unit_of(exp.run), _unit_of(exp.config_cls)]
 
 
@@ -487,10 +516,8 @@ def experiment_fingerprint(name: str) -> str:
 def store_code(name: str) -> str:
     """The code part of the store keys of ``name``: the experiment's fingerprint, or the whole
     package's source hash for a name that is not a registered experiment (coarse but safe)."""
-    from .experiments import EXPERIMENTS
-    from .store import package_hash
-
-    return experiment_fingerprint(name) if name in EXPERIMENTS else package_hash()
+    catalog.load()
+    return experiment_fingerprint(name) if name in catalog.EXPERIMENTS else package_hash()
 
 
 def notebook_units(sources: Iterable[str], index: CodeIndex | None = None) -> set[Unit]:

@@ -52,6 +52,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import fingerprint
+from .fingerprint import package_hash  # the whole package's source hash, re-exported
+
 __all__ = [
     "READONLY_ENV",
     "READS_ENV",
@@ -101,37 +104,6 @@ def read_only(enabled: bool = True) -> Iterator[None]:
             os.environ.pop(READONLY_ENV, None)
         else:
             os.environ[READONLY_ENV] = old
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-# --------------------------------------------------------------------------- hashing helpers
-
-
-def package_hash(package_dir: str | os.PathLike | None = None) -> str:
-    """sha256 of the package's code and data: every ``*.py`` file and the transcribed published
-    numbers ``reference/*.csv`` (relative path and bytes, sorted by path).
-
-    Parameters
-    ----------
-    package_dir : path, optional
-        The package directory; defaults to the installed ``learning_rules``.
-
-    Returns
-    -------
-    str
-        64 hex digits; changes when any source file is added, removed, renamed or edited.
-    """
-    base = Path(package_dir) if package_dir is not None else PACKAGE_DIR
-    digest = hashlib.sha256()
-    files = [*base.rglob("*.py"), *base.glob("reference/*.csv")]
-    for path in sorted(files, key=lambda p: p.relative_to(base).as_posix()):
-        if "__pycache__" in path.parts:
-            continue
-        rel = path.relative_to(base).as_posix().encode()
-        data = path.read_bytes()
-        digest.update(len(rel).to_bytes(8, "little") + rel)
-        digest.update(len(data).to_bytes(8, "little") + data)
-    return digest.hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -260,8 +232,6 @@ class Store:
         """The code fingerprint in experiment ``name``'s keys."""
         if self.code_hash is not None:
             return self.code_hash
-        from . import fingerprint
-
         return fingerprint.store_code(name)
 
     def __repr__(self) -> str:

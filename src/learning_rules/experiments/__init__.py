@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import catalog
 from .._registry import Registry
 
 __all__ = [
@@ -130,9 +131,11 @@ class Task:
     stage: int = 1
 
 
-EXPERIMENTS: Registry[Experiment] = Registry("experiment")
-ARTIFACTS: Registry[Artifact] = Registry("artifact")
-PLANNERS: Registry[Callable[[Mapping[str, Any], Any], list[Task]]] = Registry("planner")
+# The catalogues live below this package (the store's keys look experiments up by name there);
+# this package's modules fill them as they are imported.
+EXPERIMENTS: Registry[Experiment] = catalog.EXPERIMENTS
+ARTIFACTS: Registry[Artifact] = catalog.ARTIFACTS
+PLANNERS: Registry[Callable[[Mapping[str, Any], Any], list[Task]]] = catalog.PLANNERS
 
 
 def register_planner(notebook: str):

@@ -35,7 +35,7 @@ from ..analysis import ablation as an
 from ..nn.losses import CategoricalCrossEntropy
 from ..store import Store, atomic_write_text
 from ..training import Batch, epoch_batches, parameters_finite, reference_step, run_epoch
-from . import Task, one_blas_thread, register_artifact, register_experiment, register_planner, save_figure
+from . import one_blas_thread, register_artifact, register_experiment, save_figure
 
 __all__ = [
     "ABLATION_INITS",
@@ -713,38 +713,6 @@ def run_cost(config: AblationRunConfig) -> float:
     side); it only orders the runs."""
     return float(config.num_epochs * (config.n_train + config.n_val) / 20_000 * 0.18
                  * (3.0 if config.dataset == "cifar10" else 1.0) + 0.05)
-
-
-@register_planner(NOTEBOOK)
-def plan_page(params: Mapping[str, Any], store) -> list[Task]:
-    """Every run the ablation page asks for: its learning-rate trials (stage 0); the grids of the
-    protocol candidates with fixed rates; and, once the trials are all stored, the grid at the
-    rates they choose (with the candidates that use those rates, Figure 3's runs continued,
-    :func:`continuation_configs`, and the claims section's instrumented runs,
-    :func:`learning_rules.experiments.ablation_claims.claim_tasks`)."""
-    from ..store import NotStoredError, read_only
-    from .ablation_claims import claim_tasks  # the claims section's instrumented runs
-
-    trials = search_configs(params)
-    runs = [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is not None
-            for c in protocol_configs(params, name)]
-    claims: list[Task] = []
-    ready = bool(trials) and all(("ablation_run", c) in store for c in trials)
-    if ready:
-        try:
-            with read_only():
-                search = run_grid(trials, n_jobs=1, store=store)
-        except NotStoredError:  # a store that forgets (tests): ask again next round
-            ready = False
-    if ready:
-        lrs = an.choose_learning_rates(search)
-        runs += grid_configs(params, lrs)
-        runs += [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is None
-                 for c in protocol_configs(params, name, lrs)]
-        runs += continuation_configs(params, lrs)
-        claims = claim_tasks(params, lrs)
-    return ([Task("ablation_run", c, cost=run_cost(c), stage=0) for c in trials]
-            + [Task("ablation_run", c, cost=run_cost(c)) for c in dict.fromkeys(runs)] + claims)
 
 
 def chosen_cost(res: Mapping[str, Any]) -> str:

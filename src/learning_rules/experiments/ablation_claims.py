@@ -21,7 +21,7 @@ The paper offers three mechanisms it never measures:
   :class:`~learning_rules.experiments.ablation.AblationRunConfig`): an ablation run that records,
   per epoch and layer, the standard deviation of :math:`W_l` next to He's :math:`\sqrt{2/p}`.
 * The page's configs (:func:`moments_configs`, :func:`spread_configs`), the planner's tasks
-  (:func:`claim_tasks`, called by :func:`learning_rules.experiments.ablation.plan_page`), and the
+  (:func:`claim_tasks`, called by :func:`plan_page`, the page's planner, which is here), and the
   three figures with the frames they are drawn from.
 
 The verdict rules are in :mod:`learning_rules.analysis.ablation` (``momentum_lag_claim``,
@@ -43,18 +43,26 @@ import pandas as pd
 from ..analysis import ablation as an
 from ..store import Store
 from ..training import Batch, epoch_batches, parameters_finite, reference_step, run_epoch
-from . import Task, one_blas_thread, register_experiment
+from . import Task, one_blas_thread, register_experiment, register_planner
 from .ablation import (
+    NOTEBOOK,
     OPTIMIZER_LABELS,
+    PROTOCOLS,
     AblationRunConfig,
     _check_config,
     _epoch_rows,
     _nan_epoch_rows,
     _page_setup,
     build_network,
+    continuation_configs,
+    grid_configs,
     load_ablation_data,
+    page_protocols,
+    protocol_configs,
     run_configs,
     run_cost,
+    run_grid,
+    search_configs,
 )
 
 __all__ = [
@@ -669,3 +677,35 @@ def plot_spread(spread: pd.DataFrame):
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     return fig
+
+
+@register_planner(NOTEBOOK)
+def plan_page(params: Mapping[str, Any], store) -> list[Task]:
+    """Every run the ablation page asks for: its learning-rate trials (stage 0); the grids of the
+    protocol candidates with fixed rates; and, once the trials are all stored, the grid at the
+    rates they choose (with the candidates that use those rates, Figure 3's runs continued,
+    :func:`continuation_configs`, and the claims section's instrumented runs,
+    :func:`claim_tasks`). It lives here, above :mod:`.ablation`, so that neither module imports
+    the other back."""
+    from ..store import NotStoredError, read_only
+
+    trials = search_configs(params)
+    runs = [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is not None
+            for c in protocol_configs(params, name)]
+    claims: list[Task] = []
+    ready = bool(trials) and all(("ablation_run", c) in store for c in trials)
+    if ready:
+        try:
+            with read_only():
+                search = run_grid(trials, n_jobs=1, store=store)
+        except NotStoredError:  # a store that forgets (tests): ask again next round
+            ready = False
+    if ready:
+        lrs = an.choose_learning_rates(search)
+        runs += grid_configs(params, lrs)
+        runs += [c for name in page_protocols(params) if PROTOCOLS.lookup(name).lrs is None
+                 for c in protocol_configs(params, name, lrs)]
+        runs += continuation_configs(params, lrs)
+        claims = claim_tasks(params, lrs)
+    return ([Task("ablation_run", c, cost=run_cost(c), stage=0) for c in trials]
+            + [Task("ablation_run", c, cost=run_cost(c)) for c in dict.fromkeys(runs)] + claims)
