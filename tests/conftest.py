@@ -61,6 +61,20 @@ def built_book(tmp_path_factory):
         yield book.build("smoke", root=ROOT, output=out, n_jobs=2, log=lambda s: None)
 
 
+def central_difference(f, A, h=1e-6):
+    """Central differences of the scalar ``f(A)`` in every entry of ``A`` (``A`` is not changed):
+    the independent oracle of the gradient checks."""
+    import numpy as np
+
+    G = np.zeros_like(A)
+    for idx in np.ndindex(A.shape):
+        Ap, Am = A.copy(), A.copy()
+        Ap[idx] += h
+        Am[idx] -= h
+        G[idx] = (f(Ap) - f(Am)) / (2 * h)
+    return G
+
+
 def assert_same_parameters(reference_mlp, fast_mlp, dtype, tol: float) -> None:
     """Every weight and bias of two networks: same dtype, equal within ``tol`` (relative to the
     reference's largest entry, at least absolute ``tol``)."""

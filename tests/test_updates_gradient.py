@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from learning_rules.updates import OPTIMIZERS, WEIGHT_UPDATES, GradientUpdate
+from conftest import central_difference
 
 
 def linear_layer_problem(seed=0, batch=5, n_in=4, n_out=3):
@@ -21,16 +22,6 @@ def batch_loss(W, b, X, Y):
     """E = mean_i 0.5 ||z_i - y_i||^2 with z = X W^T + b; its delta is dE_i/dz_i = z_i - y_i."""
     Z = X @ W.T + b
     return 0.5 * np.mean(np.sum((Z - Y) ** 2, axis=1))
-
-
-def central_difference(f, A, h=1e-6):
-    G = np.zeros_like(A)
-    for idx in np.ndindex(A.shape):
-        Ap, Am = A.copy(), A.copy()
-        Ap[idx] += h
-        Am[idx] -= h
-        G[idx] = (f(Ap) - f(Am)) / (2 * h)
-    return G
 
 
 @pytest.mark.parametrize(

@@ -17,18 +17,9 @@ from learning_rules.updates.regularizers import (
     l2_gradient,
     l2_value,
 )
+from conftest import central_difference
 
 FAST = settings(max_examples=30, deadline=None)
-
-
-def central_difference(f, W, h=1e-6):
-    G = np.zeros_like(W)
-    for idx in np.ndindex(W.shape):
-        Wp, Wm = W.copy(), W.copy()
-        Wp[idx] += h
-        Wm[idx] -= h
-        G[idx] = (f(Wp) - f(Wm)) / (2 * h)
-    return G
 
 
 @pytest.mark.parametrize("name", ["l2", "l2_coded", "l1"])
