@@ -24,7 +24,7 @@ def _fake_runs(page, params=None):
             "epoch": e, "test_acc": 0.5 + 0.3 * rng.random(len(e)), "feedback_cos_1": rng.random(len(e)),
             "grad_cos_rows_last_1": rng.random(len(e)), "seed": cfg.seed, "row": row,
             "optimizer": cfg.optimizer, "credit": cfg.credit, "adam_step_count": cfg.adam_step_count,
-            "feedback_init": cfg.feedback_init}))
+            "feedback_init": cfg.feedback_init, "lr": cfg.lr}))
     return dfa_pages.label_runs(pd.concat(frames, ignore_index=True))
 
 
@@ -59,6 +59,35 @@ def test_adam_cell_is_the_thesis_epoch_count_run():
     assert len(adam) == 1
     expect = runs[(runs.epoch == 20) & (runs.row == "k=3|Adam|DFA|epoch-count")]["test_acc"].to_numpy()
     np.testing.assert_array_equal(adam[0]["values"], expect)
+
+
+@pytest.mark.parametrize("page", list(dfa_pages.PAGES))
+def test_the_pages_table_is_the_ledgers_cells(page, monkeypatch):
+    """The table a page shows (and artifact dfa-<page>-table writes) holds, cell for cell, the
+    mean over seeds and the interval the ledger records, next to the thesis' number."""
+    from learning_rules.cells import mean_interval
+
+    params = dfa_pages.page_params(page)
+    runs = _fake_runs(page)
+    table = dfa_pages.cells_table(page, runs, int(params["num_epochs"]), comparable=True)
+    cells = dfa_pages.page_cells(page, runs, int(params["num_epochs"]))
+    assert list(zip(table["table"], table["row"], table["column"])) == [
+        (c["table"], c["row"], c["column"]) for c in cells]
+    for (_, r), c in zip(table.iterrows(), cells):
+        m, lo, hi = mean_interval(c["values"])
+        assert r["mean"] == round(m, 4) and r["low"] == round(lo, 4) and r["high"] == round(hi, 4)
+        pub = PUBLISHED[(PUBLISHED["table"] == c["table"]) & (PUBLISHED["row"] == c["row"])
+                        & (PUBLISHED["column"] == c["column"])]["published"]
+        assert r["published"] == round(float(pub.iloc[0]), 4) and r["seeds"] == params["seeds"]
+    assert table["lr"].notna().all() and table["comparable"].all()
+    monkeypatch.setattr(dfa_pages, "page_runs", lambda page_, p, store=None, n_jobs=1: runs)
+    pd.testing.assert_frame_equal(dfa_pages.page_table(page, None), table)  # the artifact's frame
+    short = dfa_pages.page_table(page, {"num_epochs": 5})
+    assert not short["comparable"].any() and (short["epoch"] <= 5).all()
+    k1 = runs.assign(row=runs["row"].str.replace("k=3|", "k=1|", regex=False))
+    other_k = dfa_pages.cells_table(page, k1, int(params["num_epochs"]), comparable=False)
+    assert other_k["row"].str.startswith("k=1|").all()
+    assert other_k["published"].tolist() == table["published"].tolist()  # the thesis' k = 3 numbers
 
 
 def _fake_forms(pairs, store=None, n_jobs=1):

@@ -49,7 +49,9 @@ __all__ = [
     "page_params",
     "page_plan",
     "page_runs",
+    "cells_table",
     "page_table",
+    "protocol_comparable",
     "parity_page_plan",
     "plot_page",
     "published_row",
@@ -287,22 +289,46 @@ def page_cells(page: str, runs: pd.DataFrame, num_epochs: int) -> list[dict[str,
     return cells
 
 
-def page_table(page: str, params: dict[str, Any] | None = None, store=None) -> pd.DataFrame:
-    """The page's regenerated cells next to the thesis' (mean, 95 % t-interval, difference)."""
+def protocol_comparable(params: Mapping[str, Any], thesis_epochs: int) -> bool:
+    """Whether a page's parameters follow the thesis' protocol: k = 3, every image, and the
+    thesis' number of epochs (else its differences measure the reduced protocol)."""
+    return bool(int(params["k"]) == 3 and not params["n_train"] and not params["n_test"]
+                and int(params["num_epochs"]) == thesis_epochs)
+
+
+def cells_table(page: str, runs: pd.DataFrame, num_epochs: int, comparable: bool) -> pd.DataFrame:
+    """The page's published cells (:func:`page_cells`, the ledger's own cells) next to the thesis':
+    ``table, row, column, epoch, lr, seeds, mean, low, high`` (95 % t-interval over seeds),
+    ``published, difference`` (regenerated - thesis; at another k, the thesis' k = 3 number, the
+    only one it stored) and ``comparable`` (see :func:`comparison_table`), rounded for display. The page shows it, and artifact
+    ``dfa-<page>-table`` writes it, so the page, the file and the report read one computation."""
     from ..analysis.dfa import load_published, mean_interval
 
-    p = page_params(page, params)
-    runs = page_runs(page, p, store)
     pub = load_published()
+    published = {(t, r, c): float(v) for t, r, c, v in
+                 zip(pub["table"], pub["row"], pub["column"], pub["published"])}
+    lr_of = runs.groupby("row", sort=False)["lr"].first()
     out = []
-    for c in page_cells(page, runs, int(p["num_epochs"])):
+    for c in page_cells(page, runs, num_epochs):
         m, lo, hi = mean_interval(c["values"])
-        hit = pub[(pub["table"] == c["table"]) & (pub["row"] == c["row"]) & (pub["column"] == c["column"])]
-        pv = float(hit["published"].iloc[0]) if len(hit) else float("nan")
+        thesis_row = "k=3|" + c["row"].split("|", 1)[1]  # the thesis stored these figures at k = 3 only
+        pv = published.get((c["table"], thesis_row, c["column"]), float("nan"))
+        source_row = c["row"] if c["row"] in lr_of.index else c["row"] + "|epoch-count"
         out.append({"table": c["table"], "row": c["row"], "column": c["column"], "epoch": c["epoch"],
-                    "seeds": len(c["values"]), "mean": m, "low": lo, "high": hi, "published": pv,
-                    "difference": m - pv})
-    return pd.DataFrame(out)
+                    "lr": float(lr_of.get(source_row, float("nan"))), "seeds": len(c["values"]),
+                    "mean": m, "low": lo, "high": hi, "published": pv, "difference": m - pv,
+                    "comparable": bool(comparable)})
+    frame = pd.DataFrame(out)
+    for col in ("mean", "low", "high", "published", "difference"):
+        frame[col] = frame[col].round(4)
+    return frame
+
+
+def page_table(page: str, params: dict[str, Any] | None = None, store=None) -> pd.DataFrame:
+    """:func:`cells_table` of the page's runs (:func:`page_runs`) under ``params``."""
+    p = page_params(page, params)
+    comparable = protocol_comparable(p, int(PAGES[page]["defaults"]["num_epochs"]))
+    return cells_table(page, page_runs(page, p, store), int(p["num_epochs"]), comparable)
 
 
 #: Columns of the thesis' second stored run of a setting (spec 8.2, 8.3): the same protocol as the
