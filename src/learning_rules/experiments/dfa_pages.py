@@ -49,6 +49,7 @@ __all__ = [
     "page_params",
     "page_plan",
     "page_runs",
+    "cell_tolerance",
     "cells_table",
     "page_table",
     "protocol_comparable",
@@ -300,7 +301,8 @@ def cells_table(page: str, runs: pd.DataFrame, num_epochs: int, comparable: bool
     """The page's published cells (:func:`page_cells`, the ledger's own cells) next to the thesis':
     ``table, row, column, epoch, lr, seeds, mean, low, high`` (95 % t-interval over seeds),
     ``published, difference`` (regenerated - thesis; at another k, the thesis' k = 3 number, the
-    only one it stored) and ``comparable`` (see :func:`comparison_table`), rounded for display. The page shows it, and artifact
+    only one it stored), the ledger's ``tolerance`` (:func:`cell_tolerance`) and ``within``, and
+    ``comparable`` (see :func:`comparison_table`), rounded for display. The page shows it, and artifact
     ``dfa-<page>-table`` writes it, so the page, the file and the report read one computation."""
     from ..analysis.dfa import load_published, mean_interval
 
@@ -314,12 +316,16 @@ def cells_table(page: str, runs: pd.DataFrame, num_epochs: int, comparable: bool
         thesis_row = "k=3|" + c["row"].split("|", 1)[1]  # the thesis stored these figures at k = 3 only
         pv = published.get((c["table"], thesis_row, c["column"]), float("nan"))
         source_row = c["row"] if c["row"] in lr_of.index else c["row"] + "|epoch-count"
+        tol = cell_tolerance(c["column"], c["values"])
+        tol = ACCURACY_TOLERANCE if tol is None else tol
         out.append({"table": c["table"], "row": c["row"], "column": c["column"], "epoch": c["epoch"],
                     "lr": float(lr_of.get(source_row, float("nan"))), "seeds": len(c["values"]),
                     "mean": m, "low": lo, "high": hi, "published": pv, "difference": m - pv,
+                    "tolerance": tol,
+                    "within": bool(abs(m - pv) <= tol + 1e-12) if np.isfinite(pv) and np.isfinite(m) else None,
                     "comparable": bool(comparable)})
     frame = pd.DataFrame(out)
-    for col in ("mean", "low", "high", "published", "difference"):
+    for col in ("mean", "low", "high", "published", "difference", "tolerance"):
         frame[col] = frame[col].round(4)
     return frame
 
@@ -346,6 +352,23 @@ SECOND_RUNS: dict[tuple[str, str], tuple[str, str]] = {
 COSINE_COLUMNS = ("cos(B, W2)", "gradient cosine")
 #: The smallest tolerance of a cosine cell: the report's 0.02 for fractions.
 COSINE_TOLERANCE_FLOOR = 0.02
+#: The report's default tolerance of an accuracy (a fraction): 2 points.
+ACCURACY_TOLERANCE = 0.02
+
+
+def cell_tolerance(column: str, values) -> float | None:
+    """The ledger's tolerance of a cell: for a cosine, the 95 % half-width of a difference between
+    two means of as many runs as ``values`` has, with their spread (at least
+    :data:`COSINE_TOLERANCE_FLOOR`), since a cosine's seed noise is its own; ``None`` (the report's
+    default, 0.02 for a fraction) for an accuracy or when the spread cannot be estimated."""
+    from ..analysis.stats import two_run_set_tolerance
+
+    if not column.startswith(COSINE_COLUMNS):
+        return None
+    tol = two_run_set_tolerance(values, floor=COSINE_TOLERANCE_FLOOR)
+    return None if not np.isfinite(tol) else float(tol)
+
+
 
 
 def reproduced_cells(profile: str) -> pd.DataFrame:
@@ -362,7 +385,6 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
     from ..store import Store
 
     from ..analysis.dfa import load_published
-    from ..analysis.stats import two_run_set_tolerance
     from ..store import NotStoredError
     from .dfa_alignment_forms import THESIS_FORM_PROTOCOL, forms_frame, thesis_form_means
 
@@ -392,13 +414,10 @@ def reproduced_cells(profile: str) -> pd.DataFrame:
                 alternative = None if value is None else (THESIS_FORM_PROTOCOL, value)
             mean, low, high = mean_interval(c["values"])
             notes = list(reduced)
-            tol = None
-            if c["column"].startswith(COSINE_COLUMNS):  # a cosine's noise is its own: from the seeds
-                tol = two_run_set_tolerance(c["values"], floor=COSINE_TOLERANCE_FLOOR)
-                tol = None if not np.isfinite(tol) else tol
-                if tol is not None:
-                    notes.append(f"tolerance {tol:.3f} from the spread of {len(c['values'])} seeds "
-                                 "(two sets of runs, 95 %)")
+            tol = cell_tolerance(c["column"], c["values"])  # a cosine's noise is its own: from the seeds
+            if tol is not None:
+                notes.append(f"tolerance {tol:.3f} from the spread of {len(c['values'])} seeds "
+                             "(two sets of runs, 95 %)")
             if c["epoch"] != c["published_epoch"]:
                 notes.append(f"profile {profile} stops at epoch {c['epoch']}")
             if c["table"] == "Fig. 3.4" and "|Adam|" in c["row"]:
