@@ -19,7 +19,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["alignment_verdict", "compare_to_published", "epoch_comparison", "feedback_verdict",
+__all__ = ["alignment_verdict", "compare_to_published", "feedback_verdict",
            "final_summary", "load_published", "mean_interval", "optimizers_verdict"]
 
 
@@ -108,47 +108,6 @@ def compare_to_published(summary: pd.DataFrame, table: str, column: str,
         out = out.drop(columns="row")
     out["difference"] = out["mean"] - out["published"]
     return out
-
-
-def epoch_comparison(runs: pd.DataFrame, table: str, metrics: dict[str, str],
-                     epochs: Sequence[int], comparable: bool) -> pd.DataFrame:
-    """Per published row and epoch: the regenerated mean over seeds next to the thesis' number.
-
-    Parameters
-    ----------
-    runs : frame with columns ``row`` (published row key), ``seed``, ``epoch`` and the metric columns
-    table : published table (e.g. ``"Fig. 3.2/3.5"``)
-    metrics : frame column -> published column prefix; the published column is
-        ``f"{prefix} epoch {e}"``
-    epochs : epochs to compare (those the runs lack are skipped)
-    comparable : whether the runs follow the thesis' protocol (see ``comparison_table``)
-
-    Columns ``tolerance`` and ``within``: the ledger's criterion, 0.02 for an accuracy and, for a
-    cosine (a column holding ``cos``), :func:`~learning_rules.analysis.stats.two_run_set_tolerance`
-    of the seeds' values (floor 0.02): a cosine's noise is not an accuracy's.
-    """
-    from .stats import two_run_set_tolerance
-
-    pub = load_published(table)
-    out = []
-    for row, g in runs.groupby("row", sort=False):
-        for col, prefix in metrics.items():
-            if col not in g.columns:
-                continue
-            for e in epochs:
-                vals = g.loc[g["epoch"] == e, col].dropna()
-                if vals.empty:
-                    continue
-                m, lo, hi = mean_interval(vals)
-                hit = pub[(pub["row"] == row) & (pub["column"] == f"{prefix} epoch {e}")]["published"]
-                p = float(hit.iloc[0]) if len(hit) else float("nan")
-                tol = two_run_set_tolerance(vals, floor=0.02) if "cos" in col else 0.02
-                tol = 0.02 if not np.isfinite(tol) else tol
-                out.append({"row": row, "metric": col, "epoch": int(e), "n": len(vals), "mean": m,
-                            "published": p, "difference": m - p, "comparable": bool(comparable),
-                            "low": lo, "high": hi, "tolerance": tol,
-                            "within": bool(abs(m - p) <= tol + 1e-12) if np.isfinite(p) else None})
-    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from .._registry import Registry
 from ..updates import OPTIMIZERS
 from . import one_blas_thread, register_experiment
 from .foundations import run_cached
-from .foundations_plots import _palette, _register_figure
+from .foundations_plots import _palette, _register_figure, optimizer_label
 
 
 __all__ = [
@@ -264,9 +264,9 @@ def plot_optimizer_paths(frames: Mapping[str, pd.DataFrame]) -> plt.Figure:
             ax.plot(p["x"].iloc[-1], p["y"].iloc[-1], "o", color=colors[opt], ms=5)
             ax.set(xlim=fn.xlim, ylim=fn.ylim)
             if r == 0:
-                ax.set_title(f"{opt}\n(lr {p['lr'].iloc[0]:g})", fontsize=9)
+                ax.set_title(f"{optimizer_label(opt)}\n(lr {p['lr'].iloc[0]:g})", fontsize=9)
             if c == 0:
-                ax.set_ylabel(f"{fname}\ny (parameter 2)")
+                ax.set_ylabel(f"{fname.replace('_', ' ')}\ny (parameter 2)")
             if r == len(names) - 1:
                 ax.set_xlabel("x (parameter 1)")
             ax.tick_params(labelsize=7)
@@ -284,8 +284,9 @@ def plot_optimizer_losses(frames: Mapping[str, pd.DataFrame]) -> plt.Figure:
         opts = list(dict.fromkeys(f["optimizer"]))
         for opt, c in zip(opts, _palette(len(opts))):
             p = f[f["optimizer"] == opt]
-            ax.semilogy(p["step"], np.maximum(p["f"] - minima.get(fname, 0.0), 1e-16), color=c, label=opt)
-        ax.set(title=fname, xlabel="step", ylabel=r"$f(\theta_t) - f^*$ (log scale)")
+            ax.semilogy(p["step"], np.maximum(p["f"] - minima.get(fname, 0.0), 1e-16), color=c,
+                        label=optimizer_label(opt))
+        ax.set(title=fname.replace("_", " "), xlabel="step", ylabel=r"$f(\theta_t) - f^*$ (log scale)")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
