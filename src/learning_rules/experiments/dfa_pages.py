@@ -42,6 +42,7 @@ __all__ = [
     "beyond_page_plan",
     "comparison_table",
     "label_runs",
+    "labelled_runs",
     "lr_grid",
     "markdown",
     "page_cells",
@@ -246,10 +247,16 @@ def page_configs(page: str, params: dict[str, Any] | None = None) -> list[tuple[
     return out
 
 
+def labelled_runs(configs, store=None, n_jobs: int = 1) -> pd.DataFrame:
+    """The runs of ``configs`` through ``store`` (:func:`~learning_rules.experiments.dfa.run_repeats`),
+    with the pages' labels (:func:`label_runs`): what every DFA page calls to run its configs."""
+    return label_runs(run_repeats(list(configs), store=store, n_jobs=n_jobs))
+
+
 def page_runs(page: str, params: dict[str, Any] | None = None, store=None, n_jobs: int = 1) -> pd.DataFrame:
     """Every published-rate run of a page (through ``store``), labelled, with its ``row``."""
     pairs = page_configs(page, params)
-    frame = label_runs(run_repeats([c for _, c in pairs], store=store, n_jobs=n_jobs))
+    frame = labelled_runs([c for _, c in pairs], store=store, n_jobs=n_jobs)
     rows = []
     for row, cfg in pairs:
         rows += [row] * (cfg.num_epochs + 1)
