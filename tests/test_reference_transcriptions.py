@@ -401,3 +401,17 @@ def test_printed_tables_1_2_differ_from_notebooks_only_where_the_spec_says():
 def test_known_disagreements_are_csv_cells():
     for key in DISAGREEMENTS:
         assert key in csv_cells(key[0]), f"DISAGREEMENTS names {key}, which is not a CSV row"
+
+
+@pytest.mark.skipif(not DFA_SPEC.is_file(), reason="spec dfa-thesis.md not found")
+def test_the_sources_other_run_is_the_specs_reading():
+    """The one "another run" flag of dfa_thesis.csv carries the value spec 8.6 reads off the
+    repository's older figure."""
+    text = DFA_SPEC.read_text()
+    older = float(re.search(r"DFA-SGD at d = 25 ≈ (\d+\.\d+)", text).group(1))
+    path = ROOT / "src" / "learning_rules" / "reference" / "dfa_thesis.csv"
+    flags = {(r["table"], r["row"], r["column"]): r["source_flag"]
+             for r in csv.DictReader(path.open()) if r.get("source_flag")}
+    assert list(flags) == [("Fig. 3.8", "d=25|n=256|SGD|DFA", "final test error")]
+    value = re.match(r"another run of the same setting gives (\d+\.\d+)", flags[list(flags)[0]])
+    assert value and float(value.group(1)) == older

@@ -411,6 +411,23 @@ def test_a_cell_that_becomes_not_comparable_is_not_a_regression():
 # --------------------------------------------------------------------------- causes of the misses
 
 
+def test_the_sources_other_run_is_a_cause_only_when_ours_is_near_it():
+    """A flag "another run of the same setting gives q" (an output of the authors' that the printed
+    number does not come from) explains a miss when ours is within tolerance of q, and is never
+    read as a typo's notebook value."""
+    from learning_rules.cells import miss_cause
+
+    cell = {"published": 0.2197, "reproduced": 0.2598, "tolerance": 0.02, "low": 0.25, "high": 0.27,
+            "source_flag": "another run of the same setting gives 0.255 (an older figure)"}
+    cause, detail = miss_cause(cell)
+    assert cause == "source's other run" and "within 0.02" in detail
+    assert miss_cause({**cell, "source_flag": "another run of the same setting gives 0.30"})[0] == \
+        "no tested cause"  # ours is 0.04 from it: no cause, and no typo either
+    assert miss_cause({**cell, "source_flag": "source typo: the notebook gives 0.255"})[0] == "source typo"
+
+
+
+
 def test_every_miss_gets_the_first_cause_its_runs_support():
     published = pd.concat([PUBLISHED.iloc[:5], pub([
         ("paper", "Table 2", "fashion|L2", "noise", 73.9, "accuracy %"),

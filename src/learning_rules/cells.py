@@ -157,6 +157,8 @@ NO_CAUSE = "no tested cause"
 CAUSES: dict[str, str] = {
     "source typo": "the source prints a number its own notebook contradicts, and the notebook's "
                    "value is within tolerance",
+    "source's other run": "the source's authors ran the same setting again (an output of theirs the "
+                          "printed number does not come from), and ours is within tolerance of it",
     "single-run spread": "the published number is one run, and it lies where one run of this "
                          "protocol falls 95 % of the time (the prediction interval from our seeds)",
     "protocol": "the same cell, run under another named protocol, is within tolerance",
@@ -165,6 +167,8 @@ CAUSES: dict[str, str] = {
     NO_CAUSE: "none of the above holds; the chapter discusses what is left",
 }
 _NOTEBOOK_VALUE = re.compile(r"gives\s+(-?\d+(?:\.\d+)?)")
+#: The ``source_flag`` phrase that names the authors' other run of a cell, and its value.
+_OTHER_RUN = re.compile(r"^another run of the same setting gives\s+(-?\d+(?:\.\d+)?)")
 
 
 def miss_cause(cell: Mapping[str, Any]) -> tuple[str, str]:
@@ -174,6 +178,9 @@ def miss_cause(cell: Mapping[str, Any]) -> tuple[str, str]:
 
     * **source typo**: ``source_flag`` quotes the authors' notebook value ``q`` ("... gives q") and
       :math:`|\bar r - q| \le \tau`;
+    * **source's other run**: ``source_flag`` starts "another run of the same setting gives q" (an
+      output of the authors' that the printed number does not come from) and
+      :math:`|\bar r - q| \le \tau`;
     * **single-run spread**: ``within_seed_range`` (``single_low <= p <= single_high``);
     * **protocol**: :math:`|a - p| \le \tau` for the value ``a`` regenerated under
       ``alternative_protocol``;
@@ -182,7 +189,11 @@ def miss_cause(cell: Mapping[str, Any]) -> tuple[str, str]:
     """
     p, r, tau = float(cell["published"]), float(cell["reproduced"]), float(cell["tolerance"])
     flag = cell.get("source_flag")
-    if isinstance(flag, str) and flag:
+    other = _OTHER_RUN.match(flag) if isinstance(flag, str) else None
+    if other is not None:
+        if abs(r - float(other.group(1))) <= tau + 1e-12:
+            return "source's other run", f"{flag}; ours {r:.4g} is within {tau:.3g} of it"
+    elif isinstance(flag, str) and flag:
         match = _NOTEBOOK_VALUE.search(flag)
         if match and abs(r - float(match.group(1))) <= tau + 1e-12:
             return "source typo", f"{flag}; ours {r:.4g} is within {tau:.3g} of it"
