@@ -163,4 +163,25 @@ def test_page_tables_and_figures_are_artifacts_with_the_pages_code_path(tmp_path
     assert make_artifact("dual-weight-figure-2", params, tmp_path / "f2.png").stat().st_size > 1000
     assert make_artifact("dual-weight-figure-4", params, tmp_path / "f4.png").stat().st_size > 1000
     assert {f"dual-weight-table-{k}" for k in range(1, 5)} <= set(ARTIFACTS)
-    assert {f"dual-weight-figure-{k}" for k in (2, 4, 5, 6, 7, 8)} <= set(ARTIFACTS)
+    assert {f"dual-weight-figure-{k}" for k in (1, 2, 3, 4, 5, 6, 7, 8)} <= set(ARTIFACTS)  # all of them
+
+
+def test_figure_3_is_an_artifact_with_the_pages_code_path(tmp_path, monkeypatch):
+    """`learning-rules make dual-weight-figure-3` draws the receptive-fields page's as-coded figure
+    with the page's own function (plot_page_fields) from the same runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from learning_rules.experiments import ARTIFACTS, make_artifact
+    from learning_rules.experiments import dual_weight as E
+    from learning_rules.experiments import dual_weight_fields as F
+
+    monkeypatch.setenv("LEARNING_RULES_STORE", str(tmp_path / "store"))
+    params = dict(steps=300, n=50, rf_layers=2, seeds=[0], n_jobs=1)
+    drawn = []
+    real = F.plot_page_fields
+    monkeypatch.setattr(F, "plot_page_fields", lambda rf: drawn.append(rf) or real(rf))
+    out = make_artifact("dual-weight-figure-3", params, tmp_path / "f3.png")
+    assert out.stat().st_size > 1000 and "dual-weight-figure-3" in ARTIFACTS
+    page_rf = E.receptive_fields(E.ReceptiveFieldConfig("as_coded", 2, 50, (0,), 300, 1))
+    pd.testing.assert_frame_equal(drawn[0], page_rf)

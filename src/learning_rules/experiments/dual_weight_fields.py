@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from . import Task, register_planner
-from .dual_weight import CellConfig, _check_choice, cell_cost, dataset_status
+from . import Task, register_artifact, register_planner, save_figure
+from .dual_weight import (METHODS, CellConfig, ReceptiveFieldConfig, _check_choice, cell_cost, dataset_status,
+                          missing_reasons, receptive_fields)
 
 __all__ = [
     "FIELD_SCALES",
@@ -23,6 +24,7 @@ __all__ = [
     "field_images",
     "plan_receptive_page",
     "plot_fields",
+    "plot_page_fields",
     "silent_neurons",
 ]
 
@@ -116,3 +118,24 @@ def plan_receptive_page(params, store) -> list[Task]:
             for protocol in params["protocols"]
             for c in (CellConfig(protocol, "mnist", int(params["rf_layers"]), int(params["n"]), int(s),
                                  int(params["steps"])) for s in params["seeds"])]
+
+
+def plot_page_fields(rf: pd.DataFrame):
+    """The page's Figures 1-2 and the paper's Figure 3: the layer-1 fields of neurons 0-9 of the
+    initial weights and of every method, one symmetric colour scale for all rows."""
+    return plot_fields(rf, ["init", *METHODS], range(10), scale="shared")
+
+
+@register_artifact("dual-weight-figure-3", "Wang 2025 Figure 3: layer-1 receptive fields of neurons 0-9, "
+                   "initial and after MNIST for every method, as coded, one shared colour scale (PNG)",
+                   notebook=NOTEBOOK)
+def make_figure_3(params, out_path):
+    """Artifact ``dual-weight-figure-3``: the page's as-coded Figure 1 (:func:`plot_page_fields`)
+    under ``params`` (the page's parameters)."""
+    missing = missing_reasons(["mnist"])
+    if missing:
+        raise FileNotFoundError(missing["mnist"])
+    config = ReceptiveFieldConfig("as_coded", int(params["rf_layers"]), int(params["n"]),
+                                  tuple(int(s) for s in params["seeds"]), int(params["steps"]),
+                                  int(params.get("n_jobs", 1)))
+    return save_figure(plot_page_fields(receptive_fields(config)), out_path)
