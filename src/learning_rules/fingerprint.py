@@ -78,6 +78,7 @@ EXCLUDED_MODULES = frozenset({"_progress"})
 PACKAGE = "learning_rules"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+
 def package_hash(package_dir: str | os.PathLike | None = None) -> str:
     """sha256 of the package's code and data: every ``*.py`` file and the transcribed published
     numbers ``reference/*.csv`` (relative path and bytes, sorted by path).

@@ -26,10 +26,10 @@ from . import one_blas_thread, register_artifact, register_experiment, save_figu
 __all__ = [
     "DatasetsSummaryConfig",
     "availability",
-    "class_name",
-    "display_name",
     "class_counts",
+    "class_name",
     "datasets_summary",
+    "display_name",
     "example_images",
     "markdown_table",
     "plot_class_balance",

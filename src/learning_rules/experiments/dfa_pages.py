@@ -40,6 +40,8 @@ __all__ = [
     "alignment_form_pairs",
     "base_config",
     "beyond_page_plan",
+    "cell_tolerance",
+    "cells_table",
     "comparison_table",
     "label_runs",
     "labelled_runs",
@@ -50,12 +52,10 @@ __all__ = [
     "page_params",
     "page_plan",
     "page_runs",
-    "cell_tolerance",
-    "cells_table",
     "page_table",
-    "protocol_comparable",
     "parity_page_plan",
     "plot_page",
+    "protocol_comparable",
     "published_row",
     "reproduced_cells",
 ]
@@ -374,8 +374,6 @@ def cell_tolerance(column: str, values) -> float | None:
         return None
     tol = two_run_set_tolerance(values, floor=COSINE_TOLERANCE_FLOOR)
     return None if not np.isfinite(tol) else float(tol)
-
-
 
 
 def reproduced_cells(profile: str) -> pd.DataFrame:
