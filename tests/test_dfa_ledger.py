@@ -144,3 +144,25 @@ def test_parity_and_synthetic_keys_do_not_overlap_the_pages():
                  for c in dfa_pages.page_cells(page, _fake_runs(page), int(dfa_pages.page_params(page)["num_epochs"]))}
     assert not parity_keys & page_keys
     assert dfa_synthetic.REPRODUCES["sources"] == dfa_pages.REPRODUCES["sources"] == ["dfa_thesis"]
+
+
+@pytest.mark.parametrize("notebook", ["alignment", "feedback", "optimizers", "beyond"])
+def test_pages_ask_the_ledger_whether_their_protocol_is_comparable(notebook):
+    """A page's `comparable` column and the ledger's verdict come from one function, and the
+    page's thesis epoch count is the ledger's."""
+    import json
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "book" / "dfa" / f"{notebook}.ipynb"
+    code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                     if c["cell_type"] == "code")
+    assert "comparable = dfa_pages.protocol_comparable(" in code
+    assert not re.search(r"comparable = bool\(", code)
+    epochs = int(re.search(r"^THESIS_EPOCHS = (\d+)$", code, re.M).group(1))
+    if notebook in dfa_pages.PAGES:
+        assert epochs == dfa_pages.PAGES[notebook]["defaults"]["num_epochs"]
+    params = dict(k=3, n_train=0, n_test=0, num_epochs=epochs)
+    assert dfa_pages.protocol_comparable(params, epochs)
+    for change in (dict(k=1), dict(n_train=4000), dict(n_test=2000), dict(num_epochs=epochs - 1)):
+        assert not dfa_pages.protocol_comparable({**params, **change}, epochs)
