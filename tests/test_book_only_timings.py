@@ -179,6 +179,11 @@ def test_only_executes_just_that_notebook(project, capsys):
     assert timings(root).loc["book/a.ipynb", "cache"] == "stale"
     assert any("book/a.ipynb" in m and "older execution" in m for m in messages)
     assert "started" in stdout_text(executed(root, "book/a.ipynb"))  # outputs kept
+    # ... under a banner that says so; the executed page carries none.
+    shown = "".join(executed(root, "book/a.ipynb")["cells"][0]["source"])
+    assert "Not executed in this build" in shown and "older execution" in shown
+    assert shown.index("Not executed in this build") < shown.index("Built with the smoke profile")
+    assert "Not executed in this build" not in json.dumps(executed(root, "book/b.ipynb"))
     with pytest.raises(BuildError, match=r"book/nope.ipynb.*not a notebook of _toc.yml.*book/a.ipynb"):
         book.build("smoke", root=root, render=False, only=["book/nope.ipynb"], log=quiet)
     # The command line reaches the same code and shows the timings.

@@ -111,6 +111,7 @@ __all__ = [
     "profile_banner",
     "profile_cuts",
     "resolve_parameters",
+    "stale_banner",
     "toc_files",
     "toc_notebooks",
     "validate_parameters",
@@ -403,6 +404,18 @@ def profile_banner(profile: str, cuts: list[tuple[str, Any, Any]] | None) -> str
     lines += ["Its numbers therefore differ from the papers' and from the paper build's; "
               "`make book PROFILE=paper` rebuilds it with the full protocols.", ":::"]
     return "\n".join(lines)
+
+
+def stale_banner(profile: str, executed: bool) -> str:
+    """The Markdown admonition of a page that a ``--only`` build did not execute and whose current
+    execution the cache does not hold: shown from an older execution (its notebook, parameters,
+    data or package code changed since), or, never executed, without outputs."""
+    what = ("from an older execution: its notebook, its parameters, its data or the package code it "
+            "uses changed since, so its outputs may not be what the page computes now"
+            if executed else "without outputs: it has never been executed with this profile")
+    return "\n".join([":::{admonition} Not executed in this build", ":class: warning", "",
+                      f"This build executed only some pages (`--only`); this one is shown {what}. "
+                      f"`learning-rules build --profile {profile}` executes it.", ":::"])
 
 
 def _with_banner(data: bytes, banner: str) -> bytes:
@@ -1187,6 +1200,8 @@ def build(
             check_executed(json.loads(data), p["nb"].as_posix())
             if profile != PAPER_PROFILE:  # injected here, never written per page
                 data = _with_banner(data, profile_banner(profile, profile_cuts(root, profile, p["nb"])))
+        if p["nb"].as_posix() in stale:  # above the profile's banner: the page is not this build's
+            data = _with_banner(data, stale_banner(profile, p["target"] is not None))
         _sync_bytes(data, stage / p["nb"])
         keep.add(p["nb"])
     _prune(stage, keep)
