@@ -92,3 +92,64 @@ def test_plots_draw_bands_over_seeds():
     fig = V.plot_symmetry(sym)
     assert len(fig.axes[1].collections) == 2
     plt.close(fig)
+
+
+def test_page_runs_take_only_their_sections_parameters():
+    """The planner reads the page's whole parameter dict; a section whose network is its config's
+    own (symmetry, entropy, the recursion check) must not pick up another section's ``batch_size``,
+    ``lr``, ``hidden`` or ``n_train``."""
+    page = {"seed": 2, "n_seeds": 2, "sym_epochs": 4, "batch_size": 50, "lr": 0.1, "hidden": 30,
+            "n_train": 50_000, "rec_lam": 0.02, "rec_lr": 0.2, "rec_steps": 7}
+    for run in V.symmetry_runs(page) + V.entropy_runs(page):
+        cfg = run.config
+        assert (cfg.batch_size, cfg.lr, cfg.num_epochs) == (type(cfg)().batch_size, type(cfg)().lr, 4)
+    assert [r.config.seed for r in V.symmetry_runs(page)] == [2, 3, 2, 3]
+    (rec,) = R.recursion_runs(page)
+    default = R.L2RecursionConfig()
+    assert (rec.config.hidden, rec.config.n_train, rec.config.batch_size) == (
+        default.hidden, default.n_train, default.batch_size)
+    assert (rec.config.lam, rec.config.lr, rec.config.num_steps, rec.config.seed) == (0.02, 0.2, 7, 2)
+
+
+def test_frames_are_their_run_lists_with_the_labels_as_columns():
+    params = {"seed": 0, "n_seeds": 2, "sym_epochs": 1}
+    runs = V.symmetry_runs(params)
+    frame = V.symmetry_frame(params)
+    assert list(frame.columns[-2:]) == ["seed", "init"]
+    for r in runs:  # every run's rows carry its labels, in the list's order
+        rows = frame[(frame["seed"] == r.labels["seed"]) & (frame["init"] == r.labels["init"])]
+        pd.testing.assert_frame_equal(rows.drop(columns=["seed", "init"]).reset_index(drop=True),
+                                      F.run_cached(r.name, r.config))
+    assert list(dict.fromkeys(zip(frame["init"], frame["seed"]))) == [
+        (r.labels["init"], r.labels["seed"]) for r in runs]
+
+
+def test_planner_lists_every_run_of_the_page():
+    from learning_rules.catalog import PLANNERS
+    from learning_rules.store import Store
+
+    params = {"seed": 0, "n_seeds": 2, "n_train": 100, "n_eval": 50, "hidden": 5, "num_epochs": 1,
+              "batch_size": 10, "lr": 0.5, "lam": 5.0, "l1_lam": 1.0, "hist_epochs": 1, "rec_lam": 0.01,
+              "rec_lr": 0.1, "rec_steps": 5}
+    runs = R.page_runs(params)
+    assert [r.name for r in runs].count("foundations_weight_decay") == 3 * 2
+    assert [r.name for r in runs].count("foundations_weight_histogram") == 3 * 2
+    tasks = PLANNERS.lookup(R.NOTEBOOK)(params, Store())
+    assert [(t.name, t.config) for t in tasks] == [(r.name, r.config) for r in runs]
+    assert all(t.cost > 0 for t in tasks)
+    # a longer run costs more (the precompute starts the longest first)
+    big = [F.run_cost(r.config.__class__(**{**r.config.__dict__, "n_train": 10 * r.config.n_train}))
+           for r in runs[1:3]]
+    assert all(b > F.run_cost(r.config) for b, r in zip(big, runs[1:3]))
+    assert V.NOTEBOOK in PLANNERS
+
+
+def test_planner_skips_runs_whose_dataset_is_not_here(tmp_path, monkeypatch):
+    """No MNIST on this machine: the planner lists nothing (the page itself then stops with the
+    data layer's error), so the build's precompute does not fail on it."""
+    runs = R.page_runs({"seed": 0, "n_seeds": 1, "lam": 5.0, "l1_lam": 1.0})
+    assert F.plan_page(runs)  # MNIST is here (LEARNING_RULES_DATA)
+    monkeypatch.setenv("LEARNING_RULES_DATA", str(tmp_path / "none"))
+    monkeypatch.setenv("LEARNING_RULES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LEARNING_RULES_OFFLINE", "1")
+    assert F.plan_page(runs) == []

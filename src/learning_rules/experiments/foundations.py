@@ -10,6 +10,11 @@ Each page has its module, which imports this one (and :mod:`.foundations_plots`)
 * :mod:`.foundations_optimizers` -- optimizers on 2-D test functions (book/foundations/optimizers.ipynb);
 * :mod:`.foundations_regularization` -- L2/L1 regularization (book/foundations/regularization.ipynb).
 
+A page lists the stored runs it shows as :class:`PageRun` values (``*_runs(params)``, one list per
+section and ``page_runs`` for the page): its frames run that list (:func:`run_listed`), and its
+planner hands the same list to the build's precompute (:func:`plan_page`), which runs it on every
+worker before the notebook opens.
+
 Sources: [ablation] Okoma (2025), "Derivation and analysis of backpropagation"; [notes] Alrabeiah
 (2022), Lecture 5; [qa] the Q&A thread on the weight-decay dynamics of Nielsen's update (see the
 page modules for sections and equations).
@@ -35,10 +40,15 @@ from ..updates.gradient import bias_gradient, weight_gradient
 
 
 __all__ = [
+    "PageRun",
     "engine_gradients",
+    "plan_page",
     "run_cached",
+    "run_cost",
+    "run_listed",
     "run_seeds",
     "seed_list",
+    "seed_runs",
     "sgd_steps_recording",
 ]
 
@@ -156,8 +166,90 @@ def seed_list(params: Mapping[str, Any]) -> list[int]:
     return list(range(first, first + n))
 
 
+@dataclasses.dataclass(frozen=True)
+class PageRun:
+    """One stored run a foundations page shows: experiment ``name`` with ``config``, and the
+    constant columns ``labels`` the page's frame gives its rows. A page lists its runs as these
+    (``*_runs(params)``), so its frames (:func:`run_listed`) and its planner (the build's
+    precompute) read one list."""
+
+    name: str
+    config: Any
+    labels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def seed_runs(name: str, config: Any, seeds: Sequence[int], **labels: Any) -> list[PageRun]:
+    """Experiment ``name`` once per seed: ``config`` with ``seed`` replaced, labelled with a
+    ``seed`` column and the constant ``labels``."""
+    return [PageRun(name, dataclasses.replace(config, seed=int(s)), {"seed": int(s), **labels}) for s in seeds]
+
+
+def run_listed(runs: Sequence[PageRun]) -> pd.DataFrame:
+    """Every run through the result store, each frame with its labels as columns, stacked."""
+    return pd.concat([run_cached(r.name, r.config).assign(**r.labels) for r in runs], ignore_index=True)
+
+
 def run_seeds(name: str, config: Any, seeds: Sequence[int], **labels: Any) -> pd.DataFrame:
     """Experiment ``name`` once per seed (``config`` with ``seed`` replaced), stacked with a
     ``seed`` column and constant ``labels`` columns; each run goes through the result store."""
-    return pd.concat([run_cached(name, dataclasses.replace(config, seed=int(s))).assign(seed=int(s), **labels)
-                      for s in seeds], ignore_index=True)
+    return run_listed(seed_runs(name, config, seeds, **labels))
+
+
+#: The foundations' engine runs' rough time: a fixed cost per step plus one per (sample x weight),
+#: fitted to the paper build's runs (784-30-10 in batches of 10: about 1.1 ms per step; 10 x 128
+#: ReLU layers in batches of 50: about 12 ms per step), and the seconds of the planners' cost unit
+#: (one k = 3 parity epoch, ``lr_selection.run_cost``).
+_SECONDS_PER_STEP = 6e-4
+_SECONDS_PER_SAMPLE_WEIGHT = 1e-9
+_SECONDS_PER_COST_UNIT = 4.35
+
+
+def run_cost(config: Any) -> float:
+    r"""A foundations run's rough cost for longest-first scheduling, in the unit of
+    :func:`learning_rules.experiments.lr_selection.run_cost`:
+
+    .. math:: t \approx s\, t_{\text{step}} + N P\, t_{\text{sample-weight}}
+
+    for :math:`N` training samples (``n_train`` x ``num_epochs``, ``num_steps`` x ``batch_size``
+    or ``n_samples``) in :math:`s` steps of ``batch_size`` and :math:`P` weights (784 inputs,
+    ``depth`` layers of ``width`` or one of ``hidden``, 10 outputs). It only orders the runs."""
+    get = functools.partial(getattr, config)
+    batch = get("batch_size", 1)
+    if hasattr(config, "num_epochs"):
+        samples = get("n_train") * get("num_epochs")
+    elif hasattr(config, "num_steps"):
+        samples = get("num_steps") * batch
+    else:  # a forward pass only
+        samples, batch = get("n_samples", 1000), get("n_samples", 1000)
+    if hasattr(config, "width"):
+        w, depth = get("width"), get("depth", 1)
+        weights = 784 * w + (depth - 1) * w * w + 10 * w
+    else:
+        h = get("hidden", 30)
+        weights = 784 * h + 10 * h
+    seconds = samples / batch * _SECONDS_PER_STEP + samples * weights * _SECONDS_PER_SAMPLE_WEIGHT
+    return float(seconds / _SECONDS_PER_COST_UNIT + 0.05)
+
+
+def plan_page(runs: Sequence[PageRun]) -> list:
+    """A foundations page's planner answer: its runs as precompute tasks, less those whose dataset
+    (``config.dataset``) is not on this machine (the page then stops with the data layer's error;
+    the build's precompute does not fail on it)."""
+    from .. import data
+    from . import Task
+    from .datasets import quiet_downloads
+
+    present: dict[str, bool] = {}
+    tasks = []
+    for r in runs:
+        name = r.config.dataset
+        if name not in present:
+            try:
+                with quiet_downloads():
+                    data.where(name)
+                present[name] = True
+            except data.DatasetNotFoundError:
+                present[name] = False
+        if present[name]:
+            tasks.append(Task(r.name, r.config, cost=run_cost(r.config)))
+    return tasks

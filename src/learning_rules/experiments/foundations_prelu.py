@@ -32,7 +32,7 @@ from ..nn.losses import CategoricalCrossEntropy
 from ..nn.prelu import PReLUMLP, prelu_forward, prelu_gradients, prelu_sgd_step
 from ..training import Batch, epoch_batches, run_epoch
 from . import one_blas_thread, register_experiment
-from .foundations import _mnist_subset, _pick, run_seeds, seed_list
+from .foundations import PageRun, _mnist_subset, _pick, run_listed, seed_list, seed_runs
 from .foundations_plots import _band, _palette, _register_figure, mean_band
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "prelu_frame",
     "prelu_init_factor",
     "prelu_prediction",
+    "prelu_runs",
     "prelu_summary",
     "prelu_verdict",
 ]
@@ -192,19 +193,25 @@ def prelu_arms(params: Mapping[str, Any]) -> list[tuple[str, float, bool]]:
             (f"leaky ReLU, α = {alpha:g} fixed", alpha, False), (f"PReLU, α learned from {alpha:g}", alpha, True)]
 
 
-def prelu_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+def prelu_runs(params: Mapping[str, Any]) -> list[PageRun]:
     """:func:`prelu_flow` for each arm of :func:`prelu_arms` and each seed (``seed`` ..
-    ``seed + prelu_n_seeds - 1``), stacked (columns ``activation``, ``alpha_init``, ``learn_alpha``,
-    ``seed``). The network and its training take the gradient-flow section's parameters
+    ``seed + prelu_n_seeds - 1``; labels ``seed``, ``activation``, ``alpha_init``,
+    ``learn_alpha``). The network and its training take the gradient-flow section's parameters
     (``depth``, ``width``, ``flow_n_train``, ``probe_size``, ``flow_epochs``, ``batch_size``,
     ``lr``, ``record_every``); ``prelu_n_test`` test images; ``prelu_shared`` (default True): one
     slope per layer, else one per unit."""
     base = PReLUConfig(**_pick(params, PReLUConfig, n_train="flow_n_train", num_epochs="flow_epochs",
                                n_test="prelu_n_test", alpha="prelu_alpha", shared="prelu_shared"))
     seeds = seed_list({"seed": params.get("seed", 0), "n_seeds": params.get("prelu_n_seeds", 3)})
-    return pd.concat([run_seeds("foundations_prelu", dataclasses.replace(base, alpha=a, learn_alpha=learn),
-                                seeds, activation=label, alpha_init=a, learn_alpha=learn)
-                      for label, a, learn in prelu_arms(params)], ignore_index=True)
+    return [r for label, a, learn in prelu_arms(params)
+            for r in seed_runs("foundations_prelu", dataclasses.replace(base, alpha=a, learn_alpha=learn),
+                               seeds, activation=label, alpha_init=a, learn_alpha=learn)]
+
+
+def prelu_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs of :func:`prelu_runs`, stacked (columns ``seed``, ``activation``, ``alpha_init``,
+    ``learn_alpha``)."""
+    return run_listed(prelu_runs(params))
 
 
 def prelu_init_factor(alpha: float, depth: int) -> float:

@@ -24,28 +24,34 @@ import pandas as pd
 
 from ..training import epoch_batches
 from . import one_blas_thread, register_experiment
-from .foundations import _mnist_subset, _pick, _seeded_network, engine_gradients, run_seeds, seed_list
+from .foundations import (PageRun, _mnist_subset, _pick, _seeded_network, engine_gradients, run_listed,
+                          seed_list, seed_runs)
 from .foundations_plots import _band, _palette, _register_figure, mean_band
 
 
 __all__ = [
+    "L2RecursionConfig",
     "NOTEBOOK",
     "WEIGHT_DECAY_RUNS",
-    "L2RecursionConfig",
     "WeightDecayConfig",
     "WeightHistogramConfig",
     "decay_factor_exact",
     "decay_factor_limit",
     "histogram_frame",
+    "histogram_penalties",
     "l2_recursion_check",
+    "page_runs",
     "plot_l1_l2_histograms",
     "plot_recursion",
     "plot_weight_decay_claim",
     "recursion_closed_form",
+    "recursion_runs",
     "weight_decay_dynamics",
     "weight_decay_frame",
+    "weight_decay_runs",
     "weight_histogram",
     "weight_histogram_frame",
+    "weight_histogram_runs",
 ]
 
 
@@ -269,24 +275,68 @@ WEIGHT_DECAY_RUNS = (("N(0,1) + L2", "normal", True), ("N(0,1/n_in) + L2", "norm
                      ("N(0,1/n_in), no L2", "normal_scaled", False))
 
 
-def weight_decay_frame(params: Mapping[str, Any]) -> pd.DataFrame:
-    """:func:`weight_decay_dynamics` for the three runs of :data:`WEIGHT_DECAY_RUNS` and each seed,
-    with ``run`` and ``seed`` columns."""
+def recursion_runs(params: Mapping[str, Any]) -> list[PageRun]:
+    """The recursion check (:func:`l2_recursion_check`): ``rec_steps`` steps at ``rec_lr`` with
+    the notes' penalty ``rec_lam``, seed ``params["seed"]``; its network, data and batch are the
+    config's own (not the weight-decay section's ``hidden``, ``n_train``, ``batch_size``)."""
+    own = {k: params[k] for k in ("rec_lam", "rec_lr", "rec_steps", "seed") if k in params}
+    return [PageRun("foundations_l2_recursion",
+                    L2RecursionConfig(**_pick(own, L2RecursionConfig, lam="rec_lam", lr="rec_lr",
+                                              num_steps="rec_steps")))]
+
+
+def weight_decay_runs(params: Mapping[str, Any]) -> list[PageRun]:
+    """:func:`weight_decay_dynamics` for the three runs of :data:`WEIGHT_DECAY_RUNS` and each seed
+    (labels ``seed``, ``run``)."""
     base = WeightDecayConfig(**_pick(params, WeightDecayConfig))
-    return pd.concat([run_seeds("foundations_weight_decay",
-                                dataclasses.replace(base, init=init, lam=base.lam if reg else 0.0),
-                                seed_list(params), run=label)
-                      for label, init, reg in WEIGHT_DECAY_RUNS], ignore_index=True)
+    return [r for label, init, reg in WEIGHT_DECAY_RUNS
+            for r in seed_runs("foundations_weight_decay",
+                               dataclasses.replace(base, init=init, lam=base.lam if reg else 0.0),
+                               seed_list(params), run=label)]
+
+
+def weight_decay_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs of :func:`weight_decay_runs`, stacked (columns ``seed``, ``run``)."""
+    return run_listed(weight_decay_runs(params))
+
+
+def histogram_penalties(params: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """The L1-vs-L2 section's penalties: none, L2 at ``lam``, L1 at ``l1_lam``."""
+    return (("none", 0.0), ("l2", float(params["lam"])), ("l1", float(params["l1_lam"])))
+
+
+def weight_histogram_runs(params: Mapping[str, Any],
+                          penalties: Sequence[tuple[str, float]] | None = None) -> list[PageRun]:
+    """:func:`weight_histogram` for each ``(penalty, lambda)`` (default
+    :func:`histogram_penalties`) and seed (labels ``seed``, ``penalty``, ``lam``); training length
+    from ``hist_epochs``."""
+    penalties = histogram_penalties(params) if penalties is None else penalties
+    base = WeightHistogramConfig(**_pick(params, WeightHistogramConfig, num_epochs="hist_epochs"))
+    return [r for pen, lam in penalties
+            for r in seed_runs("foundations_weight_histogram",
+                               dataclasses.replace(base, penalty=pen, lam=float(lam)), seed_list(params),
+                               penalty=pen, lam=float(lam))]
 
 
 def weight_histogram_frame(params: Mapping[str, Any],
-                           penalties: Sequence[tuple[str, float]]) -> pd.DataFrame:
-    """:func:`weight_histogram` for each ``(penalty, lambda)`` and seed (columns ``penalty``,
-    ``lam``, ``seed``); training length from ``hist_epochs``."""
-    base = WeightHistogramConfig(**_pick(params, WeightHistogramConfig, num_epochs="hist_epochs"))
-    return pd.concat([run_seeds("foundations_weight_histogram",
-                                dataclasses.replace(base, penalty=pen, lam=float(lam)), seed_list(params),
-                                penalty=pen, lam=float(lam)) for pen, lam in penalties], ignore_index=True)
+                           penalties: Sequence[tuple[str, float]] | None = None) -> pd.DataFrame:
+    """The runs of :func:`weight_histogram_runs`, stacked (columns ``seed``, ``penalty``, ``lam``)."""
+    return run_listed(weight_histogram_runs(params, penalties))
+
+
+def page_runs(params: Mapping[str, Any]) -> list[PageRun]:
+    """Every stored run the regularization page shows, from its parameters."""
+    return recursion_runs(params) + weight_decay_runs(params) + weight_histogram_runs(params)
+
+
+def _register_planner() -> None:
+    from . import register_planner
+    from .foundations import plan_page
+
+    register_planner(NOTEBOOK)(lambda params, store: plan_page(page_runs(params)))
+
+
+_register_planner()
 
 
 # =============================================================================================

@@ -26,7 +26,8 @@ from ..nn.activations import get_activation
 from ..nn.mlp import MLP
 from ..training import epoch_batches
 from . import one_blas_thread, register_experiment
-from .foundations import (_mnist_subset, _pick, _seeded_network, engine_gradients, run_seeds, seed_list,
+from .foundations import (PageRun, _mnist_subset, _pick, _seeded_network, engine_gradients, run_listed,
+                          seed_list, seed_runs,
                           sgd_steps_recording)
 from .foundations_plots import _band, _palette, _register_figure, activation_label, mean_band
 
@@ -34,26 +35,32 @@ from .foundations_plots import _band, _palette, _register_figure, activation_lab
 __all__ = [
     "ENTROPY_LEVELS",
     "EXPLODING_RUNS",
-    "GRADIENT_FLOW_ACTIVATIONS",
-    "NOTEBOOK",
     "EntropyInitConfig",
     "ExplodingConfig",
+    "GRADIENT_FLOW_ACTIVATIONS",
     "GradientFlowConfig",
+    "NOTEBOOK",
+    "SYMMETRY_INITS",
     "SymmetryConfig",
+    "VARIANCE_INITS",
     "VarianceConfig",
     "activations_frame",
     "entropy_frame",
     "entropy_init",
     "entropy_label",
+    "entropy_runs",
     "entropy_verdict",
     "exploding",
     "exploding_frame",
     "exploding_label",
+    "exploding_runs",
     "exploding_verdict",
     "gradient_flow",
     "gradient_flow_frame",
+    "gradient_flow_runs",
     "init_entropy_bits",
     "init_weight_variance",
+    "page_runs",
     "plot_activations",
     "plot_exploding",
     "plot_gradient_flow",
@@ -63,7 +70,10 @@ __all__ = [
     "relu_second_moment_gain",
     "symmetry",
     "symmetry_frame",
+    "symmetry_runs",
+    "variance_frame",
     "variance_per_layer",
+    "variance_runs",
 ]
 
 
@@ -396,14 +406,19 @@ def variance_per_layer(config: VarianceConfig) -> pd.DataFrame:
 GRADIENT_FLOW_ACTIVATIONS = ("sigmoid", "relu", "leaky_relu:0.1")
 
 
-def gradient_flow_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+def gradient_flow_runs(params: Mapping[str, Any]) -> list[PageRun]:
     """:func:`gradient_flow` for each activation of :data:`GRADIENT_FLOW_ACTIVATIONS` and each seed
-    of :func:`seed_list`, stacked (columns ``activation``, ``seed``)."""
+    of :func:`seed_list` (labels ``seed``, ``activation``)."""
     base = GradientFlowConfig(**_pick(params, GradientFlowConfig, n_train="flow_n_train",
                                       num_epochs="flow_epochs"))
-    return pd.concat([run_seeds("foundations_gradient_flow", dataclasses.replace(base, activation=act),
-                                seed_list(params), activation=act)
-                      for act in GRADIENT_FLOW_ACTIVATIONS], ignore_index=True)
+    return [r for act in GRADIENT_FLOW_ACTIVATIONS
+            for r in seed_runs("foundations_gradient_flow", dataclasses.replace(base, activation=act),
+                               seed_list(params), activation=act)]
+
+
+def gradient_flow_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs of :func:`gradient_flow_runs`, stacked (columns ``seed``, ``activation``)."""
+    return run_listed(gradient_flow_runs(params))
 
 
 #: The runs of the exploding-gradient section: (label, init_gain, clip).
@@ -416,20 +431,26 @@ def exploding_label(init_gain: float, clip: float) -> str:
     return name + (f", clipped at {clip:g}" if clip > 0 else "")
 
 
-def exploding_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+def exploding_runs(params: Mapping[str, Any]) -> list[PageRun]:
     """:func:`exploding` for each run of :data:`EXPLODING_RUNS` ((init gain, clipped?)) and each
-    seed of :func:`seed_list`, stacked (columns ``run``, ``init_gain``, ``clip``, ``seed``);
+    seed of :func:`seed_list` (labels ``seed``, ``run``, ``init_gain``, ``clip``);
     ``params["clip"]`` is the clipped runs' norm."""
     base = ExplodingConfig(**_pick(params, ExplodingConfig, num_steps="explode_steps",
                                    depth="explode_depth", width="explode_width",
                                    n_train="flow_n_train", lr="explode_lr"))
     norm = float(params.get("clip", 1.0))
-    frames = []
+    runs = []
     for gain, clipped in EXPLODING_RUNS:
         clip = norm if clipped else 0.0
-        frames.append(run_seeds("foundations_exploding", dataclasses.replace(base, init_gain=gain, clip=clip),
-                                seed_list(params), run=exploding_label(gain, clip), init_gain=gain, clip=clip))
-    return pd.concat(frames, ignore_index=True)
+        runs += seed_runs("foundations_exploding", dataclasses.replace(base, init_gain=gain, clip=clip),
+                          seed_list(params), run=exploding_label(gain, clip), init_gain=gain, clip=clip)
+    return runs
+
+
+def exploding_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs of :func:`exploding_runs`, stacked (columns ``seed``, ``run``, ``init_gain``,
+    ``clip``)."""
+    return run_listed(exploding_runs(params))
 
 
 def exploding_verdict(frame: pd.DataFrame) -> tuple[bool, str]:
@@ -459,26 +480,84 @@ def exploding_verdict(frame: pd.DataFrame) -> tuple[bool, str]:
                    + "; ".join(parts) + ".")
 
 
-def symmetry_frame(params: Mapping[str, Any], inits: Sequence[str] = ("constant:0.05", "he_uniform")
-                   ) -> pd.DataFrame:
-    """:func:`symmetry` for each initializer and seed (columns ``init``, ``seed``)."""
-    base = SymmetryConfig(**_pick(params, SymmetryConfig, num_epochs="sym_epochs"))
-    return pd.concat([run_seeds("foundations_symmetry", dataclasses.replace(base, init=init),
-                                seed_list(params), init=init) for init in inits], ignore_index=True)
+def _symmetry_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The page parameters the symmetry and entropy sections take: ``seed``, ``n_seeds``,
+    ``sym_epochs`` (their network, data, batch size and rate are their configs' own, not the
+    gradient-flow section's ``batch_size`` and ``lr``)."""
+    return {k: params[k] for k in ("seed", "n_seeds", "sym_epochs") if k in params}
+
+
+#: The symmetry section's initializers: a constant start and He's random one.
+SYMMETRY_INITS: tuple[str, ...] = ("constant:0.05", "he_uniform")
+
+
+def symmetry_runs(params: Mapping[str, Any], inits: Sequence[str] = SYMMETRY_INITS) -> list[PageRun]:
+    """:func:`symmetry` for each initializer and seed (labels ``seed``, ``init``); of the page's
+    parameters only ``seed``, ``n_seeds`` and ``sym_epochs`` apply (the rest is the config's)."""
+    base = SymmetryConfig(**_pick(_symmetry_params(params), SymmetryConfig, num_epochs="sym_epochs"))
+    return [r for init in inits for r in seed_runs("foundations_symmetry", dataclasses.replace(base, init=init),
+                                                   seed_list(params), init=init)]
+
+
+def symmetry_frame(params: Mapping[str, Any], inits: Sequence[str] = SYMMETRY_INITS) -> pd.DataFrame:
+    """The runs of :func:`symmetry_runs`, stacked (columns ``seed``, ``init``)."""
+    return run_listed(symmetry_runs(params, inits))
 
 
 #: The entropy section's initializations: levels per weight (0 = continuous He uniform).
 ENTROPY_LEVELS: tuple[int, ...] = (1, 2, 4, 16, 0)
 
 
+def entropy_runs(params: Mapping[str, Any]) -> list[PageRun]:
+    """:func:`entropy_init` for each of :data:`ENTROPY_LEVELS` and each seed (labels ``seed``,
+    ``levels``, ``bits``; ``bits`` is NaN for the continuous init); parameters as
+    :func:`symmetry_runs`."""
+    base = EntropyInitConfig(**_pick(_symmetry_params(params), EntropyInitConfig, num_epochs="sym_epochs"))
+    return [r for k in ENTROPY_LEVELS
+            for r in seed_runs("foundations_entropy_init", dataclasses.replace(base, levels=k),
+                               seed_list(params), levels=k, bits=init_entropy_bits(k) if k else np.nan)]
+
+
 def entropy_frame(params: Mapping[str, Any]) -> pd.DataFrame:
-    """:func:`entropy_init` for each of :data:`ENTROPY_LEVELS` and each seed (columns ``levels``,
-    ``bits``, ``seed``; ``bits`` is NaN for the continuous init)."""
-    base = EntropyInitConfig(**_pick(params, EntropyInitConfig, num_epochs="sym_epochs"))
-    return pd.concat([run_seeds("foundations_entropy_init", dataclasses.replace(base, levels=k),
-                                seed_list(params), levels=k,
-                                bits=init_entropy_bits(k) if k else np.nan)
-                      for k in ENTROPY_LEVELS], ignore_index=True)
+    """The runs of :func:`entropy_runs`, stacked (columns ``seed``, ``levels``, ``bits``)."""
+    return run_listed(entropy_runs(params))
+
+
+#: The variance section's laws: U[-1, 1] and He uniform.
+VARIANCE_INITS: tuple[str, ...] = ("uniform", "he_uniform")
+
+
+def variance_runs(params: Mapping[str, Any]) -> list[PageRun]:
+    """:func:`variance_per_layer` for each law of :data:`VARIANCE_INITS`, at seed ``params["seed"]``
+    (``var_depth`` layers of ``var_width``, ``var_samples`` images; label ``init``)."""
+    base = VarianceConfig(**_pick(params, VarianceConfig, depth="var_depth", width="var_width",
+                                  n_samples="var_samples"))
+    return [PageRun("foundations_variance", dataclasses.replace(base, init=init), {"init": init})
+            for init in VARIANCE_INITS]
+
+
+def variance_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs of :func:`variance_runs`, stacked (column ``init``)."""
+    return run_listed(variance_runs(params))
+
+
+def page_runs(params: Mapping[str, Any]) -> list[PageRun]:
+    """Every stored run the vanishing page shows, from its parameters: gradient flow, exploding,
+    symmetry, entropy, variance and the PReLU section (:func:`.foundations_prelu.prelu_runs`)."""
+    from .foundations_prelu import prelu_runs
+
+    return (gradient_flow_runs(params) + exploding_runs(params) + symmetry_runs(params)
+            + entropy_runs(params) + variance_runs(params) + prelu_runs(params))
+
+
+def _register_planner() -> None:
+    from . import register_planner
+    from .foundations import plan_page
+
+    register_planner(NOTEBOOK)(lambda params, store: plan_page(page_runs(params)))
+
+
+_register_planner()
 
 
 def entropy_label(levels: int) -> str:
