@@ -110,3 +110,20 @@ def test_an_interrupted_sweep_keeps_what_finished(tmp_path, backend, n_jobs):
     # the rerun computes only what is missing
     out = run_sweep(experiment, configs, n_jobs=1, backend="sequential", store=st, name="exp")
     pd.testing.assert_frame_equal(out, expected(configs))
+
+
+def test_a_replaced_worker_is_not_reported_as_a_leak_but_other_warnings_are():
+    """loky's message for a worker it replaced on purpose (memory grown past its limit) is hidden
+    inside the pools; any other warning, and that one outside them, still shows."""
+    import warnings
+
+    from learning_rules.sweep import _WORKER_REPLACED, quiet_worker_replacement
+
+    message = _WORKER_REPLACED + ". This can be caused by a too short worker timeout or by a memory leak."
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_worker_replacement():
+            warnings.warn(message, UserWarning)
+            warnings.warn("something else", UserWarning)
+        warnings.warn(message, UserWarning)
+    assert [str(w.message) for w in seen] == ["something else", message]

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .store import NotStoredError, Store, config_to_dict, is_read_only
 
-__all__ = ["JOBS_ENV", "SCHEDULER_ENV", "run_sweep", "run_tasks", "sweep_settings"]
+__all__ = ["JOBS_ENV", "SCHEDULER_ENV", "quiet_worker_replacement", "run_sweep", "run_tasks", "sweep_settings"]
 
 SCHEDULER_ENV = "LEARNING_RULES_SCHEDULER"
 JOBS_ENV = "LEARNING_RULES_JOBS"
@@ -208,6 +208,7 @@ def run_sweep(
                 computed = _run_on_dask(calls, scheduler, verbose, stack)
             else:
                 stack.enter_context(joblib.parallel_config(backend=backend, n_jobs=n_jobs))
+                stack.enter_context(quiet_worker_replacement())
                 computed = joblib.Parallel(verbose=verbose, return_as="generator_unordered")(calls)
             for index, frame, seconds in computed:
                 _check_frame(name, configs[index], frame)
@@ -276,6 +277,7 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
         computed = (_timed(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
     else:
         calls = (joblib.delayed(_timed)(fn, i, config) for i, (_, fn, config, _) in enumerate(order))
+        stack.enter_context(quiet_worker_replacement())
         computed = joblib.Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, verbose=verbose,
                                    return_as="generator_unordered")(calls)
     with stack:
@@ -286,6 +288,25 @@ def run_tasks(tasks: Sequence[tuple], store: Store, n_jobs: int = 1, *, verbose:
             if progress is not None:
                 progress(done, len(order), name, config)
     return len(order)
+
+
+#: What loky says when it replaces a worker, which it does on purpose when the worker's memory has
+#: grown by more than 300 MB (ours hold their datasets): the worker's jobs go to the new one and
+#: nothing is lost, but the message blames "a too short worker timeout or a memory leak" (joblib
+#: issue 869; loky pull request 641 words it apart). A worker that dies raises
+#: ``TerminatedWorkerError`` instead.
+_WORKER_REPLACED = "A worker stopped while some jobs were given to the executor"
+
+
+@contextlib.contextmanager
+def quiet_worker_replacement() -> Iterator[None]:
+    """Within the block, loky's warning for a worker it replaced (:data:`_WORKER_REPLACED`) is not
+    shown; every other warning is."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_WORKER_REPLACED, category=UserWarning)
+        yield
 
 
 def _timed(fn: Callable[[Any], Any], index: int, config: Any) -> tuple[int, Any, float]:
