@@ -513,3 +513,24 @@ def test_a_page_lists_its_own_misses_with_the_reports_causes(synthetic_registry)
     assert text.startswith("None of this page's published cells was compared in this build (profile "
                            "`quick`): unstored: "
                            "results not stored yet: 3 of 3 configs")
+
+
+def test_range_calibration_is_the_binomial_tail_by_hand():
+    """P(at least m of n cells outside a 95 % interval) summed term by term, against the report's."""
+    from math import comb
+
+    from learning_rules.cells import range_calibration, range_calibration_text
+
+    for n, inside in [(4, 2), (20, 19), (48, 45), (60, 60)]:
+        m = n - inside
+        by_hand = sum(comb(n, k) * 0.05 ** k * 0.95 ** (n - k) for k in range(m, n + 1))
+        c = range_calibration(n, inside)
+        assert c["outside"] == m and c["expected_outside"] == pytest.approx(0.05 * n)
+        assert c["p_value"] == pytest.approx(by_hand, rel=1e-9)
+    assert range_calibration(60, 60)["p_value"] == pytest.approx(1.0)
+    assert "as many as chance explains" in range_calibration_text(48, 45)
+    assert "more than chance explains" in range_calibration_text(1056, 956)  # the paper's dual weight
+    with pytest.raises(ValueError, match="inside"):
+        range_calibration(5, 6)
+    with pytest.raises(ValueError, match="level"):
+        range_calibration(5, 4, level=1.0)

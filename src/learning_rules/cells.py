@@ -43,6 +43,8 @@ __all__ = [
     "CAUSES",
     "mean_interval",
     "miss_cause",
+    "range_calibration",
+    "range_calibration_text",
     "rank_preserved",
     "record",
     "repeated_comparisons",
@@ -104,6 +106,47 @@ def record(
         "alternative_protocol": None if alternative is None else alternative[0],
         "alternative": np.nan if alternative is None or alternative[1] is None else float(alternative[1]),
     }
+
+
+def range_calibration(cells: int, inside: int, level: float = 0.95) -> dict[str, float]:
+    r"""Does the single-run range miss more often than chance? A ``level`` prediction interval
+    leaves out a fraction :math:`q = 1 - \text{level}` of single runs by design, so of :math:`n`
+    cells about :math:`nq` miss even when every published number is one run of our protocol. With
+    :math:`m = n - \text{inside}` misses, the chance of at least as many is the binomial tail
+
+    .. math:: P(X \ge m), \qquad X \sim \operatorname{Binomial}(n, q)
+
+    (cells treated as independent; cells read off the same runs are not, so it is a rough check).
+
+    Returns
+    -------
+    dict: ``cells``, ``outside`` (m), ``expected_outside`` (nq) and ``p_value`` (1.0 when nothing
+    misses; NaN without cells)
+    """
+    from scipy import stats
+
+    if not 0 <= inside <= cells:
+        raise ValueError(f"inside must lie in [0, cells], got inside={inside}, cells={cells}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    outside = cells - inside
+    q = 1.0 - level
+    p = float(stats.binom.sf(outside - 1, cells, q)) if cells else float("nan")
+    return {"cells": cells, "outside": outside, "expected_outside": cells * q, "p_value": p}
+
+
+def range_calibration_text(cells: int, inside: int, level: float = 0.95, alpha: float = 0.01) -> str:
+    """:func:`range_calibration` as one sentence with its verdict: the misses are consistent with
+    chance unless their tail probability is below ``alpha``."""
+    c = range_calibration(cells, inside, level)
+    if not cells:
+        return "no cell has a single-run range"
+    chance = c["p_value"] >= alpha
+    return (f"{c['outside']} of {cells} cells miss their {level * 100:g} % single-run range, where chance alone "
+            f"would leave out about {c['expected_outside']:.1f} (P(at least {c['outside']}) = "
+            f"{c['p_value']:.2g}): "
+            + ("as many as chance explains" if chance else
+               "more than chance explains, so some of these misses are systematic"))
 
 
 def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:

@@ -77,6 +77,8 @@ from .cells import (  # noqa: F401 - the ledger's rules live below the chapters;
     default_rank_group,
     mean_interval,
     miss_cause,
+    range_calibration,
+    range_calibration_text,
     rank_preserved,
     record,
     repeated_comparisons,
@@ -474,6 +476,9 @@ def format_summary(summary: pd.DataFrame) -> str:
             f"({row.run} run, {row.outside} outside tolerance{other}, {row.not_run} not run; "
             f"distinct comparisons {row.distinct_reproduced}/{row.distinct_run}); {rank}{where}"
         )
+        if row.distinct_range_cells:
+            lines.append(f"{'':<24}single-run range, distinct cells: "
+                         + range_calibration_text(row.distinct_range_cells, row.distinct_within_seed_range))
     total = summary[["cells", "run", "reproduced", "distinct_run", "distinct_reproduced"]].sum()
     total_misses = summary[["explained", "no_cause"]].sum()
     explained = (f"; misses with a tested cause: {total_misses['explained']} of {total_misses.sum()}"
