@@ -534,3 +534,33 @@ def test_range_calibration_is_the_binomial_tail_by_hand():
         range_calibration(5, 6)
     with pytest.raises(ValueError, match="level"):
         range_calibration(5, 4, level=1.0)
+
+
+def test_a_published_number_is_read_as_printed_in_the_single_run_range():
+    """'100.0' stands for anything in [99.95, 100.05]: a single-run range of [99.979, 99.982] holds
+    it (a net that collapsed to the mean predictor has almost no spread), while the same range does
+    not hold '100.00' or a float without its printed text."""
+    from learning_rules.cells import in_single_run_range, printed_half_unit
+
+    assert printed_half_unit("100.1") == pytest.approx(0.05)
+    assert printed_half_unit("102.00") == pytest.approx(0.005)
+    assert printed_half_unit("0") == printed_half_unit("7") == 0.0  # stated exactly (train error 0)
+    assert printed_half_unit("1e-3") == pytest.approx(0.0005)
+    assert printed_half_unit(100.1) == 0.0
+    with pytest.raises(ValueError, match="plain number"):
+        printed_half_unit("about 3")
+    assert in_single_run_range(100.0, 0.05, 99.979, 99.982)
+    assert not in_single_run_range(100.0, 0.005, 99.979, 99.982)
+    assert not in_single_run_range(100.0, 0.0, 99.979, 99.982)
+    assert list(in_single_run_range([1.0, 2.0], [0.0, 0.0], [0.5, 2.5], [1.5, 3.0])) == [True, False]
+
+    def ledger(printed):
+        pub = pd.DataFrame({"source": ["s"], "table": ["T"], "row": ["r"], "column": ["c"],
+                            "published": [printed], "unit": ["loss"]})
+        rep = pd.DataFrame([report.record("s", "T", "r", "c", 99.98, 99.97, 99.99, profile="paper",
+                                          seeds=list(range(10)), single_run=(99.979, 99.982))])
+        return report.build_ledger(pub, rep, "paper")
+
+    inside = ledger("100.0").iloc[0]
+    assert bool(inside["within_seed_range"]) and inside["printed_half_unit"] == pytest.approx(0.05)
+    assert not bool(ledger("100.00").iloc[0]["within_seed_range"])

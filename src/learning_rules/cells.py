@@ -13,7 +13,8 @@ rules: a cell reproduces when
 (:func:`tolerance`; a chapter may override it per cell); a row group keeps its ranking
 (:func:`rank_preserved`) when no pair of methods the source orders strictly is reversed; a
 reprinted comparison counts once (:func:`repeated_comparisons`); a published single run is also
-checked against the 95 % prediction interval of one run (``within_seed_range``); and every cell
+checked against the 95 % prediction interval of one run (``within_seed_range``; the number as
+printed, that is up to half a unit of its last digit either way, :func:`printed_half_unit`); and every cell
 outside its tolerance gets the first cause a run supports (:func:`miss_cause`). The report
 (:mod:`learning_rules.report`) collects the chapters' cells through its registry and uses these
 rules; keeping them here, below both, lets a chapter apply them (the ablation's protocol
@@ -41,10 +42,12 @@ __all__ = [
     "TOLERANCES",
     "build_ledger",
     "CAUSES",
+    "in_single_run_range",
     "mean_interval",
     "miss_cause",
     "range_calibration",
     "range_calibration_text",
+    "printed_half_unit",
     "rank_preserved",
     "record",
     "repeated_comparisons",
@@ -182,7 +185,8 @@ LEDGER_COLUMNS = [
     "profile", "seeds",
 ]
 EXTRA_LEDGER_COLUMNS = ["unit", "tolerance", "status", "note", "chapter", "rank_group", "repeats",
-                        "source_flag", "single_low", "single_high", "within_seed_range",
+                        "source_flag", "single_low", "single_high", "printed_half_unit",
+                        "within_seed_range",
                         "alternative_protocol", "alternative", "cause", "cause_detail"]
 
 #: Seeds a chapter needs before its single-run interval is used (``within_seed_range``).
@@ -224,7 +228,8 @@ def miss_cause(cell: Mapping[str, Any]) -> tuple[str, str]:
     * **source's other run**: ``source_flag`` starts "another run of the same setting gives q" (an
       output of the authors' that the printed number does not come from) and
       :math:`|\bar r - q| \le \tau`;
-    * **single-run spread**: ``within_seed_range`` (``single_low <= p <= single_high``);
+    * **single-run spread**: ``within_seed_range`` (``[p - h, p + h]`` meets
+      ``[single_low, single_high]``, :math:`h` half a unit of ``p``'s last printed digit);
     * **protocol**: :math:`|a - p| \le \tau` for the value ``a`` regenerated under
       ``alternative_protocol``;
     * **seed spread**: ``low <= p <= high``, the 95 % interval of our mean holds ``p``;
@@ -242,8 +247,12 @@ def miss_cause(cell: Mapping[str, Any]) -> tuple[str, str]:
             return "source typo", f"{flag}; ours {r:.4g} is within {tau:.3g} of it"
     in_range = cell.get("within_seed_range")
     if not _isnan(in_range) and bool(in_range):
-        return "single-run spread", (f"one run falls in [{float(cell['single_low']):.4g}, "
-                                     f"{float(cell['single_high']):.4g}] (95 %), which holds {p:.4g}")
+        lo, hi = float(cell["single_low"]), float(cell["single_high"])
+        h = cell.get("printed_half_unit")
+        h = 0.0 if _isnan(h) else float(h)
+        holds = (f"which holds {p:.4g}" if lo - 1e-12 <= p <= hi + 1e-12 else
+                 f"which meets {p:.4g} as printed ({p - h:.6g} to {p + h:.6g})")
+        return "single-run spread", f"one run falls in [{lo:.4g}, {hi:.4g}] (95 %), {holds}"
     alt, label = cell.get("alternative"), cell.get("alternative_protocol")
     if not _isnan(alt) and isinstance(label, str) and label:
         if abs(float(alt) - p) <= tau + 1e-12:
@@ -377,6 +386,9 @@ def validate_published(frame: pd.DataFrame, label: str = "published table") -> p
             f"{label}: 'published' must be a plain number (no % sign) in data rows {_rows(bad)}: "
             f"{out.loc[bad, 'published'].tolist()[:5]}"
         )
+    if "printed_half_unit" not in out:  # from the printed text, before it becomes a float
+        out["printed_half_unit"] = [printed_half_unit(v) for v in frame["published"]]
+    out["printed_half_unit"] = out["printed_half_unit"].astype(float)
     out["published"] = numeric.astype(float)
     for unit in sorted(set(out["unit"])):
         try:
@@ -390,6 +402,36 @@ def validate_published(frame: pd.DataFrame, label: str = "published table") -> p
             f"{out.loc[dup, KEY].drop_duplicates().values.tolist()[:5]}"
         )
     return out
+
+
+def printed_half_unit(text: Any) -> float:
+    """Half a unit of the last decimal a published number was printed with: ``"100.1"`` stands for
+    any value in [100.05, 100.15], so 0.05; ``"102.00"``: 0.005; ``"1e-3"``: 0.0005. A number
+    printed without decimals is taken as exact (0.0): in these sources that is a stated zero
+    ("train error 0"), never a rounded value. A float, not its printed text, has no known
+    precision: 0.0."""
+    from decimal import Decimal, InvalidOperation
+
+    if not isinstance(text, str):
+        return 0.0
+    try:
+        exponent = Decimal(text.strip()).as_tuple().exponent
+    except InvalidOperation:
+        raise ValueError(f"published value {text!r} is not a plain number") from None
+    if not isinstance(exponent, int) or exponent >= 0:  # NaN/infinity (rejected elsewhere); no decimals
+        return 0.0
+    return 0.5 * 10.0 ** exponent
+
+
+def in_single_run_range(published: Any, half_unit: Any, low: Any, high: Any) -> Any:
+    r"""The second criterion: does the published number, as printed, meet the single-run range?
+
+    .. math:: [p - h,\; p + h] \cap [\ell, u] \ne \emptyset
+
+    with :math:`h` half a unit of :math:`p`'s last printed digit (:func:`printed_half_unit`) and
+    :math:`[\ell, u]` the 95 % prediction interval of one run. Element-wise on arrays."""
+    p, h = np.asarray(published, dtype=float), np.asarray(half_unit, dtype=float)
+    return (np.asarray(low, dtype=float) - 1e-12 <= p + h) & (p - h <= np.asarray(high, dtype=float) + 1e-12)
 
 
 def _rows(mask: pd.Series) -> list[int]:
@@ -529,9 +571,10 @@ def build_ledger(
     n_seeds = merged["seeds"].map(lambda v: 0 if _isnan(v) or not str(v) else len(str(v).split(",")))
     has_range = ran & out["single_low"].notna() & out["single_high"].notna() & (n_seeds >= MIN_SEEDS_FOR_RANGE)
     in_range = pd.Series(pd.NA, index=out.index, dtype="boolean")
-    in_range[has_range] = ((out.loc[has_range, "single_low"] - 1e-12 <= out.loc[has_range, "published"])
-                           & (out.loc[has_range, "published"] <= out.loc[has_range, "single_high"] + 1e-12)
-                           ).to_numpy()
+    out["printed_half_unit"] = merged["printed_half_unit"].astype(float)
+    in_range[has_range] = in_single_run_range(
+        out.loc[has_range, "published"], out.loc[has_range, "printed_half_unit"].fillna(0.0),
+        out.loc[has_range, "single_low"], out.loc[has_range, "single_high"])
     out["within_seed_range"] = in_range
     out["source_flag"] = (merged["source_flag"].fillna("").astype(str) if "source_flag" in merged
                           else "")

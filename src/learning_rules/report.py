@@ -139,10 +139,11 @@ def load_published(directory: str | os.PathLike | None = None) -> pd.DataFrame:
         wrong = sorted(set(frame["source"]) - {path.stem})
         if wrong:
             raise ValueError(f"{path}: source column holds {wrong}; it must be {path.stem!r} (the file name)")
-        frames.append(frame[PUBLISHED_COLUMNS + [c for c in OPTIONAL_PUBLISHED if c in frame]])
+        frames.append(frame[PUBLISHED_COLUMNS + [c for c in OPTIONAL_PUBLISHED if c in frame]
+                            + ["printed_half_unit"]])
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=float if c == "published" else object)
-                             for c in [*PUBLISHED_COLUMNS, *OPTIONAL_PUBLISHED]})
+        return pd.DataFrame({c: pd.Series(dtype=float if c in ("published", "printed_half_unit") else object)
+                             for c in [*PUBLISHED_COLUMNS, *OPTIONAL_PUBLISHED, "printed_half_unit"]})
     out = pd.concat(frames, ignore_index=True)
     for col in OPTIONAL_PUBLISHED:
         out[col] = out[col].fillna("") if col in out else ""

@@ -526,7 +526,7 @@ def draw_summary(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.D
     pred_low, pred_high, published, within_tolerance, in_draw_range``.
     """
     from ..analysis.stats import prediction_interval
-    from ..cells import mean_interval, tolerance
+    from ..cells import in_single_run_range, mean_interval, tolerance
 
     draws = [int(k) for k in params["draw_seeds"]]
     seeds = [int(s) for s in params["seeds"]]
@@ -536,6 +536,7 @@ def draw_summary(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.D
     frame = run_synthetic(configs, store, n_jobs=n_jobs)
     at = dict(zip(configs, range(len(configs))))
     pub = _published_values()
+    half = _published_half_units()
     rows = []
     for cell in published_cells(params):
         values = np.array([[frame[cell.value].iloc[at[cell.base.replace(data_seed=k, seed=s)]] for s in seeds]
@@ -553,7 +554,9 @@ def draw_summary(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.D
             "draw_min": float(m.min()), "draw_max": float(m.max()),
             "pred_low": pred[0], "pred_high": pred[1], "published": p,
             "within_tolerance": bool(abs(mean - p) <= tolerance("error", p)) if np.isfinite(p) else None,
-            "in_draw_range": bool(pred[0] <= p <= pred[1]) if np.isfinite(p) and np.isfinite(pred).all() else None,
+            "in_draw_range": bool(in_single_run_range(p, half.get((cell.table, cell.row, cell.column), 0.0),
+                                                      *pred))
+            if np.isfinite(p) and np.isfinite(pred).all() else None,
         })
     return pd.DataFrame(rows)
 
@@ -563,6 +566,17 @@ def _published_values() -> dict[tuple[str, str, str], float]:
 
     pub = published_table()
     return {(t, r, c): float(v) for t, r, c, v in zip(pub["table"], pub["row"], pub["column"], pub["published"])}
+
+
+def _published_half_units() -> dict[tuple[str, str, str], float]:
+    """Half a unit of each published number's last printed digit (the ledger's reading of it)."""
+    from pathlib import Path
+
+    from ..cells import printed_half_unit
+
+    pub = pd.read_csv(Path(__file__).resolve().parent.parent / "reference" / "dfa_thesis.csv", dtype=str)
+    return {(t, r, c): printed_half_unit(v) for t, r, c, v in
+            zip(pub["table"], pub["row"], pub["column"], pub["published"])}
 
 
 def synthetic_page_plan(params: Mapping[str, Any], store) -> list:
@@ -805,19 +819,22 @@ def draw_cells(params: Mapping[str, Any], store=None, n_jobs: int = 1) -> pd.Dat
     (``None`` where a range is undefined or the cell unpublished).
     """
     from ..analysis.stats import prediction_interval
-    from ..cells import mean_interval
+    from ..cells import in_single_run_range, mean_interval
 
     cells, values, draws, seeds = _cell_values(params, store, n_jobs)
     pub = _published_values()
-
-    def inside(p, lo, hi):
-        return bool(lo - 1e-12 <= p <= hi + 1e-12) if np.isfinite([p, lo, hi]).all() else None
+    half = _published_half_units()
 
     rows = []
     for cell in cells:
         grid, own = values[(cell.table, cell.row, cell.column)]
         m = grid.mean(axis=1)
         p = pub.get((cell.table, cell.row, cell.column), np.nan)
+        h = half.get((cell.table, cell.row, cell.column), 0.0)
+
+        def inside(p, lo, hi, h=h):  # the ledger's reading: the number as printed meets the range
+            return bool(in_single_run_range(p, h, lo, hi)) if np.isfinite([p, lo, hi]).all() else None
+
         s_mean, s_low, s_high = mean_interval(own)
         seed_range = mean_prediction_interval(own, len(seeds))
         d_mean, d_low, d_high = mean_interval(m)
