@@ -564,3 +564,22 @@ def test_a_published_number_is_read_as_printed_in_the_single_run_range():
     inside = ledger("100.0").iloc[0]
     assert bool(inside["within_seed_range"]) and inside["printed_half_unit"] == pytest.approx(0.05)
     assert not bool(ledger("100.00").iloc[0]["within_seed_range"])
+
+
+def test_range_calibration_table_groups_distinct_cells_by_a_part_of_the_row():
+    from learning_rules.cells import range_calibration
+
+    ledger = pd.DataFrame({
+        "row": ["a|x|GD", "a|y|GD", "a|z|our", "b|x|GD", "b|y|our", "b|z|our", "c|x|GD"],
+        "within_seed_range": pd.array([True, False, False, True, True, pd.NA, False], dtype="boolean"),
+        "repeats": ["", "", "", "", "", "", "Table 1 c|x|GD"],  # a reprint counts once: left out
+    })
+    by_dataset = report.range_calibration_table(ledger).set_index("group")
+    assert sorted(by_dataset.index) == ["a", "b"]
+    assert by_dataset.loc["a", ["cells", "outside"]].tolist() == [3, 2]
+    assert by_dataset.loc["a", "p_value"] == pytest.approx(range_calibration(3, 1)["p_value"])
+    assert by_dataset.loc["b", ["cells", "outside"]].tolist() == [2, 0]
+    assert report.range_calibration_table(ledger).iloc[0]["group"] == "a"  # most significant first
+    by_method = report.range_calibration_table(ledger, -1).set_index("group")
+    assert by_method.loc["GD", ["cells", "outside"]].tolist() == [3, 1]
+    assert by_method.loc["our", ["cells", "outside"]].tolist() == [2, 1]

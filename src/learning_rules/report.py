@@ -102,6 +102,7 @@ __all__ = [
     "ReportResult",
     "Tolerance",
     "build_ledger",
+    "chapter_ledger",
     "chapter_misses",
     "collect_reproduced",
     "default_rank_group",
@@ -111,6 +112,7 @@ __all__ = [
     "load_published",
     "misses_markdown",
     "mean_interval",
+    "range_calibration_table",
     "rank_preserved",
     "read_ledger",
     "record",
@@ -327,19 +329,12 @@ MISS_COLUMNS = ["table", "row", "column", "published", "reproduced", "low", "hig
                 "cause", "cause_detail"]
 
 
-def chapter_misses(name: str, profile: str, tables: Sequence[str] | None = None, *,
+def chapter_ledger(name: str, profile: str, tables: Sequence[str] | None = None, *,
                    reference: str | os.PathLike | None = None) -> pd.DataFrame:
-    """A chapter's own cells outside tolerance under ``profile``, each with its tested cause.
-
-    The ledger of one registered reproduction ``name`` (its sources only), read from the store as
-    the report page reads it (``compute=False``, the profile's cuts applied), restricted to
-    ``tables`` (default: the tables the chapter registers cells for). A page calls this to list
-    its misses next to its figures; the report page lists the same cells with the same causes.
-    ``attrs["status"]`` counts the cells of those tables per status, ``attrs["reason"]`` says why
-    none was compared (nothing stored, or a preview profile's cuts) or is empty, and
-    ``attrs["profile"]`` is ``profile``. ``reference``: the folder of published tables (default:
-    the package's).
-    """
+    """The ledger of one registered reproduction ``name`` (its sources only) under ``profile``,
+    read from the store as the report page reads it (``compute=False``, the profile's cuts
+    applied), restricted to ``tables`` (default: the tables the chapter registers cells for).
+    ``reference``: the folder of published tables (default: the package's)."""
     discover_reproductions()
     rep = REPRODUCTIONS.lookup(name)
     published = load_published(reference)
@@ -353,9 +348,22 @@ def chapter_misses(name: str, profile: str, tables: Sequence[str] | None = None,
     if tables is not None:
         unknown = sorted(set(tables) - set(ledger["table"]))
         if unknown:
-            raise ValueError(f"chapter_misses({name!r}): no published table {unknown}; "
+            raise ValueError(f"chapter_ledger({name!r}): no published table {unknown}; "
                              f"tables of its sources: {sorted(set(ledger['table']))}")
         ledger = ledger[ledger["table"].isin(list(tables))]
+    return ledger.reset_index(drop=True)
+
+
+def chapter_misses(name: str, profile: str, tables: Sequence[str] | None = None, *,
+                   reference: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A chapter's own cells outside tolerance under ``profile``, each with its tested cause.
+
+    The cells of :func:`chapter_ledger`. A page calls this to list its misses next to its figures;
+    the report page lists the same cells with the same causes. ``attrs["status"]`` counts the cells
+    of those tables per status, ``attrs["reason"]`` says why none was compared (nothing stored, or
+    a preview profile's cuts) or is empty, and ``attrs["profile"]`` is ``profile``.
+    """
+    ledger = chapter_ledger(name, profile, tables, reference=reference)
     out = ledger[ledger["status"] == STATUS_OFF][MISS_COLUMNS].reset_index(drop=True)
     out.attrs["status"] = ledger["status"].value_counts().to_dict()
     reasons = ledger.loc[ledger["status"] != STATUS_OK, "note"].dropna()
@@ -363,6 +371,22 @@ def chapter_misses(name: str, profile: str, tables: Sequence[str] | None = None,
     out.attrs["reason"] = "" if compared or reasons.empty else str(reasons.iloc[0])
     out.attrs["profile"] = profile
     return out
+
+
+def range_calibration_table(ledger: pd.DataFrame, part: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """:func:`~learning_rules.cells.range_calibration` per group of a ledger's distinct cells with
+    a single-run range, the group being part ``part`` of the row key (0: the dataset of
+    ``"house|2L|n=500|GD"``, -1: the method). Columns ``group, cells, outside, expected_outside,
+    p_value``, most significant first."""
+    has = ledger["within_seed_range"].notna()
+    if "repeats" in ledger:
+        has &= ~ledger["repeats"].fillna("").astype(str).str.len().astype(bool)
+    part_of = ledger.loc[has, "row"].astype(str).str.split("|").str[part]
+    inside = ledger.loc[has, "within_seed_range"].astype(bool)
+    rows = [{"group": g, **range_calibration(int(len(v)), int(v.sum()), level)}
+            for g, v in inside.groupby(part_of, sort=True)]
+    out = pd.DataFrame(rows, columns=["group", "cells", "outside", "expected_outside", "p_value"])
+    return out.sort_values(["p_value", "group"], kind="stable").reset_index(drop=True)
 
 
 def misses_markdown(misses: pd.DataFrame, what: str = "this page's published cells",
