@@ -181,7 +181,8 @@ class PageRun:
 def seed_runs(name: str, config: Any, seeds: Sequence[int], **labels: Any) -> list[PageRun]:
     """Experiment ``name`` once per seed: ``config`` with ``seed`` replaced, labelled with a
     ``seed`` column and the constant ``labels``."""
-    return [PageRun(name, dataclasses.replace(config, seed=int(s)), {"seed": int(s), **labels}) for s in seeds]
+    return [PageRun(name, dataclasses.replace(config, seed=int(s)), {"seed": int(s), **labels})
+            for s in seeds]
 
 
 def run_listed(runs: Sequence[PageRun]) -> pd.DataFrame:
