@@ -14,8 +14,8 @@ rules: a cell reproduces when
 (:func:`rank_preserved`) when no pair of methods the source orders strictly is reversed; a
 reprinted comparison counts once (:func:`repeated_comparisons`); a published single run is also
 checked against the 95 % prediction interval of one run (``within_seed_range``; the number as
-printed, that is up to half a unit of its last digit either way, :func:`printed_half_unit`); and every cell
-outside its tolerance gets the first cause a run supports (:func:`miss_cause`). The report
+printed, up to half a unit of its last digit either way, :func:`printed_half_unit`); and every
+cell outside its tolerance gets the first cause a run supports (:func:`miss_cause`). The report
 (:mod:`learning_rules.report`) collects the chapters' cells through its registry and uses these
 rules; keeping them here, below both, lets a chapter apply them (the ablation's protocol
 candidates) without importing the report.
@@ -145,8 +145,8 @@ def range_calibration_text(cells: int, inside: int, level: float = 0.95, alpha: 
     if not cells:
         return "no cell has a single-run range"
     chance = c["p_value"] >= alpha
-    return (f"{c['outside']} of {cells} cells miss their {level * 100:g} % single-run range, where chance alone "
-            f"would leave out about {c['expected_outside']:.1f} (P(at least {c['outside']}) = "
+    return (f"{c['outside']} of {cells} cells miss their {level * 100:g} % single-run range, where "
+            f"chance alone would leave out about {c['expected_outside']:.1f} (P(at least {c['outside']}) = "
             f"{c['p_value']:.2g}): "
             + ("as many as chance explains" if chance else
                "more than chance explains, so some of these misses are systematic"))
@@ -571,7 +571,8 @@ def build_ledger(
     n_seeds = merged["seeds"].map(lambda v: 0 if _isnan(v) or not str(v) else len(str(v).split(",")))
     has_range = ran & out["single_low"].notna() & out["single_high"].notna() & (n_seeds >= MIN_SEEDS_FOR_RANGE)
     in_range = pd.Series(pd.NA, index=out.index, dtype="boolean")
-    out["printed_half_unit"] = merged["printed_half_unit"].astype(float)
+    out["printed_half_unit"] = (merged["printed_half_unit"].astype(float) if "printed_half_unit" in merged
+                                else 0.0)
     in_range[has_range] = in_single_run_range(
         out.loc[has_range, "published"], out.loc[has_range, "printed_half_unit"].fillna(0.0),
         out.loc[has_range, "single_low"], out.loc[has_range, "single_high"])
