@@ -48,7 +48,17 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["DATA_LIMIT_BYTES", "Page", "data_link", "pipe_table"]
+__all__ = ["DATA_LIMIT_BYTES", "OPTIMIZER_LABELS", "Page", "data_link", "optimizer_label", "pipe_table"]
+
+#: How the book names an optimizer of the engine's registry (``learning_rules.updates.OPTIMIZERS``)
+#: in figures, tables and the thesis' row keys.
+OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "momentum", "nesterov": "Nesterov", "adagrad": "Adagrad",
+                    "adadelta": "Adadelta", "rmsprop": "RMSProp", "adam": "Adam"}
+
+
+def optimizer_label(name: str) -> str:
+    """``"rmsprop"`` -> ``"RMSProp"`` (:data:`OPTIMIZER_LABELS`; other names unchanged)."""
+    return OPTIMIZER_LABELS.get(name, name)
 
 #: The largest CSV, in bytes (UTF-8), that a figure's data link carries. The ``data:`` URI is part
 #: of the page (a third larger, base64-encoded), so a frame of every run of a long protocol would

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..page import OPTIMIZER_LABELS
 from . import register_planner
 from .dfa import (ALIGNMENT_LR, B_INITS, OPTIMIZER_NAMES, SWEEP_LR_B, SWEEP_LR_OPT, THESIS_LR_B,
                   ParityConfig, published_lr, run_repeats)
@@ -110,8 +111,7 @@ def page_plan(page: str, params: Mapping[str, Any]) -> PagePlan:
 
 #: Labels of the credit assignments and optimizers as the thesis prints them.
 CREDIT_LABEL = {"backprop": "BP", "fa": "FA", "dfa": "DFA"}
-OPT_LABEL = {"sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "rmsprop": "RMSProp",
-             "adam": "Adam"}
+OPT_LABEL = OPTIMIZER_LABELS  # the book's one table of optimizer names (learning_rules.page)
 
 
 def base_config(k: int = 3, num_epochs: int = 20, n_train: int = 0, n_test: int = 0,

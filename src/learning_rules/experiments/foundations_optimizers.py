@@ -23,7 +23,8 @@ from .._registry import Registry
 from ..updates import OPTIMIZERS
 from . import one_blas_thread, register_experiment
 from .foundations import run_cached
-from .foundations_plots import _palette, _register_figure, optimizer_label
+from ..page import optimizer_label
+from .foundations_plots import _palette, _register_figure
 
 
 __all__ = [

@@ -22,7 +22,6 @@ from . import register_artifact, save_figure
 
 __all__ = [
     "activation_label",
-    "optimizer_label",
     "format_table",
     "mean_band",
     "seeds_text",
@@ -41,16 +40,6 @@ def activation_label(name: str) -> str:
     if base == "leaky_relu" and not arg:
         arg = "0.01"  # the registry's default slope
     return f"{label} (α = {arg})" if arg else label
-
-
-#: How the foundations figures name an optimizer of the engine's registry.
-OPTIMIZER_NAMES = {"sgd": "SGD", "momentum": "momentum", "nesterov": "Nesterov", "adagrad": "Adagrad",
-                   "adadelta": "Adadelta", "rmsprop": "RMSProp", "adam": "Adam"}
-
-
-def optimizer_label(name: str) -> str:
-    """``"rmsprop"`` -> ``"RMSProp"`` (:data:`OPTIMIZER_NAMES`; other names unchanged)."""
-    return OPTIMIZER_NAMES.get(name, name)
 
 
 def mean_band(frame: pd.DataFrame, x: str, y: str, by: Sequence[str] = (), log: bool = False,
