@@ -1043,10 +1043,18 @@ PUBLISHED_KEYS: dict[str, tuple[str, str]] = {
 
 
 def published_table(source: str = "dfa_thesis") -> pd.DataFrame:
-    """The published numbers of ``learning_rules/reference/<source>.csv``."""
+    """The published numbers of ``learning_rules/reference/<source>.csv``, with
+    ``printed_half_unit`` (:func:`learning_rules.cells.printed_half_unit`: how far the printed
+    number was rounded, read from its text before it becomes a float)."""
     from pathlib import Path
 
-    return pd.read_csv(Path(__file__).resolve().parent.parent / "reference" / f"{source}.csv")
+    from ..cells import printed_half_unit
+
+    frame = pd.read_csv(Path(__file__).resolve().parent.parent / "reference" / f"{source}.csv",
+                        dtype={"published": str})
+    frame["printed_half_unit"] = frame["published"].map(printed_half_unit)
+    frame["published"] = frame["published"].astype(float)
+    return frame
 
 
 def final_parity_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -35,8 +35,8 @@ from . import one_blas_thread, register_experiment
 
 __all__ = [
     "EXPERIMENT_DATA",
-    "OLDER_PLOT",
     "METHODS",
+    "OLDER_PLOT",
     "PublishedCell",
     "chosen_configs",
     "chosen_lrs",
@@ -569,14 +569,12 @@ def _published_values() -> dict[tuple[str, str, str], float]:
 
 
 def _published_half_units() -> dict[tuple[str, str, str], float]:
-    """Half a unit of each published number's last printed digit (the ledger's reading of it)."""
-    from pathlib import Path
+    """Half a unit of each published number's last printed decimal (the ledger's reading of it)."""
+    from .dfa_parity import published_table
 
-    from ..cells import printed_half_unit
-
-    pub = pd.read_csv(Path(__file__).resolve().parent.parent / "reference" / "dfa_thesis.csv", dtype=str)
-    return {(t, r, c): printed_half_unit(v) for t, r, c, v in
-            zip(pub["table"], pub["row"], pub["column"], pub["published"])}
+    pub = published_table()
+    return {(t, r, c): float(h) for t, r, c, h in
+            zip(pub["table"], pub["row"], pub["column"], pub["printed_half_unit"])}
 
 
 def synthetic_page_plan(params: Mapping[str, Any], store) -> list:
