@@ -42,6 +42,7 @@ __all__ = [
     "TOLERANCES",
     "build_ledger",
     "CAUSES",
+    "CHANCE_ALPHA",
     "in_single_run_range",
     "mean_interval",
     "miss_cause",
@@ -138,7 +139,11 @@ def range_calibration(cells: int, inside: int, level: float = 0.95) -> dict[str,
     return {"cells": cells, "outside": outside, "expected_outside": cells * q, "p_value": p}
 
 
-def range_calibration_text(cells: int, inside: int, level: float = 0.95, alpha: float = 0.01) -> str:
+#: Below this tail probability, the single-run range misses more often than chance explains.
+CHANCE_ALPHA = 0.01
+
+
+def range_calibration_text(cells: int, inside: int, level: float = 0.95, alpha: float = CHANCE_ALPHA) -> str:
     """:func:`range_calibration` as one sentence with its verdict: the misses are consistent with
     chance unless their tail probability is below ``alpha``."""
     c = range_calibration(cells, inside, level)

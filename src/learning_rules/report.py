@@ -54,6 +54,7 @@ from ._registry import Registry
 from .store import NotStoredError, atomic_write_text, read_only
 from .cells import (  # noqa: F401 - the ledger's rules live below the chapters; re-exported
     CAUSES,
+    CHANCE_ALPHA,
     EXTRA_LEDGER_COLUMNS,
     KEY,
     LEDGER_COLUMNS,
