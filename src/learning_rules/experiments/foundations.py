@@ -46,7 +46,6 @@ __all__ = [
     "run_cached",
     "run_cost",
     "run_listed",
-    "run_seeds",
     "seed_list",
     "seed_runs",
     "sgd_steps_recording",
@@ -188,12 +187,6 @@ def seed_runs(name: str, config: Any, seeds: Sequence[int], **labels: Any) -> li
 def run_listed(runs: Sequence[PageRun]) -> pd.DataFrame:
     """Every run through the result store, each frame with its labels as columns, stacked."""
     return pd.concat([run_cached(r.name, r.config).assign(**r.labels) for r in runs], ignore_index=True)
-
-
-def run_seeds(name: str, config: Any, seeds: Sequence[int], **labels: Any) -> pd.DataFrame:
-    """Experiment ``name`` once per seed (``config`` with ``seed`` replaced), stacked with a
-    ``seed`` column and constant ``labels`` columns; each run goes through the result store."""
-    return run_listed(seed_runs(name, config, seeds, **labels))
 
 
 #: The foundations' engine runs' rough time: a fixed cost per step plus one per (sample x weight),
