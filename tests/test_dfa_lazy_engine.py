@@ -1,6 +1,7 @@
 """The lazy baselines are engine configurations: GatedNet (the fast form the parity runs use) takes
 the same steps as the engine's reference step on ``dfa_parity.engine_network`` (the readable
-definition), for every method that has one; the NTK nets, which have none, say why."""
+definition), for every method, the two NTK nets included (an input-gated engine layer,
+``learning_rules.nn.gates``)."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from learning_rules.experiments.dfa_parity import (LAZY_METHODS, GatedNet, _opti
                                                    engine_network)
 from learning_rules.training import Batch, reference_step
 
-ENGINE_METHODS = ["bp", "relu_features", "gaussian_features", "linear_features"]
+ENGINE_METHODS = ["bp", "relu_features", "gaussian_features", "linear_features", "ntk_coded", "ntk_dm"]
 D, H = 24, 7
 
 
@@ -36,8 +37,8 @@ def _assert_same(a, b, rtol):
     np.testing.assert_allclose(a.W2, b.mlp.weights[1], rtol=rtol, atol=rtol)
 
 
-def test_the_engine_configurations_are_the_methods_with_an_own_gate():
-    assert [m for m in LAZY_METHODS if LAZY_METHODS.lookup(m).gate in ("relu", "identity")] == ENGINE_METHODS
+def test_every_lazy_method_is_an_engine_configuration():
+    assert list(LAZY_METHODS) == ENGINE_METHODS
 
 
 @pytest.mark.parametrize("method", ENGINE_METHODS)
@@ -46,6 +47,13 @@ def test_the_same_initial_weights_and_layers(method):
     np.testing.assert_array_equal(a.W1, b.mlp.weights[0])
     np.testing.assert_array_equal(a.W2, b.mlp.weights[1])
     assert b.mlp.biases == [None, None]
+    gate = b.mlp.gates[0]
+    if a.W_gate is None:
+        assert b.mlp.gates == [None, None]
+    else:  # the frozen gate layer, drawn after W2 (soft) or copied from the initial W1 (hard)
+        assert gate.law == {"ntk_coded": "soft", "ntk_dm": "hard"}[method]
+        np.testing.assert_array_equal(gate.W, a.W_gate)
+        assert b.mlp.activations[0] == "identity" and b.mlp.gates[1] is None
     assert b.trainable == [LAZY_METHODS.lookup(method).train_first, True]
     assert b.loss.name == "bce" and b.mlp.acts[-1].name == "sigmoid"
 
@@ -104,6 +112,27 @@ def test_float32_agrees_to_float32_rounding():
 
 
 @pytest.mark.parametrize("method", ["ntk_coded", "ntk_dm"])
-def test_the_ntk_nets_have_no_engine_configuration(method):
-    with pytest.raises(ValueError, match="frozen layer of the input.*Engine configurations exist for bp"):
-        engine_network(method, D, H, "sgd", 0.1, np.random.default_rng(0))
+def test_the_ntk_gate_stays_frozen_while_w1_trains(method):
+    a, b = _pair(method, "adam")
+    gate_W = b.mlp.gates[0].W.copy()
+    W1_0 = b.mlp.weights[0].copy()
+    step = reference_step(b)
+    for X, Y in _batches():
+        step(Batch(X, Y))
+    np.testing.assert_array_equal(b.mlp.gates[0].W, gate_W)
+    assert not np.array_equal(b.mlp.weights[0], W1_0)
+    if method == "ntk_dm":  # the hard gate is the initial W1's pattern, not a view of the moving W1
+        assert not np.shares_memory(b.mlp.gates[0].W, b.mlp.weights[0])
+
+
+@pytest.mark.parametrize("method", ["ntk_coded", "ntk_dm"])
+def test_the_ntk_nets_take_the_reference_backend(method):
+    """No compiled trainer knows the gate: both fast backends refuse it with the reason, and
+    ``auto`` falls back to the reference step."""
+    from learning_rules.training import choose_backend
+
+    _, b = _pair(method, "sgd", dtype=np.float64)
+    assert choose_backend(b, 1) == "reference" and choose_backend(b, 10) == "reference"
+    for backend, size in (("single", 1), ("minibatch", 10)):
+        with pytest.raises(ValueError, match="gated by the input"):
+            choose_backend(b, size, backend)

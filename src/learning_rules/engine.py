@@ -148,7 +148,7 @@ class Network:
         """One update on a validated batch; returns the batch-mean loss before the update and
         the pre-update output logits ``z_L``."""
         mlp = self.mlp
-        cache = forward(mlp.weights, mlp.biases, mlp.acts, X)
+        cache = forward(mlp.weights, mlp.biases, mlp.acts, X, mlp.gates)
         z_L, f_L = cache.z[-1], mlp.acts[-1]
         value = self.loss.value(z_L, Y, f_L)
         e = self.loss.output_error(z_L, Y, f_L)

@@ -204,6 +204,8 @@ def minibatch_unsupported(net) -> str | None:
                 f"({', '.join(COMPILED_CREDIT)} have)")
     if not all(net.trainable):
         return "a frozen layer (trainable=False) has no buffer trainer"
+    if net.mlp.gated:
+        return "a layer gated by the input (learning_rules.nn.gates) has no buffer trainer"
     rule = net.rule
     try:
         update = update_form(rule)

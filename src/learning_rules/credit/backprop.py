@@ -4,7 +4,9 @@ Batch-first form of the chain rule (CONTRIBUTING notation; ``W_{l+1}`` is ``(n_{
 
 .. math:: \delta_L = e, \qquad \delta_l = (\delta_{l+1} W_{l+1}) \odot f_l'(z_l)
 
-(for softmax the Hadamard product is replaced by its Jacobian, ``Activation.backward``).
+(for softmax the Hadamard product is replaced by its Jacobian, ``Activation.backward``; a layer
+gated by the input, :math:`h_l = f_l(z_l) \odot g_l(X)`, multiplies by its gate too,
+:func:`hidden_delta`).
 
 Source: Rumelhart, Hinton & Williams (1986); Demirbilek (2021) Appendix A (one hidden layer, BCE).
 Explained in: book/foundations/backprop.ipynb, book/dfa/derivation.ipynb.
@@ -17,18 +19,27 @@ import numpy as np
 from ..nn.mlp import MLP, Cache
 from ..updates.gradient import bias_gradient, weight_gradient  # one definition, shared
 
-__all__ = ["Backprop", "backprop_deltas", "bias_gradient", "hidden_delta", "weight_gradient",
-           "weight_gradients"]
+__all__ = ["Backprop", "backprop_deltas", "bias_gradient", "hidden_delta", "layer_gate",
+           "weight_gradient", "weight_gradients"]
 
 
-def hidden_delta(act, z_l: np.ndarray, signal: np.ndarray) -> np.ndarray:
+def hidden_delta(act, z_l: np.ndarray, signal: np.ndarray, gate: np.ndarray | None = None) -> np.ndarray:
     r"""Teaching signal of a hidden layer from the signal arriving at its output.
 
-    .. math:: \delta_l = s \odot f_l'(z_l), \qquad s = \partial E/\partial h_l \text{ (or its stand-in)}
+    .. math:: \delta_l = s \odot f_l'(z_l) \;[\odot\, g_l(X)], \qquad
+              s = \partial E/\partial h_l \text{ (or its stand-in)}
 
-    ``z_l`` and ``signal`` are (batch, n_l). BP, FA and DFA differ only in how ``s`` is formed.
+    ``z_l``, ``signal`` and ``gate`` are (batch, n_l); ``gate`` is the layer's input gate
+    (``cache.g[l]``, :mod:`learning_rules.nn.gates`), ``None`` for an ungated layer. BP, FA and
+    DFA differ only in how ``s`` is formed.
     """
-    return act.backward(z_l, signal)
+    delta = act.backward(z_l, signal)
+    return delta if gate is None else delta * gate
+
+
+def layer_gate(cache: Cache, l: int) -> np.ndarray | None:
+    """The gate of layer ``l`` in a forward cache (``None`` when the layer, or the net, is ungated)."""
+    return None if cache.g is None else cache.g[l]
 
 
 def backprop_deltas(mlp: MLP, cache: Cache, e: np.ndarray) -> list[np.ndarray]:
@@ -51,7 +62,7 @@ def backprop_deltas(mlp: MLP, cache: Cache, e: np.ndarray) -> list[np.ndarray]:
     deltas: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     deltas[L - 1] = e
     for i in range(L - 2, -1, -1):  # python index i is layer l = i + 1
-        deltas[i] = hidden_delta(acts[i], z[i + 1], deltas[i + 1] @ W[i + 1])
+        deltas[i] = hidden_delta(acts[i], z[i + 1], deltas[i + 1] @ W[i + 1], layer_gate(cache, i + 1))
     return deltas
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.mlp import MLP, Cache
-from .backprop import hidden_delta
+from .backprop import hidden_delta, layer_gate
 from .feedback import draw_feedback
 
 __all__ = ["DirectFeedbackAlignment", "dfa_deltas"]
@@ -43,7 +43,7 @@ def dfa_deltas(mlp: MLP, cache: Cache, e: np.ndarray, B: list) -> list[np.ndarra
     deltas: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     deltas[L - 1] = e
     for i in range(L - 1):
-        deltas[i] = hidden_delta(acts[i], z[i + 1], e @ B[i])
+        deltas[i] = hidden_delta(acts[i], z[i + 1], e @ B[i], layer_gate(cache, i + 1))
     return deltas
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.mlp import MLP, Cache
-from .backprop import hidden_delta
+from .backprop import hidden_delta, layer_gate
 from .feedback import draw_feedback
 
 __all__ = ["FeedbackAlignment", "fa_deltas"]
@@ -40,7 +40,7 @@ def fa_deltas(mlp: MLP, cache: Cache, e: np.ndarray, B: list) -> list[np.ndarray
     deltas: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     deltas[L - 1] = e
     for i in range(L - 2, -1, -1):
-        deltas[i] = hidden_delta(acts[i], z[i + 1], deltas[i + 1] @ B[i + 1])
+        deltas[i] = hidden_delta(acts[i], z[i + 1], deltas[i + 1] @ B[i + 1], layer_gate(cache, i + 1))
     return deltas
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from .._registry import Registry
+from ..nn.gates import hard_gate as _hard_gate
 from ..training import Batch, run_epoch
 from . import one_blas_thread, register_experiment, register_planner
 
@@ -105,8 +106,8 @@ def relu_gate(a: np.ndarray) -> np.ndarray:
 
 def soft_gate(X: np.ndarray, W_gate: np.ndarray) -> np.ndarray:
     r"""The thesis code's NTK gate, ``F.glu``'s sigmoid of a separate frozen layer (spec 3):
-
-    .. math:: g(X) = \sigma(X W_g^\top)
+    :math:`g(X) = \sigma(X W_g^\top)`, the engine's :func:`learning_rules.nn.gates.soft_gate`
+    computed without temporaries (:func:`_sigmoid`: the same operations, bit for bit; tested).
 
     Parameters
     ----------
@@ -120,21 +121,8 @@ def soft_gate(X: np.ndarray, W_gate: np.ndarray) -> np.ndarray:
     return _sigmoid(u)
 
 
-def hard_gate(X: np.ndarray, W0: np.ndarray) -> np.ndarray:
-    r"""Daniely & Malach's NTK gate (Daniely & Malach 2020, section 2): the ReLU pattern of the
-    *initial* weights,
-
-    .. math:: g(X) = 1[X W_1(0)^\top > 0]
-
-    Parameters
-    ----------
-    X : (batch, D);  W0 : (H, D), a frozen copy of ``W1`` at initialization
-
-    Returns
-    -------
-    (batch, H) array of 0/1
-    """
-    return (X @ W0.T > 0).astype(X.dtype)
+#: Daniely & Malach's NTK gate, :math:`1[X W_1(0)^\top > 0]`: the engine's own definition.
+hard_gate = _hard_gate
 
 
 def bce_value(z: np.ndarray, y: np.ndarray) -> float:
@@ -789,6 +777,8 @@ def lazy_parity_run(config: LazyParityConfig) -> pd.DataFrame:
 
 #: The engine's hidden activation for a gate that is a function of the unit's own pre-activation.
 ENGINE_GATES = {"relu": "relu", "identity": "identity"}
+#: The engine's input gate (:mod:`learning_rules.nn.gates`) for a gate computed from the input.
+INPUT_GATES = {"soft": "soft", "hard": "hard"}
 
 
 def engine_network(method: str, n_in: int, n_hidden: int, optimizer: str, lr: float,
@@ -796,35 +786,42 @@ def engine_network(method: str, n_in: int, n_hidden: int, optimizer: str, lr: fl
     r"""The lazy baseline ``method`` as an engine configuration: the readable definition that
     :class:`GatedNet` computes faster.
 
-    Four of the six methods are a plain two-layer :class:`~learning_rules.engine.Network`: no
-    biases, hidden activation ReLU or identity (its gate :math:`g = f'(a)`), a sigmoid output with
-    mean BCE, backprop with the gradient update and ``optimizer``, the first layer frozen
-    (``trainable=[False, True]``) for the feature methods, and the weights drawn from ``rng`` as
-    :class:`GatedNet` draws them (``W1``, then ``W2``). ``tests/test_dfa_lazy_engine.py`` proves
-    :class:`GatedNet`'s steps (dense, fused, sparse, and the feature methods' output-only steps)
-    equal to this network's reference step.
+    Every method is a plain two-layer :class:`~learning_rules.engine.Network`: no biases, a
+    sigmoid output with mean BCE, backprop with the gradient update and ``optimizer``, and the
+    weights drawn from ``rng`` as :class:`GatedNet` draws them (``W1``, then ``W2``, then the
+    soft gate's layer). What differs is the hidden layer:
 
-    The two NTK nets multiply each hidden unit by a gate computed from the *input* by a frozen
-    layer (:func:`soft_gate`, :func:`hard_gate`); an engine layer computes :math:`h = f(z)` from
-    its own pre-activation only, so they have no engine configuration and raise ``ValueError``.
+    * ``bp`` and the feature methods: hidden activation ReLU or identity (its gate
+      :math:`g = f'(a)`), the first layer frozen (``trainable=[False, True]``) for the feature
+      methods;
+    * the two NTK nets: identity hidden activation times an input gate
+      (:class:`~learning_rules.nn.gates.InputGate`), :math:`h = a \odot g(X)`: ``ntk_coded`` the
+      soft gate of an independent frozen layer, ``ntk_dm`` the hard gate of a frozen copy of the
+      initial ``W1``.
+
+    ``tests/test_dfa_lazy_engine.py`` proves :class:`GatedNet`'s steps (dense, fused, sparse, and
+    the feature methods' output-only steps) equal to this network's reference step.
     """
     from ..engine import Network
+    from ..nn.gates import InputGate
     from ..nn.init import pytorch_uniform
     from ..nn.mlp import MLP
 
     spec = LAZY_METHODS.lookup(method)
-    if spec.gate not in ENGINE_GATES:
-        raise ValueError(f"method {method!r} gates its hidden units with a frozen layer of the input "
-                         f"(h = a * g(X)), which an engine layer (h = f(z)) cannot express; it runs "
-                         f"as GatedNet only. Engine configurations exist for "
-                         f"{', '.join(n for n in LAZY_METHODS if LAZY_METHODS.lookup(n).gate in ENGINE_GATES)}")
     dtype = np.dtype(dtype)
     if spec.w1_init == "glorot_std_normal":
         W1 = (math.sqrt(6.0 / (n_in + n_hidden)) * rng.standard_normal((n_hidden, n_in))).astype(dtype)
     else:
         W1 = pytorch_uniform(rng, n_in, n_hidden, dtype)
     W2 = pytorch_uniform(rng, n_hidden, 1, dtype)
-    mlp = MLP(weights=[W1, W2], biases=[None, None], activations=[ENGINE_GATES[spec.gate], "sigmoid"])
+    if spec.gate in INPUT_GATES:
+        W_gate = pytorch_uniform(rng, n_in, n_hidden, dtype) if spec.gate == "soft" else W1.copy()
+        gates = [InputGate(INPUT_GATES[spec.gate], W_gate), None]
+        hidden = "identity"
+    else:
+        gates = [None, None]
+        hidden = ENGINE_GATES[spec.gate]
+    mlp = MLP(weights=[W1, W2], biases=[None, None], activations=[hidden, "sigmoid"], gates=gates)
     return Network(mlp, credit="backprop", update="gradient", loss="bce", lr=lr, optimizer=optimizer,
                    optimizer_params=dict(optimizer_params or {}), trainable=[spec.train_first, True],
                    rng=rng)

@@ -445,6 +445,8 @@ def _network_config(net) -> dict:
     mlp = net.mlp
     if mlp.dtype != np.float64:
         raise ValueError(f"the fast path computes in float64; the network is {mlp.dtype}")
+    if mlp.gated:
+        raise ValueError("a layer gated by the input (learning_rules.nn.gates) has no fast path")
     # the compiled forms (fast/forms.py): the instances must be exactly the registered classes (a
     # subclass or a look-alike object may compute other signals or updates than the kernels)
     try:

@@ -5,6 +5,9 @@ neuron ``j``'s incoming weights; activations are batch-first.
 
 .. math:: h_0 = X, \qquad z_l = h_{l-1} W_l^\top + b_l, \qquad h_l = f_l(z_l), \quad l = 1..L
 
+A hidden layer may carry an input gate (:mod:`learning_rules.nn.gates`, the NTK baselines):
+:math:`h_l = f_l(z_l) \odot g_l(X)`, with :math:`g_l` a frozen function of the network's input.
+
 Explained in: book/conventions.md (notation), book/foundations/backprop.ipynb.
 """
 
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import Activation, activation_name, get_activation
+from .gates import InputGate
 from .init import BIAS_INITIALIZERS, get_initializer
 
 __all__ = ["MLP", "Cache", "forward", "layer_forward"]
@@ -23,10 +27,13 @@ __all__ = ["MLP", "Cache", "forward", "layer_forward"]
 
 @dataclass
 class Cache:
-    """Everything the backward pass needs: ``h[l]`` (l = 0..L) and ``z[l]`` (``z[0]`` is ``None``)."""
+    """Everything the backward pass needs: ``h[l]`` (l = 0..L) and ``z[l]`` (``z[0]`` is ``None``);
+    ``g[l]`` the gate of layer ``l`` of a gated network (``None`` for an ungated layer, and
+    ``g`` itself ``None`` when no layer is gated)."""
 
     h: list[np.ndarray]
     z: list[np.ndarray | None]
+    g: list[np.ndarray | None] | None = None
 
     @property
     def output(self) -> np.ndarray:
@@ -53,15 +60,28 @@ def layer_forward(h_prev: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np
     return z
 
 
-def forward(weights, biases, acts: Sequence[Activation], X: np.ndarray) -> Cache:
-    """Forward pass through all layers, keeping every ``h_l`` and ``z_l`` (no validation)."""
+def forward(weights, biases, acts: Sequence[Activation], X: np.ndarray,
+            gates: Sequence[InputGate | None] | None = None) -> Cache:
+    r"""Forward pass through all layers, keeping every ``h_l`` and ``z_l`` (no validation).
+
+    ``gates`` (one entry per layer, ``None`` where ungated; default none): a gated layer's output
+    is :math:`h_l = f_l(z_l) \odot g_l(X)` and its gate is kept in ``cache.g``."""
     h: list[np.ndarray] = [X]
     z: list[np.ndarray | None] = [None]
-    for W, b, f in zip(weights, biases, acts):
+    if gates is None or all(gate is None for gate in gates):
+        for W, b, f in zip(weights, biases, acts):
+            zl = layer_forward(h[-1], W, b)
+            z.append(zl)
+            h.append(f.forward(zl))
+        return Cache(h=h, z=z)
+    g: list[np.ndarray | None] = [None]
+    for W, b, f, gate in zip(weights, biases, acts, gates):
         zl = layer_forward(h[-1], W, b)
         z.append(zl)
-        h.append(f.forward(zl))
-    return Cache(h=h, z=z)
+        gl = None if gate is None else gate(X)
+        g.append(gl)
+        h.append(f.forward(zl) if gl is None else f.forward(zl) * gl)
+    return Cache(h=h, z=z, g=g)
 
 
 @dataclass
@@ -76,16 +96,21 @@ class MLP:
         ``biases[l-1] = b_l``, shape ``(n_l,)``, or ``None`` for a layer without bias.
     activations : list of str
         ``activations[l-1]`` names ``f_l`` (``"relu"``, ``"leaky_relu:0.1"``, ...).
+    gates : list of (InputGate or None), optional
+        ``gates[l-1]`` gates hidden layer ``l`` by the network's input
+        (:mod:`learning_rules.nn.gates`); default: no gates (``[None] * L``).
     """
 
     weights: list[np.ndarray]
     biases: list[np.ndarray | None]
     activations: list[str]
+    gates: list[InputGate | None] | None = None
     _acts: list[Activation] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.weights = list(self.weights)
         self.biases = list(self.biases)
+        self.gates = [None] * len(self.weights) if self.gates is None else list(self.gates)
         self.activations = [a if isinstance(a, str) else activation_name(get_activation(a))
                             for a in self.activations]
         self._acts = [get_activation(a) for a in self.activations]
@@ -167,6 +192,11 @@ class MLP:
         return self.weights[0].dtype
 
     @property
+    def gated(self) -> bool:
+        """Whether any layer carries an input gate."""
+        return any(gate is not None for gate in self.gates)
+
+    @property
     def acts(self) -> list[Activation]:
         """The resolved activation objects ``f_1..f_L``."""
         return self._acts
@@ -193,6 +223,22 @@ class MLP:
                 )
             if b is not None and (not isinstance(b, np.ndarray) or b.shape != (W.shape[0],)):
                 raise ValueError(f"b_{l} must have shape ({W.shape[0]},), got {getattr(b, 'shape', b)}")
+        if len(self.gates) != L:
+            raise ValueError(f"gates must have one entry per layer ({L}, None where ungated), "
+                             f"got {len(self.gates)}")
+        n0 = self.weights[0].shape[1]
+        for l, (W, gate) in enumerate(zip(self.weights, self.gates), start=1):
+            if gate is None:
+                continue
+            if not isinstance(gate, InputGate):
+                raise ValueError(f"gates[{l - 1}] must be a learning_rules.nn.gates.InputGate or None, "
+                                 f"got {type(gate).__name__}")
+            if l == L:
+                raise ValueError("only hidden layers can be gated: the output layer's h_L = f_L(z_L) "
+                                 "is what the loss reads (put the gate on a hidden layer)")
+            if gate.W.shape != (W.shape[0], n0) or gate.W.dtype != W.dtype:
+                raise ValueError(f"the gate of layer {l} must have {W.dtype} weights of shape "
+                                 f"({W.shape[0]}, {n0}) (n_l, n_0), got {gate.W.dtype} {gate.W.shape}")
 
     # -- forward ------------------------------------------------------------------------------
     def check_input(self, X) -> np.ndarray:
@@ -213,7 +259,7 @@ class MLP:
         """Forward pass with cache (see :func:`forward`); ``check=False`` skips input validation."""
         if check:
             X = self.check_input(X)
-        return forward(self.weights, self.biases, self._acts, X)
+        return forward(self.weights, self.biases, self._acts, X, self.gates)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """``z_L`` for a batch."""
@@ -227,4 +273,5 @@ class MLP:
         """A deep copy (arrays copied)."""
         return MLP(weights=[W.copy() for W in self.weights],
                    biases=[None if b is None else b.copy() for b in self.biases],
-                   activations=list(self.activations))
+                   activations=list(self.activations),
+                   gates=[None if g is None else g.copy() for g in self.gates])
