@@ -423,7 +423,8 @@ def fit_epochs(net, X: np.ndarray, Y: np.ndarray, num_epochs: int, batch_size: i
 
             losses.append(float(np.mean(fast.fit_steps(net, X, Y, order))))
         else:
-            batches = (Batch(X[idx], Y[idx]) for idx in
+            # ndarray.take: the rows X[idx], gathered somewhat faster than by fancy indexing
+            batches = (Batch(X.take(idx, axis=0), Y.take(idx, axis=0)) for idx in
                        (order[s:s + batch_size] for s in range(0, n, batch_size)))
             losses.append(run_epoch(step, batches).loss_sum / n)
         net.epochs_done += 1

@@ -116,6 +116,8 @@ class MinibatchSGD:
         self._h = [None] + [np.empty((B, n), dtype) for n in sizes[1:]]
         self._d = [None] + [np.empty((B, n), dtype) for n in sizes[1:]]
         self._gw = [None] + [np.empty_like(W) for W in self.weights]
+        # hidden ReLU layers take the compiled element-wise passes (_bias_relu, _relu_backward)
+        self._relu = [False] + [a.name == "relu" for a in self.acts]
         # the softmax's row maxima and sums (cce), kept for the loss value (:meth:`loss_value`)
         self._zmax = np.empty((B, 1), dtype)
         self._zsum = np.empty((B, 1), dtype)
@@ -215,6 +217,9 @@ class MinibatchSGD:
                 sparse_forward(*csr, sp["WT"], sp["s"], sp["x0"], z[1])
             else:
                 np.matmul(h[l - 1], W.T, out=z[l])
+            if l < L and self._relu[l] and b is not None:
+                _bias_relu(z[l], b, h[l])  # z += b, then h = max(z, 0), in one compiled pass
+                continue
             if b is not None:
                 z[l] += b
             if l < L:
@@ -243,8 +248,15 @@ class MinibatchSGD:
                 _product(d[l + 1], self.feedback[l], d[l])
             else:  # DFA: e B_l
                 _product(e, self.feedback[l - 1], d[l])
-            d[l] *= self.acts[l - 1].derivative(z[l])
+            self._times_derivative(l, z[l], d[l])
         return Bn, h, d
+
+    def _times_derivative(self, l: int, z: np.ndarray, d: np.ndarray) -> None:
+        """``d *= f_l'(z)``; for ReLU in one compiled pass (:func:`_relu_backward`)."""
+        if self._relu[l]:
+            _relu_backward(z, d)
+        else:
+            d *= self.acts[l - 1].derivative(z)
 
     def loss_value(self, Y: np.ndarray) -> float:
         r"""The batch-mean loss of the last step's batch before its update: ``Y`` its encoded targets.
@@ -268,7 +280,9 @@ class MinibatchSGD:
         np.add(self._zmax[:Bn], lse, out=lse)  # logsumexp: m + log(sum)
         t = np.subtract(lse, z, out=self._terms[:Bn])
         np.multiply(Y, t, out=t)
-        return float(np.mean(np.add.reduce(t, axis=1, out=self._per_sample[:Bn])))
+        per_sample = np.add.reduce(t, axis=1, out=self._per_sample[:Bn])
+        # np.mean's own steps: the sum over the samples, divided in its dtype by their count
+        return float(np.add.reduce(per_sample) / Bn)
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -323,6 +337,29 @@ def _njit(fn):
     # error_model="numpy": division follows IEEE (as NumPy) instead of raising, which lets LLVM
     # vectorize the loops (about 4x faster on the 2352 x 512 parity weights)
     return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+@_njit
+def _bias_relu(z, b, h):  # pragma: no cover - compiled
+    """``z += b`` (row-wise), then ``h = max(z, 0)`` as ``np.maximum(z, 0)`` takes it (``z`` itself
+    where ``z >= 0`` or NaN, else 0): the same element-wise operations as the two NumPy calls,
+    one pass. ``z``, ``h``: (batch, n) C-contiguous; ``b``: (n,)."""
+    zero = z.dtype.type(0)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            h[i, j] = v if (v >= zero or v != v) else zero
+
+
+@_njit
+def _relu_backward(z, d):  # pragma: no cover - compiled
+    """``d *= 1[z > 0]``: each signal times exactly 1 or 0 (as ``d * (z > 0)`` in NumPy, so
+    ``-x * 0 = -0`` and ``nan * 0 = nan`` too), one pass."""
+    one, zero = d.dtype.type(1), d.dtype.type(0)
+    for i in range(d.shape[0]):
+        for j in range(d.shape[1]):
+            d[i, j] = d[i, j] * (one if z[i, j] > zero else zero)
 
 
 @_njit
@@ -634,29 +671,29 @@ def _fused_steps(code, Ps, Gs, As, Bs, inv, sc, flag):  # pragma: no cover - com
 
 def _plan(optimizer, state: dict, dtype):
     """Step ``t`` and the kernel arguments of ``optimizer``'s next step on a parameter whose
-    state is ``state``: ``(t, code, scalars, flag, accumulators)``, every scalar cast to ``dtype``
-    (so a float32 run stays float32), the bias corrections computed for that ``t``."""
-    f = np.dtype(dtype).type
+    state is ``state``: ``(t, code, scalars, flag, accumulators)``, every scalar computed as a
+    Python float and rounded once to ``dtype`` by the array that holds them (so a float32 run
+    stays float32), the bias corrections computed for that ``t``."""
     name = optimizer.name
     t = int(state["t"]) + 1
-    lr = f(optimizer.lr)
+    lr = float(optimizer.lr)
     flag = False
     if name == "sgd":
         sc = (lr,)
     elif name == "adagrad":
-        sc, flag = (lr, f(optimizer.eps)), optimizer.eps_inside
+        sc, flag = (lr, optimizer.eps), optimizer.eps_inside
     elif name == "rmsprop":
         beta = optimizer.beta
         corr = 1.0 / (1.0 - beta ** t) if optimizer.bias_correction else 1.0
-        sc, flag = (lr, f(beta), f(1.0 - beta), f(optimizer.eps), f(corr)), optimizer.eps_inside
+        sc, flag = (lr, beta, 1.0 - beta, optimizer.eps, corr), optimizer.eps_inside
     elif name == "adadelta":
         rho = optimizer.rho
-        sc, flag = (lr, f(rho), f(1.0 - rho), f(optimizer.eps)), optimizer.variant == "thesis"
+        sc, flag = (lr, rho, 1.0 - rho, optimizer.eps), optimizer.variant == "thesis"
     else:  # adam
         tau = t if optimizer.step_count == "step" else optimizer.epoch + 1
         b1, b2 = optimizer.beta1, optimizer.beta2
-        sc = (lr, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2), f(1.0 / (1.0 - b1 ** tau)),
-              f(1.0 / (1.0 - b2 ** tau)), f(optimizer.eps))
+        sc = (lr, b1, 1.0 - b1, b2, 1.0 - b2, 1.0 / (1.0 - b1 ** tau), 1.0 / (1.0 - b2 ** tau),
+              optimizer.eps)
     acc = [state[k] for k in _STATE_KEYS[name]]
     return t, _CODES[name], np.array(sc, dtype=dtype), bool(flag), acc
 
