@@ -9,7 +9,9 @@ buffer once per call, the loop addresses the flat buffers by **unsigned** offset
 emits no negative-index wraparound test, so the inner loops stay vectorisable; a view per row or
 layer costs two reference-count updates and was most of a small net's step), and the input row
 is read in place from ``X``. Each layer's nonzero inputs are listed once per step (branch-free),
-and the forward pass and the SGD update both walk that list.
+and the forward pass and the SGD update both walk that list. The caller places the buffers:
+every buffer and every layer's block in it on a 64-byte cache line, each buffer at a chosen
+offset within a 4 KiB page (why, with measurements: :mod:`learning_rules.fast.single`).
 
 Two memory layouts, each chosen for what its update touches (profiled on 784-64-32-10 MNIST):
 
@@ -20,6 +22,18 @@ Two memory layouts, each chosen for what its update touches (profiled on 784-64-
 
   .. math:: z_l = \\sum_{i: h_i \\ne 0} h_i\\, W_l^T[i,:] + b_l, \\qquad
             W_l^T[i,:] \\mathrel{-}= \\eta\\,(\\delta_l h_i) \\quad (h_i \\ne 0)
+
+  The gradient loop is **pipelined**: layer ``l``'s forward pass of step ``t + 1`` runs right
+  after its update of step ``t`` (it needs just that ``W_l``, ``b_l`` and ``h_{l-1}`` of step
+  ``t + 1``, which layer ``l - 1`` has computed the moment before). When a layer's input has no
+  zero entry (dense images, tanh/sigmoid units; SGD needs that at both steps, the ``l2_*``
+  updates sweep every row anyway), one sweep over ``W_l^T`` updates each row and adds it to
+  ``z_l`` while the row is in L1, instead of a second sweep through a matrix that may not fit in
+  L2 (3072-64-32-10: a fifth to a third less time per step).
+  Otherwise the update walks step ``t``'s list and the forward pass step ``t + 1``'s (one merged
+  walk over two irregular lists mispredicts and was slower on MNIST). So ``h`` and the lists
+  hold two steps (step ``t``'s at parity ``t % 2``). Only independent work moves; every product
+  and sum is the unpipelined loop's, in the same order.
 
 * **Dual-weight methods** store ``W1_l`` and ``W2_l`` **row-major**, ``(n_l, n_{l-1})`` as in the
   project notation. The update moves whole rows, only those of neurons with ``delta_j != 0``,
@@ -105,9 +119,9 @@ def _softplus(z):
 
 
 @njit(cache=True)
-def _loss_and_error(loss, out_act, out_slope, z, h, T, s, e, o, n):
+def _loss_and_error(loss, out_act, out_slope, z, h, ho, T, s, e, o, n):
     """Write ``e = dE/dz_L`` of sample ``s`` to ``e[o:o+n]`` and return its loss ``E`` (measured
-    before the step); ``z_L = z[o:o+n]``, ``y_hat = h[o:o+n]``, targets ``T[s]``."""
+    before the step); ``z_L = z[o:o+n]``, ``y_hat = h[ho:ho+n]``, targets ``T[s]``."""
     if loss == LOSS_CCE:
         m = z[o]
         for k in range(U1, n):
@@ -135,7 +149,7 @@ def _loss_and_error(loss, out_act, out_slope, z, h, T, s, e, o, n):
         return val
     val = 0.0
     for k in range(n):
-        r = h[o + k] - T[s, k]
+        r = h[ho + k] - T[s, k]
         val += r * r
         if loss == LOSS_SQUARED_ERROR:
             e[o + k] = (2.0 * r) * _dact(out_act, out_slope, z[o + k])
@@ -145,10 +159,10 @@ def _loss_and_error(loss, out_act, out_slope, z, h, T, s, e, o, n):
 
 
 @njit(cache=True)
-def _activate(code, slope, z, h, o, n):
-    """``h[o:o+n] = f(z[o:o+n])``."""
+def _activate(code, slope, z, zo, h, ho, n):
+    """``h[ho:ho+n] = f(z[zo:zo+n])``."""
     for j in range(n):
-        h[o + j] = _act(code, slope, z[o + j])
+        h[ho + j] = _act(code, slope, z[zo + j])
 
 
 @njit(cache=True)
@@ -226,6 +240,96 @@ def _prologue(sizes, w_off, b_off, u_off, B_off, X):
 
 
 @njit(cache=True)
+def _forward_rows(wT, base, n_out, nzi, nzv, o, m, z, zo):
+    """``z[zo:zo+n_out] = sum_k nzv[o+k] W^T[nzi[o+k], :]`` over the ``m`` listed inputs, ascending."""
+    for j in range(n_out):
+        z[zo + j] = 0.0
+    for k in range(m):
+        v = nzv[o + k]
+        r = base + nzi[o + k] * n_out
+        for j in range(n_out):
+            z[zo + j] += v * wT[r + j]
+
+
+@njit(cache=True)
+def _sgd_rows(wT, base, n_out, lr, d, go, nzi, nzv, o, m):
+    """``W^T[i, :] -= lr (delta h_i)`` for the ``m`` listed inputs (rows of zero inputs do not move)."""
+    for k in range(m):
+        hi = nzv[o + k]
+        r = base + nzi[o + k] * n_out
+        for j in range(n_out):
+            wT[r + j] = wT[r + j] - lr * (d[go + j] * hi)
+
+
+@njit(cache=True)
+def _sgd_rows_forward(wT, base, n_in, n_out, lr, d, go, nzv, o, o_next, z, zo):
+    """Both inputs dense: row ``i`` gets the SGD step with ``h_i = nzv[o+i]``, then adds
+    ``nzv[o_next+i]`` times its new value to ``z`` (the next step's forward pass), in one sweep."""
+    for j in range(n_out):
+        z[zo + j] = 0.0
+    for i in range(n_in):
+        hi = nzv[o + i]
+        v = nzv[o_next + i]
+        r = base + i * n_out
+        for j in range(n_out):
+            w = wT[r + j] - lr * (d[go + j] * hi)
+            wT[r + j] = w
+            z[zo + j] += v * w
+
+
+@njit(cache=True)
+def _l2_rows(method, wT, base, n_in, n_out, lr, lam, coef, d, go, src, so, colacc,
+             fused, nzv, o_next, z, zo):
+    """The ``l2_*`` step of every row (``h_i = src[so+i]``, zero or not); ``l2_coded`` sums the new
+    squares per column into ``colacc``. ``fused`` (the next input is dense): each new weight is
+    also added, times ``nzv[o_next+i]``, to ``z`` (the next step's forward pass) in the same loop
+    (a second loop over the row was up to 15% slower on 8-20-1)."""
+    if fused:
+        for j in range(n_out):
+            z[zo + j] = 0.0
+    if method == M_L2_CODED:
+        for j in range(n_out):
+            colacc[j] = 0.0
+    keep = 1.0 - lr * lam
+    v = 0.0
+    for i in range(n_in):
+        hi = src[so + i]
+        r = base + i * n_out
+        if fused:
+            v = nzv[o_next + i]
+        if method == M_L2_DECOUPLED:
+            if fused:
+                for j in range(n_out):
+                    w = wT[r + j] * keep - lr * (d[go + j] * hi)
+                    wT[r + j] = w
+                    z[zo + j] += v * w
+            else:
+                for j in range(n_out):
+                    wT[r + j] = wT[r + j] * keep - lr * (d[go + j] * hi)
+        elif method == M_L2_LOSS:
+            if fused:
+                for j in range(n_out):
+                    w = wT[r + j] - lr * (d[go + j] * hi + lam * wT[r + j])
+                    wT[r + j] = w
+                    z[zo + j] += v * w
+            else:
+                for j in range(n_out):
+                    wT[r + j] = wT[r + j] - lr * (d[go + j] * hi + lam * wT[r + j])
+        else:  # M_L2_CODED: gradient of lam ||W||_F at the pre-update W
+            if fused:
+                for j in range(n_out):
+                    w = wT[r + j] - lr * (d[go + j] * hi + coef * wT[r + j])
+                    wT[r + j] = w
+                    colacc[j] += w * w
+                    z[zo + j] += v * w
+            else:
+                for j in range(n_out):
+                    w = wT[r + j] - lr * (d[go + j] * hi + coef * wT[r + j])
+                    wT[r + j] = w
+                    colacc[j] += w * w
+
+
+@njit(cache=True)
 def train_gradient_kernel(wT, b, sizes, w_off, b_off, u_off, has_bias, trainable, acts, slopes,
                           X, T, indices, loss, credit, B, B_off, method, lr, lam,
                           h, z, d, nzi, nzv, nnz, colacc, sumsq, losses):
@@ -234,120 +338,106 @@ def train_gradient_kernel(wT, b, sizes, w_off, b_off, u_off, has_bias, trainable
     Step ``t``: forward on ``X[indices[t]]``, ``e = dE/dz_L`` (its loss goes to ``losses[t]``),
     every teaching signal from the pre-update weights, then per trainable layer
     ``W <- W - lr (delta h^T + R(W))`` (``R`` per ``method``; ``l2_decoupled`` multiplies by
-    ``1 - lr lam`` first) and ``b <- b - lr delta``. Scratch, allocated once by the caller:
-    ``h, z, d`` and the nonzero lists ``nzi`` (uint64), ``nzv``, all indexed by the unit offsets
-    ``u_off``; ``nnz`` (uint64, one count per layer); ``colacc`` of length ``max(sizes)``;
-    ``sumsq`` holds ``||W_l||_F^2``.
+    ``1 - lr lam`` first) and ``b <- b - lr delta``. The forward pass of step ``t + 1`` runs layer
+    by layer right after layer ``l``'s update of step ``t`` (see the module docstring). Scratch,
+    allocated once by the caller: ``z, d`` indexed by the unit offsets ``u_off``; ``h`` and the
+    nonzero lists ``nzi`` (uint64), ``nzv`` hold two steps, step ``t``'s at
+    ``(t % 2) * u_off[-1] + u_off``; ``nnz`` (uint64, one count per layer); ``colacc`` of length
+    ``max(sizes)``; ``sumsq`` holds ``||W_l||_F^2``.
     """
     L, sz, wo, bo, uo, Bo, nL, oL, n0, Xf = _prologue(sizes, w_off, b_off, u_off, B_off, X)
     M = B if credit == CREDIT_FA else wT  # backward matrix; FA's B_{l+1} is stored like W_{l+1}
     if method == M_L2_CODED:
         for l in range(L):
-            sumsq[l] = _sumsq(wT[w_off[l]:w_off[l + 1]])
-    for step in range(indices.shape[0]):
-        s = np.uint64(indices[step])
-        xo = s * n0
-        # ---- forward: z_l = sum over the nonzero inputs, ascending, of h_i W^T[i, :]; then + b ----
-        for l in range(L):
-            n_in = sz[l]
-            n_out = sz[l + 1]
-            ho = uo[l]
-            zo = uo[l + 1]
-            base = wo[l]
-            if l == 0:
-                m = _nonzeros(Xf, xo, n_in, nzi, nzv, ho)
-            else:
-                m = _nonzeros(h, ho, n_in, nzi, nzv, ho)
-            nnz[l] = m  # the SGD update walks the same list
-            for j in range(n_out):
-                z[zo + j] = 0.0
-            for k in range(m):
-                v = nzv[ho + k]
-                r = base + nzi[ho + k] * n_out
-                for j in range(n_out):
-                    z[zo + j] += v * wT[r + j]
-            if has_bias[l]:
-                bb = bo[l]
-                for j in range(n_out):
-                    z[zo + j] += b[bb + j]
-            _activate(acts[l], slopes[l], z, h, zo, n_out)
-        # ---- output error and teaching signals (pre-update weights) ----
-        losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z, h, T, s, d, oL, nL)
-        for l in range(L - 1, 0, -1):
-            n_l = sz[l]
-            n_up = sz[l + 1]
-            o = uo[l]
-            ou = uo[l + 1]
-            code = acts[l - 1]
-            slope = slopes[l - 1]
-            if credit == CREDIT_DFA:
-                _dfa_signal(B, Bo[l - 1], nL, n_l, d, oL, o)
-                _times_derivative(code, slope, z, d, o, n_l)
-                continue
-            base = wo[l]
-            for i in range(n_l):
-                fp = _dact(code, slope, z[o + i])
-                if fp == 0.0:
-                    d[o + i] = 0.0
+            sumsq[l] = _sumsq(wT[w_off[l]:w_off[l] + sizes[l] * sizes[l + 1]])
+    n = indices.shape[0]
+    half = uo[L + 1]  # offset of the odd steps' half of h, nzi, nzv
+    xo = U0
+    for step in range(-1, n):  # step -1 only runs the forward pass of step 0
+        cur = half if step % 2 == 1 else U0
+        nxt = half - cur
+        if step >= 0:
+            # ---- output error and teaching signals (pre-update weights) ----
+            s = np.uint64(indices[step])
+            losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z, h, cur + oL, T, s,
+                                           d, oL, nL)
+            for l in range(L - 1, 0, -1):
+                n_l = sz[l]
+                n_up = sz[l + 1]
+                o = uo[l]
+                ou = uo[l + 1]
+                code = acts[l - 1]
+                slope = slopes[l - 1]
+                if credit == CREDIT_DFA:
+                    _dfa_signal(B, Bo[l - 1], nL, n_l, d, oL, o)
+                    _times_derivative(code, slope, z, d, o, n_l)
                     continue
-                r = base + i * n_up
-                acc = 0.0
-                for j in range(n_up):
-                    acc += M[r + j] * d[ou + j]
-                d[o + i] = acc * fp
-        # ---- updates ----
+                base = wo[l]
+                for i in range(n_l):
+                    fp = _dact(code, slope, z[o + i])
+                    if fp == 0.0:
+                        d[o + i] = 0.0
+                        continue
+                    r = base + i * n_up
+                    acc = 0.0
+                    for j in range(n_up):
+                        acc += M[r + j] * d[ou + j]
+                    d[o + i] = acc * fp
+        more = step + 1 < n
+        xo_next = np.uint64(indices[step + 1]) * n0 if more else U0
+        # ---- per layer: the update of step `step`, then the forward pass of step `step + 1` ----
         for l in range(L):
-            if not trainable[l]:
-                continue
             n_in = sz[l]
             n_out = sz[l + 1]
             ho = uo[l]
             go = uo[l + 1]
             base = wo[l]
-            if method == M_SGD:  # rows of zero inputs do not move
-                for k in range(nnz[l]):
-                    hi = nzv[ho + k]
-                    r = base + nzi[ho + k] * n_out
-                    for j in range(n_out):
-                        wT[r + j] = wT[r + j] - lr * (d[go + j] * hi)
-            else:
+            m = U0  # nonzero inputs of step + 1, listed (branch-free) at nxt + ho
+            if more:
                 if l == 0:
-                    src, so = Xf, xo
+                    m = _nonzeros(Xf, xo_next, n_in, nzi, nzv, nxt + ho)
                 else:
-                    src, so = h, ho
-                if method == M_L2_DECOUPLED:
-                    keep = 1.0 - lr * lam
-                    for i in range(n_in):
-                        hi = src[so + i]
-                        r = base + i * n_out
+                    m = _nonzeros(h, nxt + ho, n_in, nzi, nzv, nxt + ho)
+            fused = False
+            if step >= 0 and trainable[l]:
+                if method == M_SGD:
+                    fused = more and nnz[l] == n_in and m == n_in
+                    if fused:
+                        _sgd_rows_forward(wT, base, n_in, n_out, lr, d, go, nzv, cur + ho, nxt + ho,
+                                          z, go)
+                    else:
+                        _sgd_rows(wT, base, n_out, lr, d, go, nzi, nzv, cur + ho, nnz[l])
+                else:
+                    fused = more and m == n_in
+                    coef = 0.0
+                    if method == M_L2_CODED:  # norm at the pre-update W, kept up to date
+                        nrm = math.sqrt(sumsq[l])
+                        coef = lam / nrm if nrm > 0.0 else 0.0
+                    if l == 0:
+                        src, so = Xf, xo
+                    else:
+                        src, so = h, cur + ho
+                    _l2_rows(method, wT, base, n_in, n_out, lr, lam, coef, d, go, src, so, colacc,
+                             fused, nzv, nxt + ho, z, go)
+                    if method == M_L2_CODED:
+                        acc = 0.0
                         for j in range(n_out):
-                            wT[r + j] = wT[r + j] * keep - lr * (d[go + j] * hi)
-                elif method == M_L2_LOSS:
-                    for i in range(n_in):
-                        hi = src[so + i]
-                        r = base + i * n_out
-                        for j in range(n_out):
-                            wT[r + j] = wT[r + j] - lr * (d[go + j] * hi + lam * wT[r + j])
-                else:  # M_L2_CODED: gradient of lam ||W||_F at the pre-update W, norm kept up to date
-                    nrm = math.sqrt(sumsq[l])
-                    coef = lam / nrm if nrm > 0.0 else 0.0
+                            acc += colacc[j]
+                        sumsq[l] = acc
+                if has_bias[l]:
+                    bb = bo[l]
                     for j in range(n_out):
-                        colacc[j] = 0.0
-                    for i in range(n_in):
-                        hi = src[so + i]
-                        r = base + i * n_out
-                        for j in range(n_out):
-                            wn = wT[r + j] - lr * (d[go + j] * hi + coef * wT[r + j])
-                            wT[r + j] = wn
-                            colacc[j] += wn * wn
-                    acc = 0.0
+                        b[bb + j] = b[bb + j] - lr * d[go + j]
+            nnz[l] = m
+            if more:
+                if not fused:
+                    _forward_rows(wT, base, n_out, nzi, nzv, nxt + ho, m, z, go)
+                if has_bias[l]:
+                    bb = bo[l]
                     for j in range(n_out):
-                        acc += colacc[j]
-                    sumsq[l] = acc
-            if has_bias[l]:
-                bb = bo[l]
-                for j in range(n_out):
-                    b[bb + j] = b[bb + j] - lr * d[go + j]
+                        z[go + j] += b[bb + j]
+                _activate(acts[l], slopes[l], z, go, h, nxt + go, n_out)
+        xo = xo_next
 
 
 # ------------------------------------------------------------------------------------------------
@@ -433,8 +523,8 @@ def train_dual_kernel(w1, w2, b, G, sizes, w_off, b_off, u_off, has_bias, traina
                 bb = bo[l]
                 for j in range(n_out):
                     z[zo + j] += b[bb + j]
-            _activate(acts[l], slopes[l], z, h, zo, n_out)
-        losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z, h, T, s, d, oL, nL)
+            _activate(acts[l], slopes[l], z, zo, h, zo, n_out)
+        losses[step] = _loss_and_error(loss, acts[L - 1], slopes[L - 1], z, h, oL, T, s, d, oL, nL)
         for l in range(L - 1, 0, -1):
             n_l = sz[l]
             n_up = sz[l + 1]
