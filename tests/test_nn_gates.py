@@ -64,29 +64,16 @@ def test_backprop_through_a_gated_layer_matches_finite_differences(law, act):
     """The gate's teaching signal, delta = (delta_up W) * f'(z) * g, gives the gradient of the loss
     in every weight (central differences, float64); the gate's own weights get none."""
     from learning_rules.credit.backprop import backprop_deltas, weight_gradients
+    from learning_rules.experiments.foundations_backprop import numerical_gradients
 
     mlp, rng = _gated_mlp(law, act)
     X, y = rng.normal(size=(6, 5)), rng.integers(0, 3, 6)
     net = Network(mlp, loss="cce", lr=0.1, rng=rng)
-    Y = net.loss.encode(y, 3, np.float64)
-
-    def loss():
-        return net.loss.value(mlp.forward(X).z[-1], Y, mlp.acts[-1])
-
     cache = mlp.forward(X)
-    e = net.loss.output_error(cache.z[-1], Y, mlp.acts[-1])
+    e = net.loss.output_error(cache.z[-1], net.loss.encode(y, 3, np.float64), mlp.acts[-1])
     grads = weight_gradients(cache, backprop_deltas(mlp, cache, e))
-    eps = 1e-6
-    for W, G in zip(mlp.weights, grads):
-        num = np.empty_like(W)
-        for idx in np.ndindex(W.shape):
-            old = W[idx]
-            W[idx] = old + eps
-            up = loss()
-            W[idx] = old - eps
-            down = loss()
-            W[idx] = old
-            num[idx] = (up - down) / (2 * eps)
+    num_W, _ = numerical_gradients(mlp, "cce", X, y)
+    for G, num in zip(grads, num_W):
         np.testing.assert_allclose(G, num, rtol=1e-6, atol=1e-8)
 
 

@@ -777,8 +777,6 @@ def lazy_parity_run(config: LazyParityConfig) -> pd.DataFrame:
 
 #: The engine's hidden activation for a gate that is a function of the unit's own pre-activation.
 ENGINE_GATES = {"relu": "relu", "identity": "identity"}
-#: The engine's input gate (:mod:`learning_rules.nn.gates`) for a gate computed from the input.
-INPUT_GATES = {"soft": "soft", "hard": "hard"}
 
 
 def engine_network(method: str, n_in: int, n_hidden: int, optimizer: str, lr: float,
@@ -803,7 +801,7 @@ def engine_network(method: str, n_in: int, n_hidden: int, optimizer: str, lr: fl
     the feature methods' output-only steps) equal to this network's reference step.
     """
     from ..engine import Network
-    from ..nn.gates import InputGate
+    from ..nn.gates import GATES, InputGate
     from ..nn.init import pytorch_uniform
     from ..nn.mlp import MLP
 
@@ -814,9 +812,9 @@ def engine_network(method: str, n_in: int, n_hidden: int, optimizer: str, lr: fl
     else:
         W1 = pytorch_uniform(rng, n_in, n_hidden, dtype)
     W2 = pytorch_uniform(rng, n_hidden, 1, dtype)
-    if spec.gate in INPUT_GATES:
+    if spec.gate in GATES:  # "soft" or "hard": a gate computed from the input, under its own name
         W_gate = pytorch_uniform(rng, n_in, n_hidden, dtype) if spec.gate == "soft" else W1.copy()
-        gates = [InputGate(INPUT_GATES[spec.gate], W_gate), None]
+        gates = [InputGate(spec.gate, W_gate), None]
         hidden = "identity"
     else:
         gates = [None, None]

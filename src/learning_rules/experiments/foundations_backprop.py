@@ -167,7 +167,7 @@ def numerical_gradients(mlp: MLP, loss: str, X: np.ndarray, y: np.ndarray, eps: 
     work = mlp.copy()
 
     def J() -> float:
-        cache = forward(work.weights, work.biases, work.acts, np.asarray(X, dtype=np.float64))
+        cache = work.forward(np.asarray(X, dtype=np.float64), check=False)  # gates included
         return lossf.value(cache.z[-1], y, work.acts[-1])
 
     def diff(arr: np.ndarray) -> np.ndarray:
